@@ -1,0 +1,783 @@
+"""The event loop: departments, external customers' journeys and internal requests, on SimPy.
+
+Read top to bottom:
+
+1. ``Job``: one piece of work at a department (a journey step, an internal request, an
+   interruption), and ``charge``, which books a customer's minutes to (department, kind).
+2. ``Department``: staff on duty, a queue, and three verbs: ``submit`` (start now or queue),
+   ``work`` (keep one staff member busy for a time) and ``release``.
+3. ``Pool``: cross-trained staff who step in where a queue forms.
+4. ``Simulation``: customers arrive and walk their journey (serve, consult, clarify, rework,
+   branch, abandon, balk); the clock around them (schedules, absence, outages, interruptions,
+   warm-up, horizon, drain); and ``simulate_replication``, which runs one replication.
+
+Every service completion is a single scheduled SimPy event whose callback moves the job on;
+there is no process per customer. Same-time events run in the order they were scheduled
+(SimPy's event id), so a run is a pure function of the model and the seed. docs/engine.md tells
+how a delay at an internal supplier reaches the external customer and where each minute is charged.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections import deque
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from chainsim.distributions import Sampler
+from chainsim.errors import RunLimitError
+from chainsim.model import Department as DepartmentSpec
+from chainsim.model import Model
+from chainsim.plan import BranchPlan, ClassPlan, RequestPlan, ServePlan, compile_model
+from chainsim.recorder import (
+    ABANDONED,
+    ANSWER,
+    BALKED,
+    CLARIFY,
+    COMPLETED,
+    IN_SYSTEM,
+    INTERRUPTED,
+    INTERRUPTION,
+    KINDS,
+    QUEUE,
+    REQUEST,
+    REWORK,
+    SERVICE,
+    STEP,
+    DepartmentRecord,
+    Recorder,
+    Replication,
+)
+from chainsim.streams import Streams
+
+NK = len(KINDS)
+WAITING, IN_SERVICE, DONE, GONE = range(4)  # job states
+INTERRUPTION_PRIORITY = 10**9  # interruptions go ahead of every other job
+INTERNAL_BOOST = {"high": 10**6, "same": 0, "low": -(10**6)}
+
+
+# --- 1. jobs and where their minutes are charged ------------------------------------------------
+
+
+class Job:
+    """One piece of work at a department, with what to do when its staff member is assigned."""
+
+    __slots__ = (
+        "customer", "plan", "dept", "kind", "priority", "seq", "charges", "cause", "preempts",
+        "state", "created", "queued_at", "start", "time", "started", "then",
+        "work_started", "work_end", "work_event", "remaining", "preempted_by", "by_pool",
+        "held", "held_since", "items", "item_index", "after_consult", "pending",
+        "holder", "back", "answer_free", "asked_at", "answer_start", "wait_token", "abandoned", "on_hold",
+    )
+
+    def __init__(self, customer, plan, dept, kind, priority, seq, charges, cause, started, now):
+        self.customer = customer  # the external customer this work is for (None: interruption)
+        self.plan = plan
+        self.dept = dept
+        self.kind = kind
+        self.priority = priority
+        self.seq = seq
+        self.charges = charges  # list to book minutes into, or None
+        self.cause = cause  # department whose error this work redoes, or -1
+        self.preempts = False
+        self.state = WAITING
+        self.created = now
+        self.queued_at = now
+        self.start = -1.0
+        self.started = started  # called when a staff member is assigned
+        self.remaining = None  # own work left after a preemption
+        self.preempted_by = -1
+        self.work_event = None
+        self.by_pool = None
+        self.held = 0.0
+        self.holder = None
+        self.answer_free = -math.inf
+        self.wait_token = 0
+        self.abandoned = False
+        self.on_hold = False  # held waiting on suppliers (consult phase)
+
+
+def charge(job: Job, dept: int, kind: int, minutes: float) -> None:
+    """Book minutes of the customer's time; rework is booked to the department that caused it."""
+    charges = job.charges
+    if charges is not None and minutes:
+        cause = job.cause
+        charges[cause * NK + REWORK if cause >= 0 else dept * NK + kind] += minutes
+
+
+# --- 2. departments --------------------------------------------------------------------------
+
+
+class Department:
+    """Staff, a queue, and time-weighted totals of what the staff did."""
+
+    def __init__(self, env: simpy.Environment, index: int, name: str, spec: DepartmentSpec):
+        self.env = env
+        self.index = index
+        self.name = name
+        self.spec = spec
+        self.internal_boost = INTERNAL_BOOST[spec.internal_priority]
+        self.capacity = 0  # staff on duty now
+        self.scheduled = spec.staff or 0
+        self.absent = 0
+        self.out = 0
+        self.busy = 0  # own staff with a job: working, held on suppliers, or interrupted
+        self.held = 0  # of those, held waiting on suppliers
+        self.interrupting = 0  # of those, on an interruption
+        self.pool_busy = 0  # pool staff working here
+        self.waiting = 0
+        self.pools: list[Pool] = []
+        self.prioritised = spec.discipline != "fifo" or spec.interruptions is not None
+        self.queue: list | deque = [] if self.prioritised else deque()
+        interrupts = spec.interruptions is not None and spec.interruptions.mode == "preempt"
+        self.preemptive = spec.discipline == "preemptive" or interrupts
+        self.in_work: list[Job] = []  # jobs doing own work, for preemption
+        self.reworks = 0
+        self.clarifications = 0
+        self.area_busy = self.area_held = self.area_interrupting = 0.0
+        self.area_available = self.area_queue = self.area_pool = 0.0
+        self.last = 0.0
+        self.queue_times = [0.0]
+        self.queue_lengths = [0]
+        self.staff_times: list[float] = []
+        self.staff_levels: list[int] = []
+
+    def tick(self) -> None:
+        """Add the time since the last change to the time-weighted totals."""
+        now = self.env._now
+        dt = now - self.last
+        if dt > 0.0:
+            busy = self.busy
+            self.area_busy += dt * busy
+            self.area_held += dt * self.held
+            self.area_interrupting += dt * self.interrupting
+            self.area_available += dt * (busy if busy > self.capacity else self.capacity)
+            self.area_queue += dt * self.waiting
+            self.area_pool += dt * self.pool_busy
+            self.last = now
+
+    def submit(self, job: Job) -> None:
+        """Start the job if a staff member is free (own, else pool), else queue it."""
+        job.queued_at = self.env._now
+        if self.busy < self.capacity:
+            self.tick()
+            self.busy += 1
+            self.begin(job, None)
+            return
+        for pool in self.pools:
+            if pool.free:
+                pool.take(self, job)
+                return
+        if job.preempts and self.preempt_for(job):
+            return
+        self.enqueue(job)
+
+    def begin(self, job: Job, pool: Pool | None) -> None:
+        """A staff member is assigned (busy already counted): book the wait, then go on."""
+        now = self.env._now
+        job.state = IN_SERVICE
+        job.by_pool = pool
+        if job.start < 0.0:
+            job.start = now
+        kind = INTERRUPTED if job.preempted_by == INTERRUPTION else QUEUE
+        charge(job, self.index, kind, now - job.queued_at)
+        if job.remaining is not None:  # resume preempted work with the time it had left
+            remaining, job.remaining = job.remaining, None
+            self.work(job, remaining, job.then)
+        else:
+            job.started(job)
+
+    def work(self, job: Job, duration: float, then) -> None:
+        """Keep the job's staff member busy for `duration`, then call then(job)."""
+        now = self.env._now
+        job.then = then
+        job.work_started = now
+        if self.preemptive:
+            job.work_end = now + duration
+            self.in_work.append(job)
+        event = Timeout(self.env, duration, job)
+        job.work_event = event
+        event.callbacks.append(self._worked)
+
+    def _worked(self, event: Timeout) -> None:
+        job = event._value
+        if job.work_event is not event:  # preempted meanwhile; a later event will finish it
+            return
+        job.work_event = None
+        if self.preemptive:
+            self.in_work.remove(job)
+        charge(job, self.index, SERVICE, self.env._now - job.work_started)
+        job.then(job)
+
+    def release(self, job: Job) -> None:
+        """The job's staff member is free: take the next job from the queue."""
+        self.tick()
+        job.state = DONE
+        pool = job.by_pool
+        if pool is None:
+            self.busy -= 1
+        else:
+            self.pool_busy -= 1
+            pool.free += 1
+        self.start_next()
+        if pool is not None:
+            pool.dispatch()
+
+    def start_next(self) -> None:
+        while self.waiting and self.busy < self.capacity:
+            job = self.pop()
+            self.busy += 1
+            self.begin(job, None)
+
+    def enqueue(self, job: Job, front: bool = False) -> None:
+        self.tick()
+        job.state = WAITING
+        self.waiting += 1
+        if self.prioritised:
+            heapq.heappush(self.queue, (-job.priority, job.seq, job))
+        elif front:
+            self.queue.appendleft(job)
+        else:
+            self.queue.append(job)
+        self.queue_times.append(self.env._now)
+        self.queue_lengths.append(self.waiting)
+
+    def pop(self) -> Job:
+        """Next waiting job (skipping ones that abandoned); the caller assigns it a staff member."""
+        self.tick()
+        queue = self.queue
+        while True:
+            job = heapq.heappop(queue)[2] if self.prioritised else queue.popleft()
+            if job.state == WAITING:
+                break
+        self.waiting -= 1
+        self.queue_times.append(self.env._now)
+        self.queue_lengths.append(self.waiting)
+        return job
+
+    def withdraw(self, job: Job) -> None:
+        """A waiting job leaves the queue (abandonment); it is skipped when its turn comes."""
+        self.tick()
+        job.state = GONE
+        self.waiting -= 1
+        self.queue_times.append(self.env._now)
+        self.queue_lengths.append(self.waiting)
+
+    def preempt_for(self, job: Job) -> bool:
+        """Pause the lowest-priority job in own work for `job` (preempt-resume), if there is one."""
+        victim = None
+        for other in self.in_work:
+            if other.priority < job.priority and (
+                    victim is None or (other.priority, -other.seq) < (victim.priority, -victim.seq)):
+                victim = other
+        if victim is None:
+            return False
+        now = self.env._now
+        self.in_work.remove(victim)
+        victim.work_event = None
+        charge(victim, self.index, SERVICE, now - victim.work_started)
+        victim.remaining = victim.work_end - now
+        victim.preempted_by = job.kind
+        pool = victim.by_pool
+        self.enqueue(victim, front=True)
+        victim.queued_at = now
+        self.begin(job, pool)
+        return True
+
+    def hold(self, change: int) -> None:
+        self.tick()
+        self.held += change
+
+    def set_staffing(self, scheduled: int | None = None, absent: int | None = None, out: int | None = None) -> None:
+        """Staff on duty changed (shift, absence, outage); staff going off duty finish their job."""
+        self.tick()
+        if scheduled is not None:
+            self.scheduled = scheduled
+        if absent is not None:
+            self.absent = absent
+        if out is not None:
+            self.out = out
+        self.capacity = max(0, self.scheduled - self.absent - self.out)
+        self.staff_times.append(self.env._now)
+        self.staff_levels.append(self.capacity)
+        self.start_next()
+        for pool in self.pools:
+            pool.dispatch()
+
+    def reset_totals(self) -> None:
+        """Forget the time-weighted totals so far (end of warm-up)."""
+        self.tick()
+        self.area_busy = self.area_held = self.area_interrupting = 0.0
+        self.area_available = self.area_queue = self.area_pool = 0.0
+
+    def record(self) -> DepartmentRecord:
+        self.tick()
+        return DepartmentRecord(
+            name=self.name, busy=self.area_busy, held=self.area_held, interrupted=self.area_interrupting,
+            available=self.area_available, queue=self.area_queue, pool_busy=self.area_pool,
+            reworks=self.reworks, clarifications=self.clarifications,
+            queue_times=np.asarray(self.queue_times), queue_lengths=np.asarray(self.queue_lengths, dtype=np.int32),
+            staff_times=np.asarray(self.staff_times), staff_levels=np.asarray(self.staff_levels, dtype=np.int32),
+        )
+
+
+# --- 3. cross-trained pools --------------------------------------------------------------------
+
+
+class Pool:
+    """Cross-trained staff: a free member takes a job where a department's own staff are all busy."""
+
+    def __init__(self, name: str, staff: int, departments: list[Department], rule: str):
+        self.name = name
+        self.staff = staff
+        self.free = staff
+        self.departments = departments
+        self.longest_queue = rule == "longest_queue"
+
+    def take(self, dept: Department, job: Job) -> None:
+        self.free -= 1
+        dept.tick()
+        dept.pool_busy += 1
+        dept.begin(job, self)
+
+    def dispatch(self) -> None:
+        """Send free members to waiting work: longest queue first, or the first in the list."""
+        while self.free:
+            queues = [d for d in self.departments if d.waiting]
+            if not queues:
+                return
+            dept = max(queues, key=lambda d: d.waiting) if self.longest_queue else queues[0]
+            job = dept.pop()
+            self.take(dept, job)
+
+
+# --- 4. the simulation: customers, journeys and the clock -----------------------------------
+
+
+class Customer:
+    __slots__ = ("id", "cls", "arrived", "stack", "charges", "cause", "rework_step", "redo",
+                 "patience", "reworks", "clarifies", "first")
+
+    def __init__(self, id: int, cls: ClassPlan, now: float, nkeys: int):
+        self.id = id
+        self.cls = cls
+        self.arrived = now
+        self.stack = [[cls.journey, 0]]  # (steps, next index) per nesting level of branches
+        self.charges = [0.0] * nkeys
+        self.cause = -1  # department whose error is being reworked, or -1
+        self.rework_step = None  # the step whose error started the rework
+        self.redo = None  # a step to take with its rework time when next reached
+        self.patience = cls.patience.draw() if cls.patience is not None else math.inf
+        self.reworks = 0
+        self.clarifies = 0
+        self.first = True
+
+
+class Simulation:
+    """One replication of a model: build the departments, run the clock, return the records."""
+
+    def __init__(self, model: Model, replication: int = 0, seed: int | None = None):
+        self.model = model
+        self.seed = model.run.seed if seed is None else seed
+        self.replication = replication
+        self.env = simpy.Environment()
+        self.streams = Streams(self.seed, replication)
+        self.plan = compile_model(model, self.streams)
+        self.departments = [Department(self.env, i, name, spec)
+                            for i, (name, spec) in enumerate(model.departments.items())]
+        by_name = {d.name: d for d in self.departments}
+        self.pools = [Pool(name, p.staff, [by_name[d] for d in p.serves], p.rule) for name, p in model.pools.items()]
+        for pool in self.pools:
+            for dept in pool.departments:
+                dept.pools.append(pool)
+        self.rec = Recorder()
+        self.nkeys = len(self.departments) * NK
+        self.horizon = model.run.horizon
+        self.arrived = 0
+        self.alive: dict[int, Customer] = {}
+        self.closed = False
+        self.stop = self.env.event()
+        self.seq = itertools.count()
+
+    # -- arrivals --
+
+    def _schedule_arrival(self, cls: ClassPlan, at: float) -> None:
+        if at < self.horizon:
+            Timeout(self.env, at - self.env._now, cls).callbacks.append(self._arrive)
+
+    def _arrive(self, event: Timeout) -> None:
+        cls = event._value
+        size = max(1, round(cls.batch.draw())) if cls.batch is not None else 1
+        for _ in range(size):
+            self._new_customer(cls)
+        self._schedule_arrival(cls, cls.arrivals.next_after(self.env._now))
+
+    def _new_customer(self, cls: ClassPlan) -> None:
+        if self.arrived >= self.model.run.max_customers:
+            raise RunLimitError(
+                f"more than run.max_customers = {self.model.run.max_customers:,} customers arrived in one "
+                "replication: shorten run.horizon, lower the arrival rates, or raise run.max_customers")
+        customer = Customer(self.arrived, cls, self.env._now, self.nkeys)
+        self.arrived += 1
+        self.alive[customer.id] = customer
+        self._advance(customer)
+
+    def _job(self, customer, plan, dept, kind, priority, charges, cause, started) -> Job:
+        return Job(customer, plan, dept, kind, priority, next(self.seq), charges, cause, started, self.env._now)
+
+    # -- the journey: steps and branches --
+
+    def _advance(self, c: Customer) -> None:
+        """Take the customer to its next step, through branches; finish when no step is left."""
+        stack = c.stack
+        while stack:
+            frame = stack[-1]
+            steps, i = frame
+            if i == len(steps):
+                stack.pop()
+                continue
+            frame[1] = i + 1
+            step = steps[i]
+            if step.__class__ is BranchPlan:
+                stack.append([step.choose(), 0])
+                continue
+            self._serve(c, step)
+            return
+        self._customer_done(c, COMPLETED)
+
+    def _serve(self, c: Customer, plan: ServePlan) -> None:
+        dept = self.departments[plan.dept]
+        if c.first:
+            c.first = False
+            if c.cls.balk_at is not None and dept.waiting >= c.cls.balk_at:
+                self._customer_done(c, BALKED)
+                return
+        if c.redo is plan:
+            c.redo = None
+            time = plan.rework_time.draw()
+        else:
+            time = plan.time.draw()
+        job = self._job(c, plan, dept, STEP, c.cls.priority, c.charges, c.cause, self._step_started)
+        job.time = time
+        job.preempts = dept.spec.discipline == "preemptive"
+        dept.submit(job)
+        if job.state == WAITING and c.patience < math.inf:
+            self._patience_timer(job, c.patience)
+
+    def _step_started(self, job: Job) -> None:
+        c = job.customer
+        c.patience -= self.env._now - job.queued_at
+        job.wait_token += 1  # cancels the patience timer of the queue it just left
+        plan = job.plan
+        if plan.consult is not None and plan.consult_first:
+            self._consult(job, plan.consult, self._step_own_work)
+        else:
+            self._step_own_work(job)
+
+    def _step_own_work(self, job: Job) -> None:
+        job.dept.work(job, job.time, self._step_worked)
+
+    def _step_worked(self, job: Job) -> None:
+        plan = job.plan
+        if plan.consult is not None and not plan.consult_first:
+            self._consult(job, plan.consult, self._step_done)
+        else:
+            self._step_done(job)
+
+    def _step_done(self, job: Job) -> None:
+        """Release the staff member; defective work goes back (rework), else the journey goes on."""
+        dept, c, plan = job.dept, job.customer, job.plan
+        dept.release(job)
+        self.rec.job(c.id, dept.index, STEP, job.created, job.start, self.env._now, job.held)
+        if plan.error.flip():
+            c.reworks += 1
+            dept.reworks += 1
+            if c.cause < 0:
+                c.cause, c.rework_step = dept.index, plan
+            c.redo = plan
+            if plan.rework_target is None:
+                c.stack[-1][1] -= 1  # this step again
+            else:
+                depth, index = plan.rework_target
+                del c.stack[depth + 1:]
+                c.stack[depth][1] = index
+        elif c.rework_step is plan:
+            c.cause, c.rework_step = -1, None
+        self._advance(c)
+
+    # -- consults: internal requests made while holding the staff member --
+
+    def _consult(self, holder: Job, items: list, then) -> None:
+        holder.items, holder.item_index, holder.after_consult = items, 0, then
+        holder.held_since = self.env._now
+        holder.on_hold = True
+        holder.dept.hold(+1)
+        c = holder.customer
+        if holder.kind == STEP and c.cls.patience_on_hold and c.patience < math.inf:
+            self._patience_timer(holder, c.patience)
+        self._next_consult(holder)
+
+    def _next_consult(self, holder: Job) -> None:
+        """Send the next request (or parallel set); when none is left, go on holding-free."""
+        i = holder.item_index
+        if i == len(holder.items):
+            now = self.env._now
+            holder.held += now - holder.held_since
+            holder.on_hold = False
+            holder.dept.hold(-1)
+            c = holder.customer
+            if holder.kind == STEP and c.cls.patience_on_hold:
+                holder.wait_token += 1  # cancels the patience timer running on hold
+                c.patience -= now - holder.held_since
+            holder.after_consult(holder)
+            return
+        holder.item_index = i + 1
+        item = holder.items[i]
+        if item.__class__ is RequestPlan:
+            self._request(holder, item, holder.charges, self._request_back)
+        else:
+            holder.pending = len(item)
+            for request in item:  # each branch books into its own list; the last back is the critical path
+                charges = [0.0] * self.nkeys if holder.charges is not None else None
+                self._request(holder, request, charges, self._parallel_back)
+
+    def _request(self, holder: Job, plan: RequestPlan, charges, back) -> None:
+        dept = self.departments[plan.dept]
+        job = self._job(holder.customer, plan, dept, REQUEST, holder.priority + dept.internal_boost,
+                        charges, holder.cause, self._request_started)
+        job.holder, job.back, job.time = holder, back, plan.time.draw()
+        job.preempts = dept.spec.discipline == "preemptive"
+        dept.submit(job)
+
+    def _request_started(self, job: Job) -> None:
+        plan = job.plan
+        if plan.clarify is not None and plan.clarify.flip():
+            self._ask_back(job)
+        else:
+            job.dept.work(job, job.time, self._request_worked)
+
+    def _request_worked(self, job: Job) -> None:
+        if job.plan.consult is not None:
+            self._consult(job, job.plan.consult, self._request_done)
+        else:
+            self._request_done(job)
+
+    def _request_done(self, job: Job) -> None:
+        dept, plan = job.dept, job.plan
+        dept.release(job)
+        if plan.error.flip():  # defective: the supplier redoes it before it goes back
+            dept.reworks += 1
+            job.customer.reworks += 1
+            if job.cause < 0:
+                job.cause = dept.index
+            job.time = plan.rework_time.draw()
+            job.started = self._request_started
+            dept.submit(job)
+            return
+        self.rec.job(job.customer.id, dept.index, REQUEST, job.created, job.start, self.env._now, job.held)
+        job.back(job)
+
+    def _request_back(self, job: Job) -> None:
+        holder = job.holder
+        if not holder.abandoned:
+            self._next_consult(holder)
+
+    def _parallel_back(self, job: Job) -> None:
+        holder = job.holder
+        holder.pending -= 1
+        if holder.pending == 0 and not holder.abandoned:
+            if job.charges is not None:
+                for key, minutes in enumerate(job.charges):
+                    if minutes:
+                        holder.charges[key] += minutes
+            self._next_consult(holder)
+
+    # -- clarification: the supplier asks back, the requester's staff member answers --
+
+    def _ask_back(self, job: Job) -> None:
+        """An unclear request: the supplier hands it back; the holder answers, then it queues again."""
+        job.dept.release(job)
+        holder = job.holder
+        holder.dept.clarifications += 1
+        job.customer.clarifies += 1
+        now = self.env._now
+        answer = job.plan.answer_time.draw()
+        job.asked_at = now
+        job.answer_start = max(now, holder.answer_free)  # one holder answers one question at a time
+        holder.answer_free = job.answer_start + answer
+        Timeout(self.env, holder.answer_free - now, job).callbacks.append(self._answered)
+
+    def _answered(self, event: Timeout) -> None:
+        job = event._value
+        now = self.env._now
+        requester = job.holder.dept.index
+        charge(job, requester, CLARIFY, now - job.asked_at)
+        self.rec.job(job.customer.id, requester, ANSWER, job.asked_at, job.answer_start, now, 0.0)
+        job.dept.submit(job)
+
+    # -- abandonment --
+
+    def _patience_timer(self, job: Job, patience: float) -> None:
+        job.wait_token += 1
+        Timeout(self.env, max(0.0, patience), (job, job.wait_token)).callbacks.append(self._patience_out)
+
+    def _patience_out(self, event: Timeout) -> None:
+        job, token = event._value
+        if token != job.wait_token or job.abandoned:
+            return
+        now, c, dept = self.env._now, job.customer, job.dept
+        if job.state == WAITING:
+            dept.withdraw(job)
+            charge(job, dept.index, QUEUE, now - job.queued_at)
+        elif job.on_hold:
+            # Gone while held on a consult: the staff member is freed; the supplier's unfinished
+            # part is booked to that supplier as waiting, so the customer's minutes still add up.
+            job.held += now - job.held_since
+            job.on_hold = False
+            dept.hold(-1)
+            dept.release(job)
+            current = job.items[job.item_index - 1]
+            supplier = (current if current.__class__ is RequestPlan else current[0]).dept
+            charge(job, supplier, QUEUE, (now - c.arrived) - sum(c.charges))
+        else:
+            return
+        job.abandoned = True
+        self.rec.job(c.id, dept.index, STEP, job.created, job.start, now, job.held)
+        self._customer_done(c, ABANDONED)
+
+    # -- end of a journey --
+
+    def _customer_done(self, c: Customer, outcome: int) -> None:
+        now = self.env._now
+        del self.alive[c.id]
+        cls = c.cls
+        if outcome == COMPLETED:
+            late = cls.expectation is not None and now - c.arrived > cls.expectation
+            p_churn = cls.churn_if_late if late else 0.0
+        else:
+            p_churn = cls.churn_if_abandoned
+        churned = cls.churn.draw() < p_churn
+        self.rec.customer(c.id, cls.index, c.arrived, now, outcome, c.reworks, c.clarifies, churned, c.charges)
+        if self.closed and not self.alive and not self.stop.triggered:
+            self.stop.succeed()
+
+    # -- the clock: schedules, absence, outages, interruptions --
+
+    def _staffing(self, dept: Department) -> None:
+        spec = dept.spec
+        if spec.schedule is None:
+            dept.set_staffing(scheduled=spec.staff)
+        else:
+            self.env.process(self._shifts(dept))
+        if spec.absence is not None:
+            self.env.process(self._absence(dept))
+        if spec.outages is not None:
+            self.env.process(self._outages(dept))
+        if spec.interruptions is not None:
+            self.env.process(self._interruptions(dept))
+
+    def _shifts(self, dept: Department):
+        """Staff by time of day, every day; overlapping windows add up."""
+        day = self.model.day_length
+        windows = dept.spec.schedule
+        points = sorted({0.0} | {w.start for w in windows if w.start < day} | {w.end for w in windows if w.end < day})
+        levels = [sum(w.staff for w in windows if w.start <= p < w.end) for p in points]
+        for day_number in itertools.count():
+            for point, level in zip(points, levels, strict=True):
+                at = day_number * day + point
+                if at > self.env.now:
+                    yield self.env.timeout(at - self.env.now)
+                dept.set_staffing(scheduled=level)
+
+    def _absence(self, dept: Department):
+        rng = self.streams(f"absence:{dept.name}")
+        p, staff, day = dept.spec.absence.p, dept.spec.head_count, self.model.day_length
+        while True:
+            dept.set_staffing(absent=int(rng.binomial(staff, p)))
+            yield self.env.timeout(day)
+
+    def _outages(self, dept: Department):
+        spec = dept.spec.outages
+        every = Sampler(spec.every, self.streams(f"outage-every:{dept.name}"))
+        lasts = Sampler(spec.lasts, self.streams(f"outage-lasts:{dept.name}"))
+        out = spec.staff if spec.staff is not None else 10**9
+        while True:
+            yield self.env.timeout(every.draw())
+            dept.set_staffing(out=out)
+            yield self.env.timeout(lasts.draw())
+            dept.set_staffing(out=0)
+
+    def _interruptions(self, dept: Department):
+        """Interrupting tasks (calls, walk-ups) arrive while staff are on duty."""
+        spec = dept.spec.interruptions
+        every = Sampler(spec.every, self.streams(f"interrupt-every:{dept.name}"))
+        lasts = Sampler(spec.lasts, self.streams(f"interrupt-lasts:{dept.name}"))
+        while True:
+            yield self.env.timeout(every.draw())
+            duration = lasts.draw()
+            if dept.capacity == 0:
+                continue
+            job = self._job(None, None, dept, INTERRUPTION, INTERRUPTION_PRIORITY, None, -1,
+                            self._interruption_started)
+            job.time = duration
+            job.preempts = spec.mode == "preempt"
+            dept.submit(job)
+
+    def _interruption_started(self, job: Job) -> None:
+        job.dept.tick()
+        job.dept.interrupting += 1
+        job.dept.work(job, job.time, self._interruption_done)
+
+    def _interruption_done(self, job: Job) -> None:
+        dept = job.dept
+        dept.tick()
+        dept.interrupting -= 1
+        dept.release(job)
+        self.rec.job(-1, dept.index, INTERRUPTION, job.created, job.start, self.env._now, 0.0)
+
+    # -- warm-up, horizon, drain --
+
+    def _end_warmup(self, _event) -> None:
+        for dept in self.departments:
+            dept.reset_totals()
+
+    def _close(self, _event) -> None:
+        """Horizon: no more arrivals. Stop now, or once the customers inside are served (drain)."""
+        self.closed = True
+        if (not self.model.run.drain or not self.alive) and not self.stop.triggered:
+            self.stop.succeed()
+
+    def _time_up(self, _event) -> None:
+        if not self.stop.triggered:
+            self.stop.succeed()
+
+    def run(self) -> Replication:
+        run, env = self.model.run, self.env
+        for dept in self.departments:
+            self._staffing(dept)
+        for cls in self.plan.classes:
+            self._schedule_arrival(cls, cls.arrivals.next_after(0.0))
+        if run.warmup > 0:
+            Timeout(env, run.warmup).callbacks.append(self._end_warmup)
+        Timeout(env, run.horizon).callbacks.append(self._close)
+        if run.drain:
+            Timeout(env, run.horizon + (run.drain_limit or run.horizon)).callbacks.append(self._time_up)
+        env.run(until=self.stop)
+        for c in list(self.alive.values()):
+            self.rec.customer(c.id, c.cls.index, c.arrived, env.now, IN_SYSTEM, c.reworks, c.clarifies,
+                              False, [])
+        return Replication.from_recorder(
+            self.rec, replication=self.replication, seed=self.seed, warmup=run.warmup, horizon=run.horizon,
+            end=env.now, classes=[c.name for c in self.plan.classes], departments=[d.name for d in self.departments],
+            department_records=[d.record() for d in self.departments],
+            pools={p.name: {"staff": p.staff} for p in self.pools},
+        )
+
+
+def simulate_replication(model: Model, replication: int = 0, seed: int | None = None) -> Replication:
+    """Run one replication; the same (model, seed, replication) always gives the same records."""
+    return Simulation(model, replication, seed).run()

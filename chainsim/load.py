@@ -1,0 +1,159 @@
+"""Offered load from the model file alone: expected visits, staff time and utilisation per department.
+
+Used before every run (to warn about departments that cannot keep up) and by the app's instant
+estimate. Staff time held during a consult counts the suppliers' service times but not their
+queues, so the held load here is a lower bound; rework to an earlier step is approximated as a
+redo of the erring step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from chainsim import analytic
+from chainsim.model import Branch, Department, Model, Parallel, Request, Serve
+
+
+@dataclass(frozen=True)
+class DepartmentLoad:
+    department: str
+    arrival_rate: float  # jobs per time unit (steps and requests)
+    staff_time_per_job: float  # mean staff time a job holds (own work + held on suppliers)
+    offered_load: float  # staff busy on average (interruptions included)
+    staff: float  # average staff on duty (schedule, absence, outages, pool share)
+    utilisation: float
+    estimated_wait: float  # M/M/c (Erlang C) mean wait at this load; inf when overloaded
+
+    @property
+    def overloaded(self) -> bool:
+        return self.utilisation >= 1.0
+
+
+def _period(model: Model) -> float:
+    """The stretch loads are averaged over: one day, or the horizon when it is shorter."""
+    return min(model.day_length, model.run.horizon)
+
+
+def _overlap(start: float, end: float, period: float) -> float:
+    return max(0.0, min(end, period) - start)
+
+
+def arrival_rate(model: Model, name: str) -> float:
+    """Mean external arrivals per time unit of one class (batches included)."""
+    a = model.customers[name].arrivals
+    period = _period(model)
+    if a.rate is not None:
+        rate = a.rate
+        if a.open is not None:
+            rate *= sum(_overlap(w.start, w.end, period) for w in a.open) / period
+    elif a.profile is not None:
+        rate = sum(w.rate * _overlap(w.start, w.end, period) for w in a.profile) / period
+    else:
+        from chainsim.plan import read_trace
+        rate = len(read_trace(a.trace, name)) / model.run.horizon
+    return rate * (a.batch.expected() if a.batch is not None else 1.0)
+
+
+def _repeats(error_rate: float) -> float:
+    return 1.0 / (1.0 - error_rate)
+
+
+class _Tally:
+    def __init__(self, model: Model):
+        self.model = model
+        self.jobs = dict.fromkeys(model.departments, 0.0)
+        self.time = dict.fromkeys(model.departments, 0.0)
+
+    def steps(self, steps: list, weight: float) -> None:
+        for step in steps:
+            if isinstance(step, Branch):
+                for option in step.branch:
+                    self.steps(option.then, weight * option.p)
+            else:
+                self.serve(step, weight)
+
+    def _error_rate(self, step: Serve | Request, dept: str) -> float:
+        return step.error_rate if step.error_rate is not None else self.model.departments[dept].error_rate
+
+    def serve(self, step: Serve, weight: float) -> None:
+        n = weight * _repeats(self._error_rate(step, step.serve))
+        held = self.consult(step.consult, n)
+        self.jobs[step.serve] += n
+        self.time[step.serve] += n * (step.time.expected() + held)
+
+    def consult(self, consult, weight: float) -> float:
+        """Add the suppliers' load; return the expected time the holder is held (service only)."""
+        if consult is None:
+            return 0.0
+        if isinstance(consult, Request):
+            return self.request(consult, weight)
+        if isinstance(consult, Parallel):
+            return max(self.request(r, weight) for r in consult.parallel)
+        return sum(self.consult(item, weight) for item in consult)
+
+    def request(self, r: Request, weight: float) -> float:
+        n = weight * _repeats(self._error_rate(r, r.request))
+        held = self.consult(r.consult, n)
+        own = r.time.expected() + held
+        self.jobs[r.request] += n
+        self.time[r.request] += n * own
+        answer = 0.0
+        if r.clarify is not None:
+            rounds = r.clarify.p / (1.0 - r.clarify.p)
+            answer = rounds * (r.clarify.time or r.time).expected()
+        return own * _repeats(self._error_rate(r, r.request)) + answer
+
+
+def average_staff(model: Model, name: str, spec: Department) -> float:
+    period = _period(model)
+    if spec.schedule is not None:
+        staff = sum(s.staff * _overlap(s.start, s.end, period) for s in spec.schedule) / period
+    else:
+        staff = float(spec.staff or 0)
+    if spec.absence is not None:
+        staff *= 1.0 - spec.absence.p
+    if spec.outages is not None:
+        up, down = spec.outages.every.expected(), spec.outages.lasts.expected()
+        share_down = down / (up + down)
+        lost = staff if spec.outages.staff is None else min(staff, spec.outages.staff)
+        staff -= lost * share_down
+    for pool in model.pools.values():
+        if name in pool.serves:
+            staff += pool.staff / len(pool.serves)
+    return staff
+
+
+def offered_load(model: Model) -> list[DepartmentLoad]:
+    """Per department: arrival rate of jobs, staff time per job, utilisation, Erlang-C wait."""
+    tally = _Tally(model)
+    for name, cls in model.customers.items():
+        tally.steps(cls.journey, arrival_rate(model, name))
+    loads = []
+    for name, spec in model.departments.items():
+        rate, busy = tally.jobs[name], tally.time[name]
+        if spec.interruptions is not None:
+            busy += spec.interruptions.lasts.expected() / spec.interruptions.every.expected()
+        staff = average_staff(model, name, spec)
+        utilisation = busy / staff if staff > 0 else (math.inf if busy > 0 else 0.0)
+        per_job = tally.time[name] / rate if rate > 0 else 0.0
+        wait = math.inf
+        servers = max(1, math.floor(staff))
+        if rate == 0:
+            wait = 0.0
+        elif utilisation < 1 and per_job > 0 and rate * per_job < servers:
+            wait = analytic.mmc_wait(rate, 1.0 / per_job, servers)
+        loads.append(DepartmentLoad(name, rate, per_job, busy, staff, utilisation, wait))
+    return loads
+
+
+def load_warnings(model: Model) -> list[str]:
+    """Plain-words warnings for departments whose offered load reaches their staff."""
+    out = []
+    for d in offered_load(model):
+        if d.overloaded:
+            out.append(
+                f"departments.{d.department}: offered load {d.offered_load:.2f} staff on average vs "
+                f"{d.staff:.2f} on duty (utilisation {d.utilisation:.0%}): queues will grow until the "
+                "horizon; add staff, cut demand or service time. The run still stops at the horizon.")
+    return out

@@ -1,0 +1,540 @@
+"""The model file: a strict, described schema, so a typo is an error and not a silent default.
+
+Every field carries a description; the model reference in docs/model-reference.md is generated
+from these (``python -m chainsim.docs``), so the documentation cannot drift from the code.
+Parsing goes through :func:`parse_model` / :func:`load_model`, which turn every problem into a
+:class:`ModelError` listing each bad field by its path and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from chainsim.distributions import DIST_NAMES, Distribution
+from chainsim.errors import ModelError, Problem
+from chainsim.yamlio import read_yaml
+
+SCHEMA_VERSION = 1
+DAY_LENGTH = {"second": 86400.0, "minute": 1440.0, "hour": 24.0, "day": 1.0}
+
+
+class Strict(BaseModel):
+    """Base of every schema class: unknown keys are refused and parsed models cannot change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- run settings ---------------------------------------------------------------------------
+
+
+class RunSettings(Strict):
+    horizon: float = Field(gt=0, allow_inf_nan=False, description="Arrivals stop at this time (time units). "
+                           "Work in progress then finishes (see `drain`).")
+    warmup: float = Field(0.0, ge=0, allow_inf_nan=False, description="Statistics count only customers "
+                          "arriving at or after this time (time units). 0 for a day that starts empty.")
+    replications: int = Field(10, ge=1, le=100_000, description="Independent runs; KPIs are reported "
+                              "as the mean over replications with a 95% t-interval.")
+    seed: int = Field(1, ge=0, description="Root seed. Same seed, same numbers.")
+    drain: bool = Field(True, description="After the horizon, no new customers arrive but those inside "
+                        "are served to the end (true), or the run stops at the horizon and they are "
+                        "reported as still in the system (false).")
+    drain_limit: float | None = Field(None, gt=0, allow_inf_nan=False, description="With drain: stop "
+                                      "at most this long after the horizon (time units); customers "
+                                      "still inside are reported as in system. Default: one horizon.")
+    day_length: float | None = Field(None, gt=0, allow_inf_nan=False, description="Length of the day "
+                                     "over which schedules and rate profiles repeat (time units). "
+                                     "Default: 24 hours in the model's time unit.")
+    max_customers: int = Field(2_000_000, ge=1, description="Safety cap on external customers per "
+                               "replication; a run that would exceed it stops with a clear error.")
+
+
+# --- departments ------------------------------------------------------------------------------
+
+
+class Window(Strict):
+    """A time-of-day window [from, to), repeating every day."""
+
+    start: float = Field(alias="from", ge=0, allow_inf_nan=False, description="Start (time of day, time units).")
+    end: float = Field(alias="to", gt=0, allow_inf_nan=False, description="End (time of day, time units).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError(f"window ends ({self.end}) before it starts ({self.start}): give from < to")
+        return self
+
+
+class Shift(Window):
+    staff: int = Field(ge=0, description="Staff on duty in this window.")
+
+
+class Interruptions(Strict):
+    every: Distribution = Field(description="Time between interrupting tasks (phone calls, walk-ups).")
+    lasts: Distribution = Field(description="Staff time one interruption takes.")
+    mode: Literal["preempt", "queue"] = Field("preempt", description="preempt: the task in hand is "
+                                              "paused and resumed later with its remaining time kept; "
+                                              "queue: the interruption waits, ahead of all other work.")
+
+
+class Outages(Strict):
+    every: Distribution = Field(description="Time between unplanned unavailability periods (meetings, outages).")
+    lasts: Distribution = Field(description="How long each one lasts.")
+    staff: int | None = Field(None, ge=1, description="Staff taken away; default all of them. Staff "
+                              "finish the job in hand first.")
+
+
+class Absence(Strict):
+    p: float = Field(ge=0, lt=1, description="Probability that each staff member is absent for a whole day.")
+
+
+class Department(Strict):
+    staff: int | None = Field(None, ge=0, description="Staff count (when there is no schedule).")
+    schedule: list[Shift] | None = Field(None, min_length=1, description="Staff by time-of-day window, "
+                                         "repeating daily; outside every window, no staff. Staff going "
+                                         "off shift finish the job in hand.")
+    label: str | None = Field(None, description="Display name; default: the key with underscores as spaces.")
+    discipline: Literal["fifo", "priority", "preemptive"] = Field("fifo", description="Queue order: "
+                                                                  "first come first served; by priority "
+                                                                  "(higher first, not interrupting work in "
+                                                                  "hand); or preemptive priority "
+                                                                  "(preempt-resume).")
+    internal_priority: Literal["high", "same", "low"] = Field("same", description="Internal requests "
+                                                              "(consults) served before (high), with "
+                                                              "(same) or after (low) external customers. "
+                                                              "Needs discipline priority or preemptive.")
+    error_rate: float = Field(0.0, ge=0, lt=1, description="Probability that a piece of work done here is "
+                              "defective and comes back as rework (can be overridden per step).")
+    sla: float | None = Field(None, gt=0, allow_inf_nan=False, description="Internal turnaround target for "
+                              "requests to this department (time units); reported as share within SLA.")
+    interruptions: Interruptions | None = Field(None, description="Interrupting tasks arriving at this department.")
+    outages: Outages | None = Field(None, description="Unplanned unavailability periods.")
+    absence: Absence | None = Field(None, description="Random whole-day staff absence.")
+
+    @model_validator(mode="after")
+    def _staff_or_schedule(self) -> Department:
+        if self.staff is None and self.schedule is None:
+            raise ValueError("give `staff` (a count) or a `schedule` of shifts")
+        if self.staff is not None and self.schedule is not None:
+            raise ValueError("give either `staff` or `schedule`, not both")
+        return self
+
+    @property
+    def head_count(self) -> int:
+        """Most staff on duty at any time of day."""
+        if self.schedule is not None:
+            return max(s.staff for s in self.schedule)
+        return int(self.staff or 0)
+
+
+# --- journeys ---------------------------------------------------------------------------------
+
+
+class Clarify(Strict):
+    p: float = Field(ge=0, lt=1, description="Probability that a request is unclear each time the supplier "
+                     "picks it up; the supplier then asks back.")
+    time: Distribution | None = Field(None, description="Requester staff time to answer. Default: the "
+                                      "request's own time distribution.")
+
+
+class ReworkFields(Strict):
+    error_rate: float | None = Field(None, ge=0, lt=1, description="Override of the department's error_rate for this step.")
+    rework_time: Distribution | None = Field(None, description="Time to redo defective work; default: the step's time.")
+    rework_factor: float | None = Field(None, gt=0, allow_inf_nan=False, description="Redo time as a factor of "
+                                        "the step's time (e.g. 0.5 = half). Not with rework_time.")
+
+    @model_validator(mode="after")
+    def _one_rework_time(self) -> ReworkFields:
+        if self.rework_time is not None and self.rework_factor is not None:
+            raise ValueError("give rework_time or rework_factor, not both")
+        return self
+
+
+class Request(ReworkFields):
+    request: str = Field(description="Supplier department the internal request goes to.")
+    time: Distribution = Field(description="Supplier staff time for the request.")
+    consult: Consult | None = Field(None, description="Requests this request makes in turn, while holding "
+                                    "the supplier's staff member (nested consult).")
+    clarify: Clarify | None = Field(None, description="Unclear requests: the supplier asks back.")
+
+
+class Parallel(Strict):
+    parallel: list[Request] = Field(min_length=1, description="Requests sent at once; the step waits for all.")
+
+
+def _consult_tag(value: Any) -> str | None:
+    if isinstance(value, list):
+        return "sequence"
+    if isinstance(value, dict):
+        return "parallel" if "parallel" in value else "request"
+    if isinstance(value, BaseModel):
+        return "parallel" if isinstance(value, Parallel) else "request"
+    return None
+
+
+ConsultItem = Annotated[
+    Annotated[Request, Tag("request")] | Annotated[Parallel, Tag("parallel")],
+    Discriminator(_consult_tag),
+]
+Consult = Annotated[
+    Annotated[Request, Tag("request")]
+    | Annotated[Parallel, Tag("parallel")]
+    | Annotated[list[ConsultItem], Tag("sequence")],
+    Discriminator(_consult_tag, custom_error_type="consult",
+                  custom_error_message="a consult is a request {request: ...}, a list of them, or {parallel: [...]}"),
+]
+
+
+class Serve(ReworkFields):
+    serve: str = Field(description="Department that serves the customer in this step.")
+    time: Distribution = Field(description="Staff time of the step itself.")
+    consult: Consult | None = Field(None, description="Internal requests made while the staff member keeps "
+                                    "holding the customer.")
+    consult_at: Literal["end", "start"] = Field("end", description="end: the staff member does the step's own "
+                                                "work, then consults; start: consults first, then the own work.")
+    id: str | None = Field(None, description="Name of the step, for `rework_to` in a later step.")
+    rework_to: str | None = Field(None, description="Defective work goes back to this earlier step (its id) "
+                                  "and the journey is redone from there; default: redo this step.")
+
+
+class Option(Strict):
+    p: float = Field(ge=0, le=1, description="Probability of this option.")
+    then: list[Step] = Field(description="Steps taken in this option (may be empty).")
+
+
+class Branch(Strict):
+    branch: list[Option] = Field(min_length=1, description="Options; their p must sum to 1.")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> Branch:
+        total = sum(o.p for o in self.branch)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"branch probabilities sum to {total:g}, not 1: adjust the p values")
+        return self
+
+
+def _step_tag(value: Any) -> str | None:
+    keys = value if isinstance(value, dict) else vars(value) if isinstance(value, BaseModel) else {}
+    if "serve" in keys:
+        return "serve"
+    if "branch" in keys:
+        return "branch"
+    return None
+
+
+Step = Annotated[
+    Annotated[Serve, Tag("serve")] | Annotated[Branch, Tag("branch")],
+    Discriminator(_step_tag, custom_error_type="step",
+                  custom_error_message="a step starts with `serve: <department>` or `branch:`"),
+]
+
+
+# --- customers --------------------------------------------------------------------------------
+
+
+class RateWindow(Window):
+    rate: float = Field(ge=0, allow_inf_nan=False, description="Arrivals per time unit in this window.")
+
+
+class Arrivals(Strict):
+    rate: float | None = Field(None, gt=0, allow_inf_nan=False, description="Constant Poisson rate (customers per time unit).")
+    profile: list[RateWindow] | None = Field(None, min_length=1, description="Poisson rate by time-of-day "
+                                             "window, repeating daily (0 outside windows).")
+    trace: str | None = Field(None, description="CSV file of arrival times (column `time`, optional `class`), "
+                              "relative to the model file.")
+    open: list[Window] | None = Field(None, min_length=1, description="Opening hours for a constant `rate` "
+                                      "(time of day, daily). Work in progress continues after closing.")
+    batch: Distribution | None = Field(None, description="Group size per arrival (rounded, at least 1); default 1.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Arrivals:
+        given = [k for k in ("rate", "profile", "trace") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `rate`, `profile` or `trace`"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        if self.open is not None and self.rate is None:
+            raise ValueError("`open` hours go with a constant `rate`; a `profile` has rate 0 when closed")
+        return self
+
+
+class CustomerClass(Strict):
+    arrivals: Arrivals = Field(description="How customers of this class arrive.")
+    journey: list[Step] = Field(min_length=1, description="Ordered steps of the customer's journey.")
+    label: str | None = Field(None, description="Display name.")
+    priority: int = Field(0, description="Higher is served first at departments with a priority discipline.")
+    patience: Distribution | None = Field(None, description="How long a customer waits in queues in total "
+                                          "before leaving (abandonment); none: never leaves.")
+    patience_on_hold: bool = Field(False, description="Patience also runs while the customer is held during "
+                                   "consults.")
+    balk_at: int | None = Field(None, ge=0, description="A customer who finds this many or more waiting at "
+                                "the first department does not join.")
+    sla: float | None = Field(None, gt=0, allow_inf_nan=False, description="Time-in-system target (time units).")
+    value: float = Field(0.0, ge=0, allow_inf_nan=False, description="Revenue at stake per customer (currency).")
+    expectation: float | None = Field(None, gt=0, allow_inf_nan=False, description="Time in system beyond "
+                                      "which a customer may churn; default: sla.")
+    churn_if_late: float = Field(0.10, ge=0, le=1, description="Probability that a customer served later "
+                                 "than its expectation leaves the company.")
+    churn_if_abandoned: float = Field(0.30, ge=0, le=1, description="Probability that a customer who "
+                                      "abandoned or balked leaves the company.")
+
+
+class ChurnSettings(Strict):
+    acquisition_cost_multiple: float = Field(5.0, ge=0, allow_inf_nan=False, description="Cost of winning a "
+                                             "new customer, as a multiple of the value at stake.")
+
+
+class Pool(Strict):
+    staff: int = Field(ge=1, description="Cross-trained staff in the pool.")
+    serves: list[str] = Field(min_length=1, description="Departments the pool can work for, in order of preference.")
+    rule: Literal["longest_queue", "ordered"] = Field("longest_queue", description="Where a free pool member "
+                                                     "goes: the department with the longest queue, or the "
+                                                     "first in `serves` that has a queue.")
+    label: str | None = Field(None, description="Display name.")
+
+
+# --- the model ------------------------------------------------------------------------------
+
+
+class Model(Strict):
+    name: str = Field(min_length=1, description="Name of the organisation or process.")
+    time_unit: Literal["second", "minute", "hour", "day"] = Field("minute", description="Unit of every time in the file.")
+    currency: str = Field("EUR", description="Currency of `value` fields.")
+    description: str = Field("", description="Where the numbers come from; what to try.")
+    run: RunSettings = Field(description="Run length, warm-up, replications, seed.")
+    departments: dict[str, Department] = Field(min_length=1, description="Departments by key.")
+    customers: dict[str, CustomerClass] = Field(min_length=1, description="External customer classes by key.")
+    pools: dict[str, Pool] = Field(default_factory=dict, description="Cross-trained staff pools.")
+    churn: ChurnSettings = Field(default_factory=ChurnSettings, description="Churn and revenue settings.")
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this file format.")
+
+    @field_validator("departments", "customers", "pools")
+    @classmethod
+    def _keys_are_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not str(key).replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"name {key!r}: use letters, digits, _ or -")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Model:
+        problems = list(_reference_problems(self))
+        if self.run.warmup >= self.run.horizon:
+            problems.append(Problem("run.warmup", f"warm-up {self.run.warmup:g} must be shorter than "
+                                    f"the horizon {self.run.horizon:g}"))
+        if problems:
+            raise ModelError(problems)
+        return self
+
+    @property
+    def day_length(self) -> float:
+        return self.run.day_length or DAY_LENGTH[self.time_unit]
+
+    def label(self, department: str) -> str:
+        dept = self.departments.get(department)
+        return (dept.label if dept and dept.label else None) or department.replace("_", " ").capitalize()
+
+    def canonical_json(self) -> str:
+        """Stable text of the model, the key for caches and stores."""
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+    def with_changes(self, changes: dict[str, Any]) -> Model:
+        """A copy with values replaced by dotted path (``departments.it.staff``), re-validated."""
+        data = self.model_dump(by_alias=True, exclude_none=True)
+        for path, value in changes.items():
+            _set_path(data, path, value)
+        return parse_model(data)
+
+
+# --- cross-reference checks: all bad references at once ------------------------------------
+
+
+def walk_steps(steps: list, path: str):
+    """Yield (path, step) for every Serve in a journey, depth first, through branches."""
+    for i, step in enumerate(steps):
+        here = f"{path}[{i}]"
+        if isinstance(step, Serve):
+            yield here, step
+        else:
+            for j, option in enumerate(step.branch):
+                yield from walk_steps(option.then, f"{here}.branch[{j}].then")
+
+
+def consult_requests(consult, path: str):
+    """Yield (path, request) for every Request in a consult, nested ones included."""
+    if consult is None:
+        return
+    if isinstance(consult, Request):
+        yield path, consult
+        yield from consult_requests(consult.consult, f"{path}.consult")
+    elif isinstance(consult, Parallel):
+        for i, item in enumerate(consult.parallel):
+            yield from consult_requests(item, f"{path}.parallel[{i}]")
+    else:
+        for i, item in enumerate(consult):
+            yield from consult_requests(item, f"{path}[{i}]")
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known {kind}s: {', '.join(sorted(known))}"
+    return f"unknown {kind} {name!r}: {hint}"
+
+
+def _reference_problems(model: Model):
+    depts = list(model.departments)
+    receives_work: dict[str, str] = {}
+    for cname, cls in model.customers.items():
+        ids_so_far: list[str] = []
+        for path, step in walk_steps(cls.journey, f"customers.{cname}.journey"):
+            if step.serve not in model.departments:
+                yield Problem(f"{path}.serve", _unknown("department", step.serve, depts))
+            receives_work.setdefault(step.serve, path)
+            if step.rework_to is not None and step.rework_to not in ids_so_far:
+                yield Problem(f"{path}.rework_to", f"no earlier step with id {step.rework_to!r} in this "
+                              "journey: give an earlier step that id, or drop rework_to to redo this step")
+            if step.id is not None:
+                ids_so_far.append(step.id)
+            for rpath, request in consult_requests(step.consult, f"{path}.consult"):
+                if request.request not in model.departments:
+                    yield Problem(f"{rpath}.request", _unknown("department", request.request, depts))
+                receives_work.setdefault(request.request, rpath)
+    for pname, pool in model.pools.items():
+        for i, dept in enumerate(pool.serves):
+            if dept not in model.departments:
+                yield Problem(f"pools.{pname}.serves[{i}]", _unknown("department", dept, depts))
+    pooled = {d for pool in model.pools.values() for d in pool.serves}
+    for dept, where in receives_work.items():
+        spec = model.departments.get(dept)
+        if spec is not None and spec.head_count == 0 and dept not in pooled:
+            yield Problem(f"departments.{dept}.staff", f"{dept!r} receives work ({where}) but has no staff: "
+                          "give it staff >= 1 or a schedule with staff")
+        if spec is not None and spec.internal_priority != "same" and spec.discipline == "fifo":
+            yield Problem(f"departments.{dept}.internal_priority", "internal_priority needs discipline "
+                          "`priority` or `preemptive`")
+
+
+def _set_path(data: dict, path: str, value: Any) -> None:
+    keys = path.split(".")
+    node: Any = data
+    for i, key in enumerate(keys[:-1]):
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        elif isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
+            done = ".".join(keys[:i]) or "the model"
+            raise ModelError([Problem(path, f"no {key!r} under {done}: check the path")])
+    last = keys[-1]
+    if isinstance(node, list) and last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+# --- parsing with readable errors ------------------------------------------------------------
+
+
+def _all_field_names() -> list[str]:
+    names: set[str] = set()
+    for cls in Strict.__subclasses__() + [Shift, RateWindow, Request, Serve]:
+        for name, field in cls.model_fields.items():
+            names.add(field.alias or name)
+    return sorted(names | {"dist", "mean", "cv", "value", "low", "high", "mode", "k", "shape", "scale", "values"})
+
+
+_TAGS = {"request", "parallel", "sequence", "serve", "branch"}
+
+
+def _path(loc: tuple) -> str:
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            continue
+        after_union = i > 0 and loc[i - 1] in ("time", "consult", "patience", "every", "lasts", "batch",
+                                               "rework_time") or (i > 0 and isinstance(loc[i - 1], int))
+        if after_union and (item in _TAGS or item in DIST_NAMES) and not (item == "serve" and i == len(loc) - 1):
+            continue  # a union's tag, not a key the user wrote
+        parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _message(error: dict) -> str:
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        name = str(error["loc"][-1])
+        close = difflib.get_close_matches(name, _all_field_names(), n=1)
+        return f"unknown field {name!r}" + (f": did you mean {close[0]!r}?" if close else ": remove it")
+    if kind == "missing":
+        return "required field is missing: add it"
+    if kind == "union_tag_invalid" and "dist" in str(error.get("ctx", {})):
+        return f"unknown distribution: use one of {', '.join(DIST_NAMES)}"
+    if kind == "union_tag_not_found":
+        return f"missing `dist`: write e.g. {{dist: exponential, mean: 5}} (one of {', '.join(DIST_NAMES)})"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def parse_model(data: Any, source: str = "model") -> Model:
+    """Validate a mapping (parsed YAML) into a :class:`Model`, or raise :class:`ModelError`."""
+    if not isinstance(data, dict):
+        raise ModelError([Problem("(top level)", f"{source} must be a mapping with name, run, departments "
+                                  f"and customers (got {type(data).__name__})")])
+    try:
+        return Model.model_validate(data)
+    except ModelError:
+        raise
+    except ValidationError as exc:
+        problems: list[Problem] = []
+        for error in exc.errors(include_url=False):
+            ctx = error.get("ctx") or {}
+            nested = ctx.get("error")
+            if isinstance(nested, ModelError):
+                problems.extend(nested.problems)
+                continue
+            problems.append(Problem(_path(error["loc"]), _message(error)))
+        raise ModelError(_dedupe(problems)) from None
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: dict[tuple[str, str], Problem] = {}
+    for p in problems:
+        seen.setdefault((p.path, p.message), p)
+    return list(seen.values())
+
+
+def load_model(path: str | Path) -> Model:
+    """Read and validate a model file; relative trace files are resolved next to it."""
+    path = Path(path)
+    data = read_yaml(path)
+    model = parse_model(data, source=str(path))
+    return _resolve_traces(model, path.parent)
+
+
+def _resolve_traces(model: Model, folder: Path) -> Model:
+    changes = {}
+    for cname, cls in model.customers.items():
+        trace = cls.arrivals.trace
+        if trace is not None and not Path(trace).is_absolute():
+            changes[f"customers.{cname}.arrivals.trace"] = str((folder / trace).resolve())
+    return model.with_changes(changes) if changes else model
+
+
+Request.model_rebuild()
+Serve.model_rebuild()
+Option.model_rebuild()
+Branch.model_rebuild()

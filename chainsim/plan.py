@@ -1,0 +1,283 @@
+"""What a model means at run time: journeys compiled into plain objects that hold their samplers.
+
+The engine reads these instead of the pydantic schema, so the hot path does attribute lookups on
+small slotted objects and draws pre-sampled numbers. Every sampler gets a stream named after the
+place in the file it serves (``time:customers.walk_in.journey[0]``), see :mod:`chainsim.streams`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from chainsim.distributions import Distribution, Exponential, Sampler, Uniform
+from chainsim.errors import ModelError, Problem
+from chainsim.model import Branch, CustomerClass, Model, Parallel, Request, Serve, Window
+from chainsim.streams import Streams
+
+_UNIT = Uniform(low=0.0, high=1.0)
+
+
+class Coin:
+    """Bernoulli draws with probability p from a named uniform stream."""
+
+    __slots__ = ("p", "_draw")
+
+    def __init__(self, p: float, rng: np.random.Generator):
+        self.p = p
+        self._draw = Sampler(_UNIT, rng).draw
+
+    def flip(self) -> bool:
+        return self.p > 0.0 and self._draw() < self.p
+
+
+@dataclass(slots=True, eq=False)
+class RequestPlan:
+    """An internal request to a supplier department, made while holding a staff member."""
+
+    dept: int
+    path: str
+    time: Sampler
+    consult: list | None  # items: RequestPlan, or a list of RequestPlan sent in parallel
+    error: Coin
+    rework_time: Sampler
+    clarify: Coin | None
+    answer_time: Sampler | None
+
+
+@dataclass(slots=True, eq=False)
+class ServePlan:
+    """A journey step: queue at a department, hold one staff member, maybe consult, release."""
+
+    dept: int
+    path: str
+    time: Sampler
+    consult: list | None
+    consult_first: bool
+    error: Coin
+    rework_time: Sampler  # time of the redone step (this one, or the rework_to target)
+    rework_target: tuple[int, int] | None  # (depth, index) of the step to go back to
+
+
+@dataclass(slots=True, eq=False)
+class BranchPlan:
+    path: str
+    cumulative: list[float]
+    options: list[list]
+    route: Sampler
+
+    def choose(self) -> list:
+        u = self.route.draw()
+        for bound, option in zip(self.cumulative, self.options, strict=True):
+            if u < bound:
+                return option
+        return self.options[-1]
+
+
+class Arrivals:
+    """Arrival times of one class: Poisson (constant or by time of day, exact), or a trace."""
+
+    def __init__(self, rates: list[tuple[float, float, float]] | None, day: float, unit: Sampler | None,
+                 trace: np.ndarray | None):
+        self.rates = rates  # (start, end, rate) windows of one day; 0 elsewhere
+        self.day = day
+        self.unit = unit  # Exp(1) draws, turned into arrival gaps by inverting the integrated rate
+        self.trace = trace
+        self._next_trace = 0
+
+    def next_after(self, t: float) -> float:
+        """Time of the next arrival after t, or inf."""
+        if self.trace is not None:
+            if self._next_trace >= len(self.trace):
+                return math.inf
+            self._next_trace += 1
+            return float(self.trace[self._next_trace - 1])
+        need = self.unit.draw()
+        if len(self.rates) == 1 and self.rates[0][:2] == (0.0, self.day):
+            return t + need / self.rates[0][2]
+        # Piecewise-constant rate: walk windows until the integrated rate reaches `need`.
+        for _ in range(100_000):
+            day_start = math.floor(t / self.day) * self.day
+            tod = t - day_start
+            rate, until = 0.0, self.day
+            for start, end, r in self.rates:
+                if start <= tod < end:
+                    rate, until = r, end
+                    break
+                if start > tod:
+                    until = min(until, start)
+            seg_end = day_start + until
+            if rate > 0 and t + need / rate <= seg_end:
+                return t + need / rate
+            need -= rate * (seg_end - t)
+            t = seg_end
+        return math.inf
+
+
+@dataclass(slots=True, eq=False)
+class ClassPlan:
+    name: str
+    index: int
+    priority: int
+    journey: list
+    arrivals: Arrivals
+    batch: Sampler | None
+    patience: Sampler | None
+    patience_on_hold: bool
+    balk_at: int | None
+    expectation: float | None
+    churn_if_late: float
+    churn_if_abandoned: float
+    churn: Sampler
+
+
+@dataclass(eq=False)
+class Plan:
+    """A model compiled for one replication."""
+
+    model: Model
+    departments: list[str]
+    classes: list[ClassPlan]
+    streams: Streams
+    dept_index: dict[str, int] = field(default_factory=dict)
+
+
+def compile_model(model: Model, streams: Streams) -> Plan:
+    departments = list(model.departments)
+    index = {name: i for i, name in enumerate(departments)}
+    builder = _Builder(model, streams, index)
+    classes = [builder.customer_class(name, i, spec) for i, (name, spec) in enumerate(model.customers.items())]
+    return Plan(model=model, departments=departments, classes=classes, streams=streams, dept_index=index)
+
+
+class _Builder:
+    def __init__(self, model: Model, streams: Streams, index: dict[str, int]):
+        self.model = model
+        self.streams = streams
+        self.index = index
+
+    def sampler(self, dist: Distribution, name: str) -> Sampler:
+        return Sampler(dist, self.streams(name))
+
+    def coin(self, p: float, name: str) -> Coin:
+        return Coin(p, self.streams(name))
+
+    def customer_class(self, name: str, i: int, spec: CustomerClass) -> ClassPlan:
+        path = f"customers.{name}"
+        return ClassPlan(
+            name=name, index=i, priority=spec.priority,
+            journey=self.steps(spec.journey, f"{path}.journey", depth=0, scope={}),
+            arrivals=self.arrivals(spec, name),
+            batch=self.sampler(spec.arrivals.batch, f"batch:{name}") if spec.arrivals.batch else None,
+            patience=self.sampler(spec.patience, f"patience:{name}") if spec.patience else None,
+            patience_on_hold=spec.patience_on_hold, balk_at=spec.balk_at,
+            expectation=spec.expectation if spec.expectation is not None else spec.sla,
+            churn_if_late=spec.churn_if_late, churn_if_abandoned=spec.churn_if_abandoned,
+            churn=self.sampler(_UNIT, f"churn:{name}"),
+        )
+
+    def arrivals(self, spec: CustomerClass, name: str) -> Arrivals:
+        a, day = spec.arrivals, self.model.day_length
+        if a.trace is not None:
+            return Arrivals(None, day, None, read_trace(a.trace, name))
+        if a.profile is not None:
+            rates = sorted((w.start, min(w.end, day), w.rate) for w in a.profile)
+        elif a.open is not None:
+            rates = sorted((w.start, min(w.end, day), a.rate) for w in a.open)
+        else:
+            rates = [(0.0, day, a.rate)]
+        return Arrivals(rates, day, self.sampler(Exponential(mean=1.0), f"arrivals:{name}"), None)
+
+    def steps(self, steps: list, path: str, depth: int, scope: dict[str, tuple[int, int]]) -> list:
+        scope = dict(scope)  # ids visible from here: earlier steps of this list and of enclosing lists
+        out: list = []
+        for i, step in enumerate(steps):
+            here = f"{path}[{i}]"
+            if isinstance(step, Branch):
+                options = [self.steps(o.then, f"{here}.branch[{j}].then", depth + 1, scope)
+                           for j, o in enumerate(step.branch)]
+                cumulative = list(np.cumsum([o.p for o in step.branch]))
+                out.append(BranchPlan(here, cumulative, options, self.sampler(_UNIT, f"route:{here}")))
+                continue
+            out.append(self.serve(step, here, scope))
+            if step.id is not None:
+                scope[step.id] = (depth, i)
+        return out
+
+    def serve(self, step: Serve, path: str, scope: dict[str, tuple[int, int]]) -> ServePlan:
+        dept = self.model.departments[step.serve]
+        error_rate = step.error_rate if step.error_rate is not None else dept.error_rate
+        target = None
+        if step.rework_to is not None:
+            if step.rework_to not in scope:
+                raise ModelError([Problem(f"{path}.rework_to", f"step {step.rework_to!r} is not an earlier "
+                                          "step of this journey or of an enclosing one")])
+            target = scope[step.rework_to]
+        return ServePlan(
+            dept=self.index[step.serve], path=path, time=self.sampler(step.time, f"time:{path}"),
+            consult=self.consult(step.consult, f"{path}.consult"), consult_first=step.consult_at == "start",
+            error=self.coin(error_rate, f"error:{path}"),
+            rework_time=self.sampler(_rework_time(step), f"rework:{path}"), rework_target=target,
+        )
+
+    def consult(self, consult, path: str) -> list | None:
+        if consult is None:
+            return None
+        items = consult if isinstance(consult, list) else [consult]
+        out: list = []
+        for i, item in enumerate(items):
+            here = f"{path}[{i}]" if isinstance(consult, list) else path
+            if isinstance(item, Parallel):
+                out.append([self.request(r, f"{here}.parallel[{j}]") for j, r in enumerate(item.parallel)])
+            else:
+                out.append(self.request(item, here))
+        return out
+
+    def request(self, r: Request, path: str) -> RequestPlan:
+        dept = self.model.departments[r.request]
+        error_rate = r.error_rate if r.error_rate is not None else dept.error_rate
+        clarify = r.clarify
+        return RequestPlan(
+            dept=self.index[r.request], path=path, time=self.sampler(r.time, f"time:{path}"),
+            consult=self.consult(r.consult, f"{path}.consult"),
+            error=self.coin(error_rate, f"error:{path}"),
+            rework_time=self.sampler(_rework_time(r), f"rework:{path}"),
+            clarify=self.coin(clarify.p, f"clarify:{path}") if clarify else None,
+            answer_time=self.sampler(clarify.time or r.time, f"answer:{path}") if clarify else None,
+        )
+
+
+def _rework_time(step: Serve | Request) -> Distribution:
+    if step.rework_time is not None:
+        return step.rework_time
+    return step.time.scaled(step.rework_factor) if step.rework_factor is not None else step.time
+
+
+def read_trace(path: str, class_name: str) -> np.ndarray:
+    """Arrival times of one class from a CSV with a `time` column and an optional `class` column."""
+    where = f"customers.{class_name}.arrivals.trace"
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ModelError([Problem(where, f"cannot read trace {path}: {exc}")]) from None
+    times = []
+    for line, row in enumerate(rows, start=2):
+        if "class" in row and row["class"] not in (None, "", class_name):
+            continue
+        try:
+            t = float(row["time"])
+        except (KeyError, TypeError, ValueError):
+            raise ModelError([Problem(where, f"{path} line {line}: needs a numeric `time` column")]) from None
+        if not math.isfinite(t) or t < 0:
+            raise ModelError([Problem(where, f"{path} line {line}: time {t} must be finite and >= 0")])
+        times.append(t)
+    return np.sort(np.asarray(times, dtype=float))
+
+
+def window_list(windows: list[Window] | None) -> list[tuple[float, float]]:
+    return sorted((w.start, w.end) for w in windows or [])
