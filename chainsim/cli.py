@@ -77,12 +77,12 @@ def _print_results(results) -> None:
 
     click.echo("\nDepartments")
     click.echo(f"  {'department':<16}{'util.':>7}{'held':>7}{'queue':>8}{'turnaround':>12}{'jobs':>9}{'delay share':>13}")
-    for name, d in results.departments().iterrows():
+    for _, d in results.departments().iterrows():
         click.echo(f"  {d['label'][:15]:<16}{d['utilisation']:>7.0%}{d['held_share']:>7.0%}"
                    f"{_fmt(d['queue_length.mean']):>8}{_fmt(d['turnaround.mean']):>12}{_fmt(d['jobs']):>9}"
                    f"{d['delay_share']:>13.0%}")
-    click.echo(f"\n  util. = busy staff-time / available; held = part of it waiting on suppliers;\n"
-               f"  delay share = share of external customers' time in system caused there.")
+    click.echo("\n  util. = busy staff-time / available; held = part of it waiting on suppliers;\n"
+               "  delay share = share of external customers' time in system caused there.")
 
 
 @main.command()

@@ -184,6 +184,7 @@ class Department:
         if job.start < 0.0:
             job.start = now
         kind = INTERRUPTED if job.preempted_by == INTERRUPTION else QUEUE
+        job.preempted_by = -1
         charge(job, self.index, kind, now - job.queued_at)
         if job.remaining is not None:  # resume preempted work with the time it had left
             remaining, job.remaining = job.remaining, None
@@ -575,7 +576,6 @@ class Simulation:
             if job.cause < 0:
                 job.cause = dept.index
             job.time = plan.rework_time.draw()
-            job.started = self._request_started
             dept.submit(job)
             return
         self.rec.job(job.customer.id, dept.index, REQUEST, job.created, job.start, self.env._now, job.held)

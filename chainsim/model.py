@@ -392,24 +392,35 @@ def _unknown(kind: str, name: str, known: list[str]) -> str:
     return f"unknown {kind} {name!r}: {hint}"
 
 
+def _journey_problems(steps: list, path: str, visible: set[str], depts: list[str], receives_work: dict):
+    """Unknown departments and rework_to targets that are not an earlier step in scope."""
+    visible = set(visible)  # ids of earlier steps in this list and in enclosing lists
+    for i, step in enumerate(steps):
+        here = f"{path}[{i}]"
+        if isinstance(step, Branch):
+            for j, option in enumerate(step.branch):
+                yield from _journey_problems(option.then, f"{here}.branch[{j}].then", visible, depts, receives_work)
+            continue
+        if step.serve not in depts:
+            yield Problem(f"{here}.serve", _unknown("department", step.serve, depts))
+        receives_work.setdefault(step.serve, here)
+        if step.rework_to is not None and step.rework_to not in visible:
+            yield Problem(f"{here}.rework_to", f"no earlier step with id {step.rework_to!r} in this journey "
+                          "(or in an enclosing one, for a step inside a branch): give an earlier step that id, "
+                          "or drop rework_to to redo this step")
+        if step.id is not None:
+            visible.add(step.id)
+        for rpath, request in consult_requests(step.consult, f"{here}.consult"):
+            if request.request not in depts:
+                yield Problem(f"{rpath}.request", _unknown("department", request.request, depts))
+            receives_work.setdefault(request.request, rpath)
+
+
 def _reference_problems(model: Model):
     depts = list(model.departments)
     receives_work: dict[str, str] = {}
     for cname, cls in model.customers.items():
-        ids_so_far: list[str] = []
-        for path, step in walk_steps(cls.journey, f"customers.{cname}.journey"):
-            if step.serve not in model.departments:
-                yield Problem(f"{path}.serve", _unknown("department", step.serve, depts))
-            receives_work.setdefault(step.serve, path)
-            if step.rework_to is not None and step.rework_to not in ids_so_far:
-                yield Problem(f"{path}.rework_to", f"no earlier step with id {step.rework_to!r} in this "
-                              "journey: give an earlier step that id, or drop rework_to to redo this step")
-            if step.id is not None:
-                ids_so_far.append(step.id)
-            for rpath, request in consult_requests(step.consult, f"{path}.consult"):
-                if request.request not in model.departments:
-                    yield Problem(f"{rpath}.request", _unknown("department", request.request, depts))
-                receives_work.setdefault(request.request, rpath)
+        yield from _journey_problems(cls.journey, f"customers.{cname}.journey", set(), depts, receives_work)
     for pname, pool in model.pools.items():
         for i, dept in enumerate(pool.serves):
             if dept not in model.departments:

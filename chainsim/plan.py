@@ -16,7 +16,7 @@ import numpy as np
 
 from chainsim.distributions import Distribution, Exponential, Sampler, Uniform
 from chainsim.errors import ModelError, Problem
-from chainsim.model import Branch, CustomerClass, Model, Parallel, Request, Serve, Window
+from chainsim.model import Branch, CustomerClass, Model, Parallel, Request, Serve
 from chainsim.streams import Streams
 
 _UNIT = Uniform(low=0.0, high=1.0)
@@ -278,6 +278,3 @@ def read_trace(path: str, class_name: str) -> np.ndarray:
         times.append(t)
     return np.sort(np.asarray(times, dtype=float))
 
-
-def window_list(windows: list[Window] | None) -> list[tuple[float, float]]:
-    return sorted((w.start, w.end) for w in windows or [])
