@@ -131,7 +131,8 @@ class Department:
         self.pool_busy = 0  # pool staff working here
         self.waiting = 0
         self.pools: list[Pool] = []
-        self.prioritised = spec.discipline != "fifo" or spec.interruptions is not None
+        self.by_priority = spec.discipline != "fifo"  # else only interruptions jump the queue
+        self.prioritised = self.by_priority or spec.interruptions is not None
         self.queue: list | deque = [] if self.prioritised else deque()
         interrupts = spec.interruptions is not None and spec.interruptions.mode == "preempt"
         self.preemptive = spec.discipline == "preemptive" or interrupts
@@ -239,7 +240,8 @@ class Department:
         job.state = WAITING
         self.waiting += 1
         if self.prioritised:
-            heapq.heappush(self.queue, (-job.priority, job.seq, job))
+            rank = job.priority if self.by_priority or job.kind == INTERRUPTION else 0
+            heapq.heappush(self.queue, (-rank, job.seq, job))
         elif front:
             self.queue.appendleft(job)
         else:
@@ -548,7 +550,7 @@ class Simulation:
 
     def _request(self, holder: Job, plan: RequestPlan, charges, back) -> None:
         dept = self.departments[plan.dept]
-        job = self._job(holder.customer, plan, dept, REQUEST, holder.priority + dept.internal_boost,
+        job = self._job(holder.customer, plan, dept, REQUEST, holder.customer.cls.priority + dept.internal_boost,
                         charges, holder.cause, self._request_started)
         job.holder, job.back, job.time = holder, back, plan.time.draw()
         job.preempts = dept.spec.discipline == "preemptive"

@@ -148,8 +148,13 @@ def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
             out[f"{prefix}.within_sla"] = float((turnaround <= sla).mean()) if len(turnaround) else math.nan
         out[f"{prefix}.reworks"] = float(d.reworks)
         out[f"{prefix}.clarifications"] = float(d.clarifications)
-        if d.pool_busy:
-            out[f"{prefix}.pool_busy.mean"] = d.pool_busy / length
+        if model.pools:
+            out[f"{prefix}.pool_busy.mean"] = d.pool_busy / length if length > 0 else math.nan
+    records = {d.name: d for d in rep.department_records}
+    for name, pool in model.pools.items():
+        # A department in several pools cannot tell them apart: its pool time counts for each.
+        busy = sum(records[d].pool_busy for d in pool.serves)
+        out[f"pool.{name}.utilisation"] = busy / (pool.staff * length) if length > 0 else math.nan
 
 
 def _attribution(rep: Replication, matrix: np.ndarray, tis: np.ndarray, out: dict[str, float]) -> None:

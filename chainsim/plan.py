@@ -59,7 +59,7 @@ class ServePlan:
     consult: list | None
     consult_first: bool
     error: Coin
-    rework_time: Sampler  # time of the redone step (this one, or the rework_to target)
+    rework_time: Sampler  # time of this step when it is redone (a rework_to target keeps its own time)
     rework_target: tuple[int, int] | None  # (depth, index) of the step to go back to
 
 
