@@ -123,7 +123,7 @@ class Department:
         self.internal_boost = INTERNAL_BOOST[spec.internal_priority]
         self.capacity = 0  # staff on duty now
         self.scheduled = spec.staff or 0
-        self.absent = 0
+        self.absent_share = 0.0  # share of today's staff who are absent
         self.out = 0
         self.busy = 0  # own staff with a job: working, held on suppliers, or interrupted
         self.held = 0  # of those, held waiting on suppliers
@@ -295,16 +295,18 @@ class Department:
         self.tick()
         self.held += change
 
-    def set_staffing(self, scheduled: int | None = None, absent: int | None = None, out: int | None = None) -> None:
+    def set_staffing(self, scheduled: int | None = None, absent_share: float | None = None,
+                     out: int | None = None) -> None:
         """Staff on duty changed (shift, absence, outage); staff going off duty finish their job."""
         self.tick()
         if scheduled is not None:
             self.scheduled = scheduled
-        if absent is not None:
-            self.absent = absent
+        if absent_share is not None:
+            self.absent_share = absent_share
         if out is not None:
             self.out = out
-        self.capacity = max(0, self.scheduled - self.absent - self.out)
+        absent = int(self.scheduled * self.absent_share + 0.5)  # the same share of every shift is out
+        self.capacity = max(0, self.scheduled - absent - self.out)
         self.staff_times.append(self.env._now)
         self.staff_levels.append(self.capacity)
         self.start_next()
@@ -696,10 +698,11 @@ class Simulation:
                 dept.set_staffing(scheduled=level)
 
     def _absence(self, dept: Department):
+        """Each day, each staff member is absent with probability p; shifts lose that share of staff."""
         rng = self.streams(f"absence:{dept.name}")
         p, staff, day = dept.spec.absence.p, dept.spec.head_count, self.model.day_length
         while True:
-            dept.set_staffing(absent=int(rng.binomial(staff, p)))
+            dept.set_staffing(absent_share=int(rng.binomial(staff, p)) / staff)
             yield self.env.timeout(day)
 
     def _outages(self, dept: Department):

@@ -133,9 +133,9 @@ class Department(Strict):
 
     @property
     def head_count(self) -> int:
-        """Most staff on duty at any time of day."""
+        """Most staff on duty at any time of day (overlapping shifts add up)."""
         if self.schedule is not None:
-            return max(s.staff for s in self.schedule)
+            return max(sum(w.staff for w in self.schedule if w.start <= s.start < w.end) for s in self.schedule)
         return int(self.staff or 0)
 
 

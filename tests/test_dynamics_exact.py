@@ -1,0 +1,307 @@
+"""Hand-checked timelines: fixed times and trace arrivals, so every start and end is known exactly.
+
+Each test writes its timeline in a comment and asserts the engine reproduces it. Where a mechanism
+is random by nature (clarification, rework), the test picks the first seed whose draws give the
+case described, asserts that count, and then checks the exact times, which depend only on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chainsim import Model, Results, parse_model, simulate
+
+
+def fixed(value: float) -> dict:
+    return {"dist": "fixed", "value": value}
+
+
+def trace_file(folder: Path, rows: list[tuple[float, str]]) -> str:
+    path = folder / "arrivals.csv"
+    path.write_text("time,class\n" + "".join(f"{t},{c}\n" for t, c in rows))
+    return str(path)
+
+
+def build(departments: dict, customers: dict, horizon: float = 200, seed: int = 1, **run) -> Model:
+    return parse_model({"name": "exact", "run": {"horizon": horizon, "warmup": 0, "replications": 1,
+                                                 "seed": seed, **run},
+                        "departments": departments, "customers": customers})
+
+
+def steps(results: Results, department: str) -> pd.DataFrame:
+    """Step and request jobs at one department, in order of arrival of their customer."""
+    jobs = results.jobs()
+    mine = jobs[(jobs["department"] == department) & jobs["kind"].isin(["step", "request"])]
+    return mine.sort_values(["queued", "customer"]).reset_index(drop=True)
+
+
+def first_seed(make: callable, wanted: callable, tries: int = 200) -> Results:
+    """Results of the first seed whose run satisfies `wanted` (the random draws give the case)."""
+    for seed in range(tries):
+        results = simulate(make(seed))
+        if wanted(results):
+            return results
+    raise AssertionError(f"no seed in {tries} gives the case")
+
+
+# --- schedules and shifts ----------------------------------------------------------------------
+
+
+def test_shift_start_adds_staff_exactly_when_it_begins(tmp_path):
+    # Day of 120 minutes: 1 on duty in [0, 120) plus 1 in [60, 120) (overlapping windows add up),
+    # service fixed 25, arrivals at 0, 10, 20, 30, 40:
+    #   0 -> 0..25, 10 -> 25..50, 20 -> 50..75, 30 -> 60..85 (second staff at 60), 40 -> 75..100.
+    trace = trace_file(tmp_path, [(t, "walk_in") for t in (0, 10, 20, 30, 40)])
+    model = build({"desk": {"schedule": [{"from": 0, "to": 120, "staff": 1}, {"from": 60, "to": 120, "staff": 1}]}},
+                  {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(25)}]}},
+                  horizon=120, day_length=120)
+    results = simulate(model)
+    jobs = steps(results, "desk")
+    assert jobs["start"].tolist() == [0, 25, 50, 60, 75]
+    assert jobs["end"].tolist() == [25, 50, 75, 85, 100]
+    series = results.staff_series()
+    desk = series[series["department"] == "desk"]
+    assert desk["time"].tolist()[:2] == [0.0, 60.0]
+    assert desk["staff"].tolist()[:2] == [1, 2]
+    if len(desk) > 2:  # the next day starts again with one
+        assert desk["time"].tolist()[2] == 120.0 and desk["staff"].tolist()[2] == 1
+
+
+def test_staff_going_off_shift_finish_the_job_in_hand(tmp_path):
+    # 2 on duty in [0, 30), 1 in [30, 200); service fixed 40; arrivals at 0, 5, 6, 7.
+    # 0 -> 0..40 and 5 -> 5..45 both finish although one of them goes off duty at 30; at 40 only
+    # one is on duty and still busy, so 6 waits for 45: 6 -> 45..85, 7 -> 85..125.
+    trace = trace_file(tmp_path, [(t, "walk_in") for t in (0, 5, 6, 7)])
+    model = build({"desk": {"schedule": [{"from": 0, "to": 30, "staff": 2}, {"from": 30, "to": 200, "staff": 1}]}},
+                  {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(40)}]}},
+                  horizon=200, day_length=200)
+    results = simulate(model)
+    jobs = steps(results, "desk")
+    assert jobs["start"].tolist() == [0, 5, 45, 85]
+    assert jobs["end"].tolist() == [40, 45, 85, 125]
+    series = results.staff_series()
+    assert series[series["department"] == "desk"]["staff"].tolist()[:2] == [2, 1]
+
+
+def test_outage_waits_for_the_job_in_hand_and_blocks_new_work(tmp_path):
+    # One staff member; outages every fixed 5 after the previous one ended, lasting fixed 10:
+    # out [5, 15), [20, 30), ... Service fixed 8; arrivals 0, 6, 21.
+    # 0 -> 0..8 (finished during the outage), 6 -> 15..23 (the in-hand job runs into the next
+    # outage and finishes), 21 -> 30..38.
+    trace = trace_file(tmp_path, [(t, "walk_in") for t in (0, 6, 21)])
+    model = build({"desk": {"staff": 1, "outages": {"every": fixed(5), "lasts": fixed(10)}}},
+                  {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(8)}]}})
+    jobs = steps(simulate(model), "desk")
+    assert jobs["start"].tolist() == [0, 15, 30]
+    assert jobs["end"].tolist() == [8, 23, 38]
+
+
+# --- priorities and interruptions --------------------------------------------------------------
+
+
+def two_class_trace(tmp_path, discipline: str, rows: list[tuple[float, str]]) -> Model:
+    trace = trace_file(tmp_path, rows)
+    return build({"desk": {"staff": 1, "discipline": discipline}},
+                 {"routine": {"arrivals": {"trace": trace}, "priority": 0,
+                              "journey": [{"serve": "desk", "time": fixed(10)}]},
+                  "urgent": {"arrivals": {"trace": trace}, "priority": 1,
+                             "journey": [{"serve": "desk", "time": fixed(3)}]}})
+
+
+def test_preemptive_priority_pauses_and_resumes_the_low_class(tmp_path):
+    # Routine at 0 (10 minutes), urgent at 2 (3 minutes): urgent 2..5, routine resumes with its
+    # remaining 8 and ends at 13. The 3 minutes paused are queueing, the 10 worked are service.
+    results = simulate(two_class_trace(tmp_path, "preemptive", [(0, "routine"), (2, "urgent")]))
+    customers = results.customers().set_index("class", drop=False)
+    assert customers.loc["urgent", "end"] == 5 and customers.loc["routine", "end"] == 13
+    table = results.customer_attribution()
+    routine = customers.loc["routine", "customer"]
+    assert table.loc[routine, ("desk", "service")] == pytest.approx(10)
+    assert table.loc[routine, ("desk", "queue")] == pytest.approx(3)
+
+
+def test_nonpreemptive_priority_jumps_the_queue_but_waits_for_the_job_in_hand(tmp_path):
+    # Routine at 0 and 1, urgent at 2: routine 0..10, urgent 10..13, routine 13..23.
+    results = simulate(two_class_trace(tmp_path, "priority", [(0, "routine"), (1, "routine"), (2, "urgent")]))
+    ends = results.customers().sort_values("arrival")["end"].tolist()
+    assert ends == [10, 23, 13]
+
+
+def interrupted(tmp_path, mode: str) -> Results:
+    trace = trace_file(tmp_path, [(8, "walk_in"), (11, "walk_in")])
+    return simulate(build(
+        {"desk": {"staff": 1, "interruptions": {"every": fixed(10), "lasts": fixed(3), "mode": mode}}},
+        {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(5)}]}}))
+
+
+def test_preempting_interruption_pauses_the_customer(tmp_path):
+    # Interruptions at 10, 20, ... lasting 3. Customer at 8 (5 minutes): 8..10, paused 10..13,
+    # resumes 13..16; customer at 11 waits for 16, works 16..20, is paused by the interruption of
+    # 20 until 23 and ends at 24. Paused minutes are charged as `interrupted`, waits as queue.
+    results = interrupted(tmp_path, "preempt")
+    customers = results.customers().sort_values("arrival")
+    assert customers["end"].tolist() == [16, 24]
+    table = results.customer_attribution().loc[customers["customer"]]
+    assert table[("desk", "interrupted")].tolist() == pytest.approx([3, 3])
+    assert table[("desk", "service")].tolist() == pytest.approx([5, 5])
+    assert table[("desk", "queue")].tolist() == pytest.approx([0, 5])
+    jobs = results.jobs()
+    first = jobs[jobs["kind"] == "interruption"].sort_values("queued").iloc[0]
+    assert (first["queued"], first["start"], first["end"]) == (10, 10, 13)
+
+
+def test_queued_interruption_goes_ahead_of_waiting_customers(tmp_path):
+    # Customer at 8: 8..13 undisturbed; the interruption of 10 waits for it: 13..16; the customer
+    # of 11 waits behind the interruption: 16..21.
+    results = interrupted(tmp_path, "queue")
+    assert results.customers().sort_values("arrival")["end"].tolist() == [13, 21]
+    jobs = results.jobs()
+    first = jobs[jobs["kind"] == "interruption"].sort_values("queued").iloc[0]
+    assert (first["queued"], first["start"], first["end"]) == (10, 13, 16)
+
+
+# --- clarification: one round trip ----------------------------------------------------------------
+
+
+def test_clarification_round_trip_adds_answer_and_supplier_queue(tmp_path):
+    # Two front staff. Customer a at 0, customer b at 1; front step fixed 2, then a request to legal
+    # (one staff, fixed 5). a's request reaches legal at 2, is found unclear at once and handed
+    # back; a's front staff member answers 2..5 (charged to front as `clarify`). b's request
+    # reaches legal at 3 and is worked 3..8, so a's request queues again 5..8 and is worked 8..13.
+    # a: 13 = 2 service (front) + 3 clarify (front) + 3 queue (legal) + 5 service (legal).
+    trace = trace_file(tmp_path, [(0, "a"), (1, "b")])
+
+    def make(seed: int) -> Model:
+        journey = lambda clarify: [{"serve": "front", "time": fixed(2), "consult": {  # noqa: E731
+            "request": "legal", "time": fixed(5), **clarify}}]
+        return build({"front": {"staff": 2}, "legal": {"staff": 1}},
+                     {"a": {"arrivals": {"trace": trace},
+                            "journey": journey({"clarify": {"p": 0.5, "time": fixed(3)}})},
+                      "b": {"arrivals": {"trace": trace}, "journey": journey({})}}, seed=seed)
+
+    results = first_seed(make, lambda r: r.customers().set_index("class").loc["a", "clarifications"] == 1)
+    customers = results.customers().set_index("class")
+    assert customers.loc["a", "end"] == 13 and customers.loc["b", "end"] == 8
+    row = results.customer_attribution().loc[customers.loc["a", "customer"]]
+    assert row[("front", "service")] == pytest.approx(2)
+    assert row[("front", "clarify")] == pytest.approx(3)
+    assert row[("legal", "queue")] == pytest.approx(3)
+    assert row[("legal", "service")] == pytest.approx(5)
+    assert row.drop("time_in_system").sum() == pytest.approx(13, rel=1e-12)
+    jobs = results.jobs()
+    answer = jobs[jobs["kind"] == "answer"]
+    assert answer[["department", "queued", "start", "end"]].astype(str).values.tolist() == [["front", "2.0", "2.0", "5.0"]]
+    assert results.kpis[0]["department.front.clarifications"] == 1
+
+
+# --- rework ---------------------------------------------------------------------------------------
+
+
+def test_rework_to_an_earlier_step_is_charged_to_the_erring_department(tmp_path):
+    # One customer at 0: intake (front, fixed 2), then checks (billing, fixed 3, error rate 0.5,
+    # defective work goes back to intake). With exactly one error: 0..2, 2..5, redo 5..7, 7..10.
+    # The redone 5 minutes (front 2 + billing 3) are billing's rework; front has none.
+    trace = trace_file(tmp_path, [(0, "walk_in")])
+
+    def make(seed: int) -> Model:
+        return build({"front": {"staff": 1}, "billing": {"staff": 1, "error_rate": 0.5}},
+                     {"walk_in": {"arrivals": {"trace": trace}, "journey": [
+                         {"serve": "front", "id": "intake", "time": fixed(2)},
+                         {"serve": "billing", "time": fixed(3), "rework_to": "intake"}]}}, seed=seed)
+
+    results = first_seed(make, lambda r: r.customers()["reworks"].iloc[0] == 1)
+    assert results.customers()["end"].iloc[0] == 10
+    row = results.customer_attribution().iloc[0]
+    assert row[("front", "service")] == pytest.approx(2)
+    assert row[("billing", "service")] == pytest.approx(3)
+    assert row[("billing", "rework")] == pytest.approx(5)
+    assert row[("front", "rework")] == 0
+    assert steps(results, "front")["start"].tolist() == [0, 5]
+    assert steps(results, "billing")["start"].tolist() == [2, 7]
+    assert results.kpis[0]["department.billing.reworks"] == 1
+
+
+def test_redo_of_a_step_uses_its_rework_factor(tmp_path):
+    # One step (fixed 4, error rate 0.5, redo at half the time): with one error 0..4, redo 4..6.
+    trace = trace_file(tmp_path, [(0, "walk_in")])
+
+    def make(seed: int) -> Model:
+        return build({"desk": {"staff": 1}},
+                     {"walk_in": {"arrivals": {"trace": trace}, "journey": [
+                         {"serve": "desk", "time": fixed(4), "error_rate": 0.5, "rework_factor": 0.5}]}}, seed=seed)
+
+    results = first_seed(make, lambda r: r.customers()["reworks"].iloc[0] == 1)
+    assert results.customers()["end"].iloc[0] == 6
+    row = results.customer_attribution().iloc[0]
+    assert (row[("desk", "service")], row[("desk", "rework")]) == pytest.approx((4, 2))
+
+
+# --- pools, balking, patience, batches --------------------------------------------------------------
+
+
+def pool_model(tmp_path, rule: str) -> Model:
+    # billing and claims, one own staff each, and one pool member. Billing long (10) at 0 and claims
+    # (10) at 0 take the own staff; billing short (2) at 1 takes the pool member (1..3); billing
+    # long at 1.5 queues at billing (1 waiting); claims at 2 and 2.5 queue at claims (2 waiting).
+    # At 3 the pool member is free: longest_queue -> claims (the one of 2: 3..13; then the own
+    # staff, free at 10, take billing 1.5 and claims 2.5); ordered -> billing (the one of 1.5:
+    # 3..13; claims 2 gets claims' own staff at 10, claims 2.5 the pool member at 13).
+    trace = trace_file(tmp_path, [(0, "billing_long"), (0, "claims_case"), (1, "billing_short"),
+                                  (1.5, "billing_long"), (2, "claims_case"), (2.5, "claims_case")])
+    case = lambda dept, t: {"arrivals": {"trace": trace}, "journey": [{"serve": dept, "time": fixed(t)}]}  # noqa: E731
+    return parse_model({"name": "pool", "run": {"horizon": 100, "replications": 1},
+                        "departments": {"billing": {"staff": 1}, "claims": {"staff": 1}},
+                        "pools": {"flex": {"staff": 1, "serves": ["billing", "claims"], "rule": rule}},
+                        "customers": {"billing_long": case("billing", 10), "billing_short": case("billing", 2),
+                                      "claims_case": case("claims", 10)}})
+
+
+@pytest.mark.parametrize("rule, billing_starts, claims_starts", [
+    ("longest_queue", [0, 1, 10], [0, 3, 10]),
+    ("ordered", [0, 1, 3], [0, 10, 13]),
+])
+def test_pool_member_goes_where_the_rule_says(tmp_path, rule, billing_starts, claims_starts):
+    results = simulate(pool_model(tmp_path, rule))
+    assert steps(results, "billing")["start"].tolist() == billing_starts
+    assert steps(results, "claims")["start"].tolist() == claims_starts
+
+
+def test_balking_and_patience_exact(tmp_path):
+    # One staff, fixed 10, balk_at 2, patience fixed 3.
+    # 0: served 0..10. 1: finds 0 waiting, joins, gives up at 4 after 3 minutes of waiting.
+    # 2: finds 1 waiting, joins, gives up at 5. 2.5: finds 2 waiting and balks.
+    trace = trace_file(tmp_path, [(0, "walk_in"), (1, "walk_in"), (2, "walk_in"), (2.5, "walk_in")])
+    model = build({"desk": {"staff": 1}},
+                  {"walk_in": {"arrivals": {"trace": trace}, "balk_at": 2, "patience": fixed(3),
+                               "journey": [{"serve": "desk", "time": fixed(10)}]}})
+    results = simulate(model)
+    customers = results.customers().sort_values("arrival")
+    assert customers["outcome"].astype(str).tolist() == ["completed", "abandoned", "abandoned", "balked"]
+    assert customers["end"].tolist() == [10, 4, 5, 2.5]
+    kpis = results.kpis[0]
+    assert (kpis["external.abandoned"], kpis["external.balked"]) == (2, 1)
+
+
+def test_batch_from_a_trace_brings_groups(tmp_path):
+    trace = trace_file(tmp_path, [(0, "walk_in"), (7, "walk_in")])
+    model = build({"desk": {"staff": 5}},
+                  {"walk_in": {"arrivals": {"trace": trace, "batch": fixed(3)},
+                               "journey": [{"serve": "desk", "time": fixed(1)}]}})
+    arrivals = simulate(model).customers()["arrival"].tolist()
+    assert sorted(arrivals) == [0, 0, 0, 7, 7, 7]
+
+
+def test_every_minute_of_an_exact_run_is_attributed(tmp_path):
+    # The clarification case with the answer and re-queue, plus a parallel consult: rows add up.
+    trace = trace_file(tmp_path, [(t, "walk_in") for t in np.arange(0, 40, 1.5)])
+    model = build({"front": {"staff": 2}, "legal": {"staff": 1}, "it": {"staff": 1}},
+                  {"walk_in": {"arrivals": {"trace": trace}, "journey": [
+                      {"serve": "front", "time": fixed(1), "consult": {"parallel": [
+                          {"request": "legal", "time": fixed(2), "clarify": {"p": 0.3, "time": fixed(1)}},
+                          {"request": "it", "time": fixed(3)}]}}]}})
+    table = simulate(model).customer_attribution()
+    assert np.allclose(table.drop(columns="time_in_system").sum(axis=1), table["time_in_system"], rtol=1e-12)
