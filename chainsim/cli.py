@@ -141,5 +141,140 @@ def validate(model) -> None:
                         "queues will grow until the horizon.", fg="yellow")
 
 
+def _print_experiment(results) -> None:
+    """The answer of an experiment: the primary KPI per scenario, vs baseline, per cost; tornado if any."""
+    d = results.definition
+    reps = results.table.groupby("scenario")["replication"].nunique()
+    click.secho(f"{results.name}: {len(results.scenarios)} scenarios, {reps.min() if len(reps) else 0}-"
+                f"{reps.max() if len(reps) else 0} replications each, seed {d['seed']}, warm-up {d['warmup']:g}"
+                + (" (common random numbers)" if d.get("common_random_numbers") else ""), bold=True)
+    if d.get("question"):
+        click.echo(f"  {d['question']}")
+    for scenario, rows in results.failures.groupby("scenario", sort=False):
+        click.secho(f"warning: scenario {scenario!r}: {len(rows)} replication(s) failed: "
+                    f"{rows['message'].iloc[0]}", fg="yellow")
+    kpi = results.primary
+    s = results.summary([kpi]).set_index("scenario")
+    c = results.compare(kpis=[kpi]).set_index("scenario")
+    click.echo(f"\n{kpi} ({'lower' if d.get('better', 'lower') == 'lower' else 'higher'} is better; "
+               "difference vs baseline on the same replications)")
+    click.echo(f"  {'scenario':<34}{'mean':>9}{'95% CI':>18}{'difference':>12}{'95% CI':>20}{'cost':>10}"
+               f"{'per 10k':>9}{'rank':>6}")
+    for name, row in s.iterrows():
+        line = f"  {str(name)[:33]:<34}{_fmt(row['mean']):>9}{f'[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]':>18}"
+        if name in c.index:
+            r = c.loc[name]
+            mark = "*" if r["significant"] else " "
+            line += (f"{_fmt(r['difference']):>11}{mark}{f'[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]':>20}"
+                     f"{_fmt(r['cost']):>10}{_fmt(r['improvement_per_cost'] * 10_000):>9}{r['rank']:>6}")
+        click.echo(line)
+    click.echo("  * the interval excludes 0; per 10k = improvement per 10,000 of cost")
+    tornado = results.sensitivity(kpi)
+    if len(tornado):
+        click.echo(f"\nSensitivity of {kpi} (one factor at a time, change vs baseline)")
+        for _, t in tornado.iterrows():
+            click.echo(f"  {str(t['factor'])[:40]:<41} at {_fmt(t['low'])}: {_fmt(t['difference_low']):>8}"
+                       f"   at {_fmt(t['high'])}: {_fmt(t['difference_high']):>8}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--workers", "-w", type=click.IntRange(0), default=0, show_default=True,
+              help="Local processes; 0 = all cores, 1 = one after the other in this process.")
+@click.option("--dask", "dask_address", metavar="ADDR",
+              help="Run on Dask instead: 'local' starts a LocalCluster, or tcp://host:port joins one.")
+@click.option("--resume", is_flag=True, help="Continue the experiment in the store; skip what is stored.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Results store (SQLite file); default: FILE's name with .sqlite, in this folder.")
+@click.option("--replications", "-r", type=click.IntRange(1, 100_000),
+              help="Replications per scenario (default: the file's).")
+@click.pass_context
+def experiment(ctx, file, workers, dask_address, resume, out, replications) -> None:
+    """Run the experiment in FILE: scenarios x replications, each stored as it finishes."""
+    from tqdm import tqdm
+
+    from chainsim.experiment import Experiment
+    from chainsim.store import StoreError
+
+    if dask_address and ctx.get_parameter_source("workers") != click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("give --workers or --dask, not both")
+    x = Experiment.from_file(file)
+    if replications is not None:
+        x.replications = replications
+    out = out or f"{Path(file).stem}.sqlite"
+    bar: list = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, initial=done, unit="rep", desc=x.name[:30], file=sys.stderr))
+        bar[0].total = total
+        bar[0].update(done - bar[0].n)
+
+    try:
+        x.run(workers=None if workers == 0 else workers, dask=dask_address, store=out, resume=resume,
+              progress=progress)
+    except KeyboardInterrupt:
+        if bar:
+            bar[0].close()
+        click.secho(f"\nstopped: finished replications are in {out}; continue with --resume", fg="yellow", err=True)
+        sys.exit(130)
+    except StoreError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    finally:
+        if bar:
+            bar[0].close()
+    _print_experiment(x.results)
+    click.echo(f"\nresults in {out}; tables: chainsim summarise {out} --csv FILE")
+
+
+@main.command()
+@click.argument("store", type=click.Path(exists=True, dir_okay=False))
+@click.option("--experiment", "-e", "name", help="Only this experiment of the store (default: all).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the tidy KPI rows to a CSV file.")
+@click.option("--parquet", "parquet_path", type=click.Path(dir_okay=False), help="Write them to a parquet file.")
+def summarise(store, name, csv_path, parquet_path) -> None:
+    """Print the results in an experiment STORE; export its tidy rows to CSV or parquet."""
+    from chainsim.experiment import ExperimentResults
+    from chainsim.store import ResultStore, StoreError
+
+    with ResultStore(store) as db:
+        try:
+            names = [name] if name else db.experiments()
+            for i, experiment_name in enumerate(names):
+                if i:
+                    click.echo("")
+                _print_experiment(ExperimentResults.from_store(db, experiment_name))
+        except StoreError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        if csv_path:
+            db.export_csv(csv_path, name)
+            click.echo(f"\nwrote {csv_path}")
+        if parquet_path:
+            db.export_parquet(parquet_path, name)
+            click.echo(f"\nwrote {parquet_path}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), default="report.html", show_default=True,
+              help="The HTML file to write.")
+@click.option("--replications", "-r", type=click.IntRange(1, 100_000), help="Replications (default: the file's).")
+@click.option("--seed", "-s", type=click.IntRange(0), help="Root seed (default: the file's).")
+@click.option("--workers", "-w", type=click.IntRange(0), default=1, show_default=True,
+              help="Local processes; 0 = all cores.")
+def report(model, out, replications, seed, workers) -> None:
+    """Simulate MODEL and write a stand-alone HTML report (the app's charts; opens offline)."""
+    from chainsim.api import simulate
+    from chainsim.model import load_model
+    from chainsim.report import write_report
+
+    results = simulate(load_model(model), replications=replications, seed=seed, workers=workers or None)
+    path = write_report(out, {"Baseline": results})
+    click.echo(f"{results.model.name}: {results.replications} replications in {results.seconds:.1f} s; "
+               f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 if __name__ == "__main__":
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ class _StrictLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, collections.abc.Hashable):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key cannot be a list or a mapping: write a plain name", key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}: keep one", key_node.start_mark)

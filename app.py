@@ -1,0 +1,333 @@
+"""chainsim what-if studio: `streamlit run app.py`.
+
+A thin router: widgets and layout only. Models, levers, the work cap and tables come from
+chainsim.studio, figures from chainsim.plots, the report from chainsim.report, runs from
+chainsim.simulate. The last run lives in st.session_state; runs are cached on the model's
+canonical JSON, replications and seed, so returning to a seen setting is instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import partial
+
+import streamlit as st
+
+import chainsim
+from chainsim import plots, studio
+from chainsim.report import build_report
+
+st.set_page_config(page_title="chainsim · what-if studio", page_icon="🔗", layout="wide")
+
+
+@st.cache_data(show_spinner=False, max_entries=200)
+def simulate_cached(model_json: str, replications: int, seed: int, _what: str = "") -> chainsim.Results:
+    """One cached run; the progress bar lives inside so a cache hit can replay it (then clears it)."""
+    bar = st.progress(0.0, text=f"Simulating {_what}…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Simulating {_what}: replication {done} of {total}")
+
+    results = chainsim.simulate(studio.model_from_json(model_json), replications=replications, seed=seed,
+                                progress=progress)
+    bar.empty()
+    return results
+
+
+def run_models(models: dict[str, chainsim.Model], replications: int, seed: int) -> dict[str, chainsim.Results]:
+    """Simulate each model (identical ones once: the cache answers the second)."""
+    return {label: simulate_cached(m.canonical_json(), replications, seed, _what=label.lower())
+            for label, m in models.items()}
+
+
+# --- sidebar: model, run settings, levers ----------------------------------------------------------------
+
+
+def choose_model() -> tuple[str, chainsim.Model | None]:
+    """The model text (bundled file, upload, or edited in place) and the parsed model, or None on errors."""
+    sb = st.sidebar
+    sb.header("Model")
+    files = studio.model_files()
+    chosen = sb.selectbox("Bundled model", files, format_func=lambda p: p.name,
+                          help="Models shipped in the models/ folder.")
+    upload = sb.file_uploader("…or upload a model file", type=["yaml", "yml"], max_upload_size=1,
+                              help=f"A chainsim YAML model, up to {studio.UPLOAD_LIMIT_BYTES // 1000} KB.")
+    source, text = str(chosen), chosen.read_text(encoding="utf-8")
+    if upload is not None:
+        source = f"upload:{upload.name}:{upload.size}"
+        try:
+            text = studio.read_upload(upload.name, upload.getvalue())
+        except chainsim.ModelError as exc:
+            show_problems(exc, upload.name)
+            return upload.name, None
+    if st.session_state.get("yaml_source") != source:
+        st.session_state["yaml_source"] = source
+        st.session_state["yaml_text"] = text
+    name = upload.name if upload is not None else chosen.name
+    with sb.expander("View or edit the YAML"):
+        edited = st.text_area("Model file", key="yaml_text", height=320,
+                              help="Edits apply when you click outside the box (or press Ctrl+Enter).")
+        st.download_button("Download this YAML", edited, file_name=name, mime="text/yaml")
+    try:
+        return name, studio.parse_text(edited, source=name)
+    except chainsim.ModelError as exc:
+        show_problems(exc, name)
+        return name, None
+
+
+def show_problems(exc: chainsim.ModelError, name: str) -> None:
+    lines = "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems)
+    st.error(f"**{name} cannot run: {len(exc.problems)} problem(s)**\n\n{lines}", icon="⚠️")
+
+
+def reset_on_new_model(model: chainsim.Model) -> None:
+    """A different (or edited) model: put run settings and levers back to what the file says."""
+    key = hashlib.sha1(model.canonical_json().encode()).hexdigest()
+    if st.session_state.get("model_key") == key:
+        return
+    st.session_state["model_key"] = key
+    st.session_state["replications"] = min(max(model.run.replications, 2), 200)
+    st.session_state["seed"] = model.run.seed
+    _reset_levers(studio.lever_ranges(model))
+
+
+def run_settings() -> tuple[int, int]:
+    sb = st.sidebar
+    sb.header("Run")
+    reps = sb.slider("Replications", 2, 200, key="replications",
+                     help="Independent simulated days; more give tighter 95% confidence intervals.")
+    seed = sb.number_input("Seed", 0, 2**31 - 1, key="seed",
+                           help="Same seed, same numbers. Baseline and scenario share it (common random numbers).")
+    return int(reps), int(seed)
+
+
+def choose_levers(model: chainsim.Model) -> studio.Scenario:
+    """Sliders for every lever, grouped; the scenario is the model with them applied."""
+    ranges = studio.lever_ranges(model)
+    sb = st.sidebar
+    sb.header("Scenario levers")
+    sb.caption("The scenario is the model with these changes; the baseline is the model as written.")
+    scenario = studio.Scenario.baseline(model)
+    groups = (("Staff", "staff."), ("Error rates", "error_rate."), ("Requests and demand", ""))
+    for title, prefix in groups:
+        with sb.expander(title, expanded=prefix != "error_rate."):
+            for r in ranges:
+                if (prefix and r.key.startswith(prefix)) or (not prefix and "." not in r.key):
+                    value = _lever_widget(r)
+                    scenario = scenario.with_lever(r.key, value)
+    sb.button("Reset levers", on_click=_reset_levers, args=(ranges,), key="reset_levers")
+    return scenario
+
+
+def _slider_value(r: studio.LeverRange, value: float) -> float | int:
+    return int(value) if r.step >= 1 and r.unit == "people" else float(value)
+
+
+def _lever_widget(r: studio.LeverRange) -> float:
+    key = f"lever:{r.key}"
+    if r.unit == "people":
+        return st.slider(r.label, int(r.low), int(r.high), step=1, key=key, help=r.help)
+    if r.key.startswith("error_rate."):
+        return st.slider(f"{r.label} ({r.unit})", float(r.low), float(r.high), step=float(r.step), key=key,
+                         help=r.help, format="%.2f")
+    fmt = "%+.0f%%" if r.unit == "%" else "×%.2f"
+    return st.slider(f"{r.label} ({r.unit})", float(r.low), float(r.high), step=float(r.step), key=key,
+                     help=r.help, format=fmt)
+
+
+def _reset_levers(ranges: list[studio.LeverRange]) -> None:
+    for r in ranges:
+        st.session_state[f"lever:{r.key}"] = _slider_value(r, r.baseline)
+
+
+# --- main area ------------------------------------------------------------------------------------------
+
+
+CSS = """
+<style>
+.block-container {padding-top: 2.2rem;}
+[data-testid="stMetricValue"] {font-size: 1.9rem;}
+</style>
+"""
+
+
+def headline(runs: dict[str, chainsim.Results]) -> None:
+    """Cards for the last run, each with its 95% CI, the change against the baseline and the baseline value."""
+    labels = list(runs)
+    cards = plots.headline_cards(runs)
+    model = runs[labels[-1]].model
+    st.markdown(f"**{labels[-1]}**" + (" compared with the baseline (hover ? for the change’s 95% CI)"
+                                       if len(labels) > 1 else " (pull a lever in the sidebar to compare)"))
+    shown = cards[labels[-1]]
+    for start in range(0, len(shown), 4):
+        for col, i in zip(st.columns(4), range(start, min(start + 4, len(shown))), strict=False):
+            card = shown[i]
+            colour = "off" if card.improved is None else ("inverse" if card.headline.lower_is_better else "normal")
+            with col.container(border=True):
+                st.metric(card.headline.label, card.text(model), card.change_text(model), delta_color=colour,
+                          help=" · ".join(filter(None, [card.ci_text(model), card.change_ci_text(model)])))
+                base = cards[labels[0]][i]
+                note = card.ci_text(model)
+                if len(labels) > 1:
+                    note += f" · baseline {base.text(model)}"
+                st.caption(note)
+
+
+def overview(model: chainsim.Model, runs: dict | None, models: dict[str, chainsim.Model]) -> None:
+    if runs:
+        headline(runs)
+    else:
+        st.info("Press **Run** to simulate. Until then: the instant queueing-formula estimate below.")
+    left, right = st.columns([3, 2])
+    with left:
+        options = ["utilisation", "share of customers' delay"] if runs else ["utilisation (estimate)"]
+        colour = st.radio("Colour departments by", options, horizontal=True, key="chain_colour")
+        last = list(models)[-1]
+        if runs and colour == "utilisation":
+            values = runs[last].departments()["utilisation"].to_dict()
+        elif runs:
+            values = runs[last].departments()["delay_share"].to_dict()
+        else:
+            values = {d.department: d.utilisation for d in chainsim.offered_load(models[last])}
+        label = colour if len(models) == 1 else f"{colour} ({last.lower()})"
+        st.plotly_chart(plots.chain_figure(models[last], values, label), width="stretch")
+    with right:
+        runs_shown = " → ".join(models) if len(models) > 1 else "baseline"
+        st.markdown(f"**Instant estimate** (queueing formulas, no simulation): {runs_shown.lower()}")
+        st.dataframe(studio.estimate_text(studio.estimate_table(models)), width="stretch")
+        st.caption("Utilisation = offered staff time / staff on duty; wait = Erlang-C mean queueing time. "
+                   "The simulation adds consult holding, rework, shifts and abandonment.")
+    if runs:
+        st.plotly_chart(plots.time_in_system_figure(runs), width="stretch")
+
+
+def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: int) -> None:
+    st.subheader("Sweep one lever")
+    ranges = {r.key: r for r in studio.lever_ranges(model)}
+    c1, c2, c3 = st.columns([2, 2, 1])
+    lever = ranges[c1.selectbox("Lever", list(ranges), format_func=lambda k: ranges[k].label, key="sweep_lever")]
+    heads = {h.kpi: h for h in plots.HEADLINES}
+    kpi = c2.selectbox("KPI", list(heads), format_func=lambda k: heads[k].label, key="sweep_kpi")
+    points = c3.slider("Points", 3, 11, 6, key="sweep_points")
+    values = studio.sweep_values(lever, points)
+    try:
+        models = [scenario.with_lever(lever.key, v).apply(model) for v in values]
+    except chainsim.ModelError as exc:
+        show_problems(exc, f"A {lever.label.lower()} sweep")
+        return
+    limit = studio.work_cap_message(studio.work(models, reps))
+    if limit:
+        st.warning(limit)
+    if st.button("Run sweep", disabled=limit is not None, key="run_sweep"):
+        results = []
+        bar = st.progress(0.0, text="Sweeping…")
+        for i, m in enumerate(models):
+            results.append(simulate_cached(m.canonical_json(), reps, seed, _what=f"{lever.label} = {values[i]:g}"))
+            bar.progress((i + 1) / len(models), text=f"Sweeping: {i + 1} of {len(models)} values")
+        bar.empty()
+        st.session_state["sweep"] = (lever, heads[kpi], studio.sweep_table(values, results, kpi))
+    if "sweep" in st.session_state:
+        lever_r, head, table = st.session_state["sweep"]
+        unit = {"time": f"{model.time_unit}s", "share": "share", "count": "customers",
+                "money": model.currency}[head.kind]
+        st.plotly_chart(plots.sweep_figure(table, lever_r.label, lever_r.unit, head.label, unit, lever_r.baseline),
+                        width="stretch")
+
+
+def saved_scenarios(runs: dict | None, run_text: str) -> None:
+    """Scenarios saved from runs on the same baseline, replications and seed, compared in one table."""
+    st.subheader("Saved scenarios")
+    saved = st.session_state.setdefault("saved", {})
+    c1, c2 = st.columns([3, 1])
+    name = c1.text_input("Name", value=run_text[:60], key=f"save_name:{run_text}")
+    if c2.button("Save scenario", disabled=not runs, help="Run first; saves the scenario's results.", key="save"):
+        saved[name] = (_baseline_key(runs), list(runs.values())[-1])
+    rows = {label: res for label, (key, res) in saved.items() if runs and key == _baseline_key(runs)}
+    if rows:
+        st.dataframe(plots.headline_table({"Baseline": runs["Baseline"], **rows}), width="stretch")
+    else:
+        st.caption("Run, then save scenarios to compare them here (same model, replications and seed).")
+
+
+def _baseline_key(runs: dict[str, chainsim.Results]) -> tuple[str, int, int]:
+    base = runs["Baseline"]
+    return base.model.canonical_json(), base.replications, base.seed
+
+
+def take_away(model: chainsim.Model, scenario_model: chainsim.Model, runs: dict | None, text: str) -> None:
+    st.subheader("Take it away")
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Scenario as a model file (YAML)",
+                       studio.model_to_yaml(scenario_model, f"Scenario of {model.name}: {text}"),
+                       file_name="scenario.yaml", mime="text/yaml")
+    c2.download_button("Results (CSV)", studio.results_csv(runs) if runs else "", file_name="chainsim_results.csv",
+                       mime="text/csv", disabled=not runs)
+    c3.download_button("Report for the client (HTML)", partial(build_report, runs, text) if runs else "",
+                       file_name="chainsim_report.html", mime="text/html", disabled=not runs, on_click="ignore")
+    st.markdown("Bigger experiments from the command line, with the downloaded YAML:\n\n"
+                "```\nchainsim run scenario.yaml --replications 200 --workers 0 --csv results/\n"
+                "chainsim report scenario.yaml --out report.html --replications 100\n```")
+
+
+def main() -> None:
+    st.html(CSS)
+    st.title("What-if studio")
+    name, model = choose_model()
+    if model is None:
+        st.stop()
+    reset_on_new_model(model)
+    reps, seed = run_settings()
+    scenario = choose_levers(model)
+    text = scenario.describe(model)
+    st.caption(f"**{model.name}** · {len(model.departments)} departments · about "
+               f"{studio.customers_per_replication(model):,.0f} customers per replication · file {name}")
+    try:
+        scenario_model = scenario.apply(model)
+    except chainsim.ModelError as exc:
+        show_problems(exc, "The scenario")
+        st.stop()
+    models = {"Baseline": model}
+    if scenario_model.canonical_json() != model.canonical_json():
+        models["Scenario"] = scenario_model
+    key = (tuple(m.canonical_json() for m in models.values()), reps, seed)
+
+    c1, c2 = st.columns([1, 5])
+    limit = studio.work_cap_message(studio.work(list(models.values()), reps))
+    clicked = c1.button("Run", type="primary", disabled=limit is not None, width="stretch", key="run")
+    c2.markdown(f"**Scenario:** {text}")
+    if limit:
+        st.warning(limit, icon="✋")
+    seen = st.session_state.setdefault("seen", set())
+    if clicked or key in seen:
+        st.session_state["last"] = (key, run_models(models, reps, seed), text)
+        seen.add(key)
+    last_key, runs, run_text = st.session_state.get("last", (None, None, text))
+    if runs is not None and last_key != key:
+        st.warning(f"The settings changed since the last run; the results below are for: {run_text}. "
+                   "Press **Run** to update them.")
+    for label, results in (runs or {}).items():
+        for warning in results.warnings:
+            st.warning(f"{label}: {warning}")
+
+    tabs = st.tabs(["Overview", "Where the time goes", "Through the day", "Explore", "Take away"])
+    with tabs[0]:
+        overview(model, runs, models if runs is None else {k: r.model for k, r in runs.items()})
+    with tabs[1]:
+        if runs:
+            st.plotly_chart(plots.attribution_figure(runs), width="stretch")
+            st.plotly_chart(plots.utilisation_figure(runs), width="stretch")
+        else:
+            st.info("Press **Run** to see which department causes how much of the customers' time.")
+    with tabs[2]:
+        if runs:
+            st.plotly_chart(plots.queue_figure(runs), width="stretch")
+        else:
+            st.info("Press **Run** to see queues over the day.")
+    with tabs[3]:
+        explore(model, scenario, reps, seed)
+        saved_scenarios(runs, run_text)
+    with tabs[4]:
+        take_away(model, scenario_model, runs, run_text)
+
+
+main()

@@ -1,0 +1,167 @@
+"""Designs: which scenarios an experiment runs. Sweeps are data, expanded here into a scenario list.
+
+A design varies named *factors*. A factor is either a model value by dotted path
+(``departments.compliance.staff``) or one field of a lever (``{lever: add_staff, department: it,
+vary: count}``). Four designs:
+
+- ``list``: the scenarios written out (no factors);
+- ``grid``: every combination of each factor's ``values`` (full factorial);
+- ``latin_hypercube``: ``samples`` points spread over each factor's ``low``..``high`` range
+  (scipy.stats.qmc.LatinHypercube, seeded, so the same file gives the same points);
+- ``one_at_a_time``: each factor moved alone to its low and its high value (or each of its
+  values) with the others at the base model, for sensitivity (tornado) charts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from scipy.stats import qmc
+
+from chainsim.errors import ModelError, Problem
+from chainsim.levers import LEVERS, lever_problems
+
+DESIGN_TYPES = ("list", "grid", "latin_hypercube", "one_at_a_time")
+FACTOR_KEYS = {"path", "values", "low", "high", "integer", "vary", "cost_per_unit", "lever"}
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One varied quantity: a model path, or the `vary` field of a lever template."""
+
+    name: str
+    path: str | None = None
+    lever: dict | None = None
+    vary: str | None = None
+    values: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    cost_per_unit: float = 0.0
+
+    def change(self, value: Any) -> tuple[dict[str, Any], list[dict]]:
+        """(overrides, levers) that set this factor to value."""
+        if self.path is not None:
+            return {self.path: value}, []
+        lever = {**(self.lever or {}), self.vary: value}
+        if self.cost_per_unit:
+            lever["cost"] = self.cost_per_unit * abs(value)
+        return {}, [lever]
+
+    def at(self, u: float) -> float:
+        """The value at position u in [0, 1) of the range (integers: equal-width cells)."""
+        if self.integer:
+            low, high = math.ceil(self.low), math.floor(self.high)
+            return int(min(high, low + math.floor(u * (high - low + 1))))
+        return self.low + u * (self.high - self.low)
+
+    def extremes(self) -> list:
+        return [self.low, self.high] if self.values is None else list(self.values)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One scenario a design asks for: its name, factor values, and the changes they make."""
+
+    name: str
+    factors: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    levers: list[dict] = field(default_factory=list)
+
+
+def parse_factor(name: str, spec: Any, where: str) -> Factor:
+    """A factor from its file form: a list of values (name is the path) or a mapping."""
+    if isinstance(spec, list):
+        spec = {"values": spec}
+    if not isinstance(spec, dict):
+        raise ModelError([Problem(where, "a factor is a list of values or a mapping with values or low/high")])
+    lever_name = spec.get("lever")
+    lever_fields = {k: v for k, v in spec.items() if k not in FACTOR_KEYS}
+    if lever_name is None and lever_fields:
+        unknown = ", ".join(map(repr, lever_fields))
+        raise ModelError([Problem(where, f"unknown field(s) {unknown}: a factor takes {', '.join(sorted(FACTOR_KEYS))}")])
+    values = spec.get("values")
+    if values is not None and (not isinstance(values, list) or not values):
+        raise ModelError([Problem(f"{where}.values", "give a non-empty list of values")])
+    low, high = spec.get("low"), spec.get("high")
+    if values is None and (low is None or high is None):
+        raise ModelError([Problem(where, "give `values: [...]` or a range `low:` and `high:`")])
+    if low is not None and high is not None and not low < high:
+        raise ModelError([Problem(where, f"low ({low}) must be below high ({high})")])
+    lever = None
+    if lever_name is not None:
+        vary = spec.get("vary")
+        template = {"lever": lever_name, **lever_fields}
+        problems = [p for p in lever_problems([template], where) if not p.path.endswith(f".{vary}")]
+        if problems:
+            raise ModelError([Problem(p.path.replace("[0]", ""), p.message) for p in problems])
+        if vary not in LEVERS[lever_name].fields:
+            raise ModelError([Problem(f"{where}.vary", f"name the {lever_name} field this factor varies: "
+                                      f"one of {', '.join(LEVERS[lever_name].fields)}")])
+        lever = template
+    elif "vary" in spec:
+        raise ModelError([Problem(f"{where}.vary", "vary goes with a lever: add `lever: NAME`")])
+    return Factor(name=name, path=None if lever else spec.get("path", name), lever=lever, vary=spec.get("vary"),
+                  values=tuple(values) if values is not None else None, low=low, high=high,
+                  integer=bool(spec.get("integer", False)), cost_per_unit=float(spec.get("cost_per_unit", 0.0)))
+
+
+def _point(pairs: list[tuple[Factor, Any]], name: str | None = None) -> Point:
+    overrides: dict[str, Any] = {}
+    levers: list[dict] = []
+    for factor, value in pairs:
+        o, lv = factor.change(value)
+        overrides.update(o)
+        levers.extend(lv)
+    label = name or ", ".join(f"{f.name}={_show(v)}" for f, v in pairs)
+    return Point(label, {f.name: v for f, v in pairs}, overrides, levers)
+
+
+def _show(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def grid(factors: list[Factor]) -> list[Point]:
+    """Every combination of the factors' values (the first factor varies slowest)."""
+    for f in factors:
+        if f.values is None:
+            raise ModelError([Problem(f"design.factors.{f.name}", "a grid needs `values: [...]` for each factor")])
+    return [_point(list(zip(factors, combo, strict=True))) for combo in itertools.product(*(f.values for f in factors))]
+
+
+def latin_hypercube(factors: list[Factor], samples: int, seed: int = 0) -> list[Point]:
+    """`samples` points with each factor's range cut into `samples` strata, each stratum used once."""
+    for f in factors:
+        if f.low is None or f.high is None:
+            raise ModelError([Problem(f"design.factors.{f.name}", "a Latin hypercube needs a range `low:` and `high:`")])
+    if samples < 1:
+        raise ModelError([Problem("design.samples", f"must be >= 1 (got {samples})")])
+    unit = qmc.LatinHypercube(d=len(factors), rng=seed).random(samples)
+    width = len(str(samples))
+    return [_point([(f, f.at(u)) for f, u in zip(factors, row, strict=True)], name=f"lhs-{i + 1:0{width}d}")
+            for i, row in enumerate(unit)]
+
+
+def one_at_a_time(factors: list[Factor]) -> list[Point]:
+    """Each factor alone at each of its extremes (low and high, or each listed value)."""
+    return [_point([(f, value)]) for f in factors for value in f.extremes()]
+
+
+def expand(design: dict, where: str = "design") -> list[Point]:
+    """The scenarios (as points) of a design mapping {type, factors, samples?, seed?}."""
+    kind = design.get("type")
+    if kind not in DESIGN_TYPES[1:]:
+        raise ModelError([Problem(f"{where}.type", f"unknown design {kind!r}: use one of {', '.join(DESIGN_TYPES[1:])} "
+                                  "(or list the scenarios under `scenarios:`)")])
+    specs = design.get("factors")
+    if not isinstance(specs, dict) or not specs:
+        raise ModelError([Problem(f"{where}.factors", "give the factors: a mapping of name -> values or range")])
+    factors = [parse_factor(name, spec, f"{where}.factors.{name}") for name, spec in specs.items()]
+    if kind == "grid":
+        return grid(factors)
+    if kind == "latin_hypercube":
+        return latin_hypercube(factors, int(design.get("samples", 10)), int(design.get("seed", 0)))
+    return one_at_a_time(factors)

@@ -1,0 +1,600 @@
+"""Experiments: scenarios x replications under common random numbers, and the comparisons they answer.
+
+An experiment is a base model, a list of scenarios (each a set of overrides by dotted path and/or
+levers, with a cost) and a replication policy. The unit of work is one (scenario, replication)
+task, run by :func:`run_replication` on any executor; results are keyed by (scenario,
+replication), so their order never depends on scheduling. Every scenario runs replication r with
+the same seed and replication index, and the engine draws each source's numbers from its own named
+stream, so scenario and baseline see the same customers, service times and routing: paired
+differences then have far tighter intervals than independent runs (common random numbers, CRN).
+
+``Experiment.from_file("experiments/x.yaml").run(workers=None, store="x.sqlite")`` then
+``summary()``, ``compare()``, ``sensitivity()``. docs/experiments.md describes the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationError, model_validator
+
+from chainsim import __version__
+from chainsim.designs import expand
+from chainsim.engine import simulate_replication
+from chainsim.errors import ModelError, Problem
+from chainsim.executors import make_executor
+from chainsim.levers import apply_levers, lever_cost, lever_problems
+from chainsim.metrics import replication_kpis, t_interval
+from chainsim.model import Model, Strict, load_model, parse_model
+from chainsim.store import ResultStore
+from chainsim.streams import stream_key
+from chainsim.warmup import WarmupChoice, choose_warmup
+from chainsim.yamlio import read_yaml
+
+DEFAULT_KPIS = (
+    "external.time_in_system.mean", "external.queueing.mean", "external.time_in_system.p90",
+    "external.abandonment_rate", "external.within_sla", "churn.expected", "churn.revenue_at_risk",
+)
+HIGHER_IS_BETTER = ("within_sla", "completed")
+
+
+def better_direction(kpi: str) -> str:
+    """'higher' for KPIs where more is better (share within SLA, completions), else 'lower'."""
+    return "higher" if kpi.endswith(HIGHER_IS_BETTER) else "lower"
+
+
+# --- the unit of work -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplicationTask:
+    """One (scenario, replication): everything a worker needs, as plain picklable values."""
+
+    scenario: str
+    model_json: str
+    seed: int
+    replication: int
+
+
+@dataclass(frozen=True)
+class ReplicationOutcome:
+    kpis: dict[str, float] | None
+    error: str | None
+    seconds: float
+
+
+def run_replication(task: ReplicationTask) -> ReplicationOutcome:
+    """Simulate one replication of one scenario; a failure comes back as data, not an exception."""
+    started = time.perf_counter()
+    try:
+        model = parse_model(json.loads(task.model_json))
+        kpis = replication_kpis(model, simulate_replication(model, task.replication, task.seed))
+    except Exception as exc:  # noqa: BLE001 - one bad cell must not end the batch
+        return ReplicationOutcome(None, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+    return ReplicationOutcome(kpis, None, time.perf_counter() - started)
+
+
+# --- scenarios and replication policies -----------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    """A named change to the base model: overrides by dotted path, then levers, in that order."""
+
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    levers: list[dict] = field(default_factory=list)
+    cost: float | None = None  # default: the sum of the levers' costs
+    factors: dict[str, Any] = field(default_factory=dict)  # design coordinates, for sweeps and tornados
+    description: str = ""
+
+    @property
+    def total_cost(self) -> float:
+        return float(self.cost) if self.cost is not None else lever_cost(self.levers)
+
+    def build(self, base: Model) -> Model:
+        """The scenario's model (ModelError if an override or lever does not fit the model)."""
+        model = base.with_changes(self.overrides) if self.overrides else base
+        return apply_levers(model, self.levers, where=f"scenario {self.name!r} levers")
+
+    def definition(self) -> dict[str, Any]:
+        return {"description": self.description, "overrides": self.overrides, "levers": self.levers,
+                "cost": self.total_cost, "factors": self.factors}
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """Add replications until the 95% CI half-width of `kpi` is below `relative_half_width` x |mean|."""
+
+    kpi: str
+    relative_half_width: float
+    min: int = 10
+    max: int = 200
+
+
+# --- the experiment file --------------------------------------------------------------------
+
+
+class SequentialSpec(Strict):
+    kpi: str = Field(description="KPI whose precision decides when to stop.")
+    relative_half_width: float = Field(gt=0, lt=1, description="Target 95% CI half-width / |mean| (0.05 = 5%).")
+    min: int = Field(10, ge=2, description="Replications before the first check.")
+    max: int = Field(200, ge=2, description="Never more than this many replications per scenario.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SequentialSpec:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+class ScenarioSpec(Strict):
+    name: str = Field(min_length=1, description="Scenario name, unique in the experiment.")
+    description: str = Field("", description="What the scenario means in business words.")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Model values by dotted path.")
+    levers: list[dict[str, Any]] = Field(default_factory=list, description="Levers (docs/experiments.md).")
+    cost: float | None = Field(None, ge=0, description="Cost of the scenario; default: its levers' costs.")
+
+
+class DesignSpec(Strict):
+    type: Literal["grid", "latin_hypercube", "one_at_a_time"] = Field(description="How factors combine.")
+    factors: dict[str, Any] = Field(min_length=1, description="Factor name -> values, range or lever factor.")
+    samples: int = Field(10, ge=1, description="Latin hypercube: number of points.")
+    seed: int = Field(0, ge=0, description="Latin hypercube: seed of the point set.")
+
+
+class ExperimentSpec(Strict):
+    name: str = Field(min_length=1, description="Name; the key of the results in a store.")
+    question: str = Field("", description="The question the experiment answers.")
+    model: str = Field(description="Model file, relative to the experiment file.")
+    seed: int | None = Field(None, ge=0, description="Root seed; default the model's.")
+    replications: int | SequentialSpec | None = Field(None, description="A count, or a sequential rule.")
+    warmup: float | Literal["none", "mser5", "welch"] | None = Field(None, description="Warm-up: a time, "
+                                                                     "none, mser5 or welch; default the model's.")
+    kpis: list[str] = Field(default_factory=lambda: list(DEFAULT_KPIS), description="KPIs to report.")
+    primary: str | None = Field(None, description="KPI that ranks scenarios; default the first of kpis.")
+    better: Literal["lower", "higher"] | None = Field(None, description="Direction of improvement of primary.")
+    baseline: str = Field("baseline", description="Scenario the others are compared with.")
+    common_random_numbers: bool = Field(True, description="Same random streams in every scenario.")
+    scenarios: list[ScenarioSpec] = Field(default_factory=list, description="Scenarios written out.")
+    design: DesignSpec | None = Field(None, description="Scenarios generated by a design.")
+
+
+def _spec_problems(exc: ValidationError, source: str) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+        loc = loc.replace(".int", "").replace(".SequentialSpec", "").replace(".float", "")
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field: remove it (docs/experiments.md lists the fields)"
+        problems.append(Problem(f"{source}: {loc or '(top level)'}", message))
+    return problems
+
+
+# --- the experiment ------------------------------------------------------------------------
+
+
+def _pool_kpi(kpi: str) -> bool:
+    """Pool KPIs exist only in scenarios that add a pool (cross_train), so the base model cannot vouch for them."""
+    return kpi.startswith("pool.") or kpi.endswith(".pool_busy.mean")
+
+
+@dataclass
+class Experiment:
+    """Scenarios x replications of a base model. Configure, run(), then summary() / compare()."""
+
+    model: Model
+    scenarios: list[Scenario] = field(default_factory=list)
+    name: str = "experiment"
+    replications: int | Sequential | None = None  # default: the model's run.replications
+    seed: int | None = None  # default: the model's run.seed
+    warmup: float | str | None = None  # None: the model's; a time; "none"; "mser5" or "welch"
+    kpis: list[str] = field(default_factory=lambda: list(DEFAULT_KPIS))
+    primary: str | None = None
+    better: str | None = None
+    baseline: str = "baseline"
+    common_random_numbers: bool = True
+    question: str = ""
+    results: ExperimentResults | None = field(default=None, init=False, repr=False)
+    warmup_choice: WarmupChoice | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.scenarios = list(self.scenarios)
+        if not any(s.name == self.baseline for s in self.scenarios):
+            self.scenarios.insert(0, Scenario(self.baseline, description="the model as it is"))
+        names = [s.name for s in self.scenarios]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ModelError([Problem("scenarios", f"scenario name(s) used twice: {', '.join(twice)}: rename them")])
+        problems = [p for s in self.scenarios for p in lever_problems(s.levers, f"scenario {s.name!r} levers")]
+        if problems:
+            raise ModelError(problems)
+
+    # -- building -------------------------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Experiment:
+        """Read an experiment YAML file; its model path is relative to the file."""
+        path = Path(path)
+        return cls.from_dict(read_yaml(path), folder=path.parent, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, folder: str | Path = ".", source: str = "experiment") -> Experiment:
+        try:
+            spec = ExperimentSpec.model_validate(data)
+        except ValidationError as exc:
+            raise ModelError(_spec_problems(exc, source)) from None
+        model = load_model(Path(folder) / spec.model)
+        scenarios = [Scenario(s.name, dict(s.overrides), list(s.levers), s.cost, description=s.description)
+                     for s in spec.scenarios]
+        if spec.design is not None:
+            scenarios += [Scenario(p.name, p.overrides, p.levers, factors=p.factors)
+                          for p in expand(spec.design.model_dump())]
+        replications = spec.replications
+        if isinstance(replications, SequentialSpec):
+            replications = Sequential(**replications.model_dump())
+        return cls(model=model, scenarios=scenarios, name=spec.name, replications=replications, seed=spec.seed,
+                   warmup=spec.warmup, kpis=list(spec.kpis), primary=spec.primary, better=spec.better,
+                   baseline=spec.baseline, common_random_numbers=spec.common_random_numbers,
+                   question=spec.question)
+
+    @property
+    def root_seed(self) -> int:
+        return self.model.run.seed if self.seed is None else int(self.seed)
+
+    @property
+    def primary_kpi(self) -> str:
+        return self.primary or self.kpis[0]
+
+    def seed_of(self, scenario: str) -> int:
+        """The seed a scenario runs with: the root seed under CRN, else one derived from its name."""
+        if self.common_random_numbers:
+            return self.root_seed
+        return int(np.random.SeedSequence((self.root_seed, *stream_key(f"scenario:{scenario}"))).generate_state(1)[0])
+
+    def base_model(self) -> Model:
+        """The model every scenario starts from, with the experiment's warm-up applied."""
+        if self.warmup is None:
+            return self.model
+        if self.warmup == "none":
+            return self.model.with_changes({"run.warmup": 0.0})
+        if isinstance(self.warmup, str):
+            if self.warmup_choice is None or self.warmup_choice.method != self.warmup:
+                self.warmup_choice = choose_warmup(self.model, self.warmup, self.root_seed)
+            return self.model.with_changes({"run.warmup": self.warmup_choice.time})
+        return self.model.with_changes({"run.warmup": float(self.warmup)})
+
+    def scenario_models(self) -> dict[str, Model | ModelError]:
+        """Each scenario's model, or the ModelError saying why it cannot be built."""
+        base = self.base_model()
+        built: dict[str, Model | ModelError] = {}
+        for s in self.scenarios:
+            try:
+                built[s.name] = s.build(base)
+            except ModelError as exc:
+                built[s.name] = exc
+        return built
+
+    def _check_kpis(self, base: Model) -> None:
+        """Unknown KPI names fail now, not after hours of running: one very short run gives the names."""
+        short = min(base.run.horizon, 1.0)
+        probe = base.with_changes({"run.horizon": short, "run.warmup": 0.0, "run.drain_limit": short})
+        known = set(replication_kpis(probe, simulate_replication(probe, 0, self.root_seed)))
+        asked = [("kpis", k) for k in self.kpis] + [("primary", self.primary_kpi)]
+        if isinstance(self.replications, Sequential):
+            asked.append(("replications.kpi", self.replications.kpi))
+        problems = [Problem(where, f"unknown KPI {k!r}: docs/output-reference.md lists them")
+                    for where, k in asked if k not in known and not _pool_kpi(k)]
+        if problems:
+            raise ModelError(problems)
+
+    def definition(self, warmup: float) -> dict[str, Any]:
+        reps = self.model.run.replications if self.replications is None else self.replications
+        return {"name": self.name, "question": self.question, "model": self.model.name,
+                "seed": self.root_seed, "replications": reps.__dict__ if isinstance(reps, Sequential) else reps,
+                "warmup": warmup, "warmup_method": self.warmup if isinstance(self.warmup, str) else None,
+                "kpis": self.kpis, "primary": self.primary_kpi, "better": self.better or better_direction(self.primary_kpi),
+                "baseline": self.baseline, "common_random_numbers": self.common_random_numbers}
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self, executor=None, workers: int | None = 1, dask: str | None = None,
+            store: str | Path | ResultStore | None = None, resume: bool = False,
+            progress: Callable[[int, int], None] | None = None) -> Experiment:
+        """Run every (scenario, replication) not yet stored; results in self.results.
+
+        executor: an object with map/close (kept open); else workers=1 serial, N or None (all cores)
+        local processes, or dask='local' / an address. store: a file path or ResultStore; each finished
+        replication is committed at once. resume: continue the experiment stored there.
+        progress(done, total) is called as replications finish. Ctrl-C (KeyboardInterrupt) stops;
+        what finished is in the store.
+        """
+        base = self.base_model()
+        self._check_kpis(base)
+        built = self.scenario_models()
+        jsons = {name: m.canonical_json() for name, m in built.items() if isinstance(m, Model)}
+        owned_store = store is not None and not isinstance(store, ResultStore)
+        db = ResultStore(store) if owned_store else store
+        runner = _Runner(self, built, jsons, db, progress)
+        try:
+            if db is not None:
+                scenarios = [(s.name, s.definition(), jsons.get(s.name)) for s in self.scenarios]
+                done = db.begin(self.name, self.definition(base.run.warmup), scenarios, resume, __version__)
+                runner.load_stored(done)
+            owned_executor = executor is None
+            executor = executor or make_executor(workers, dask)
+            try:
+                runner.run_all(executor)
+            finally:
+                if owned_executor:
+                    executor.close()
+        finally:
+            if owned_store:
+                db.close()
+        self.results = runner.results(base.run.warmup)
+        return self
+
+    def _need_results(self) -> ExperimentResults:
+        if self.results is None:
+            raise ValueError("run() the experiment first, or read a store with ExperimentResults.from_store(path)")
+        return self.results
+
+    def summary(self, kpis: list[str] | None = None) -> pd.DataFrame:
+        return self._need_results().summary(kpis)
+
+    def compare(self, baseline: str | None = None, kpis: list[str] | None = None) -> pd.DataFrame:
+        return self._need_results().compare(baseline, kpis)
+
+    def sensitivity(self, kpi: str | None = None) -> pd.DataFrame:
+        return self._need_results().sensitivity(kpi)
+
+
+class _Runner:
+    """The bookkeeping of one run(): targets per scenario, what is done, what failed."""
+
+    def __init__(self, experiment: Experiment, built: dict, jsons: dict[str, str], store: ResultStore | None,
+                 progress: Callable[[int, int], None] | None):
+        self.x = experiment
+        self.built = built
+        self.jsons = jsons
+        self.store = store
+        self.progress = progress
+        policy = experiment.replications
+        if policy is None:
+            policy = experiment.model.run.replications
+        self.policy = policy
+        first = policy.min if isinstance(policy, Sequential) else int(policy)
+        if first < 1:
+            raise ModelError([Problem("replications", f"must be >= 1 (got {first})")])
+        self.target = {s.name: first for s in experiment.scenarios}
+        self.outcomes: dict[tuple[str, int], dict[str, float]] = {}
+        self.failed: dict[tuple[str, int], str] = {}
+
+    def load_stored(self, done: set[tuple[str, int]]) -> None:
+        table = self.store.kpi_table(self.x.name)
+        for (scenario, replication), rows in table.groupby(["scenario", "replication"], sort=False):
+            self.outcomes[(scenario, int(replication))] = dict(zip(rows["kpi"], rows["value"], strict=True))
+        missing = done - set(self.outcomes)
+        for key in missing:  # a replication row without KPI rows cannot happen (one transaction); be safe
+            self.outcomes[key] = {}
+
+    def pending(self) -> list[tuple[str, int]]:
+        return [(s.name, r) for s in self.x.scenarios for r in range(self.target[s.name])
+                if (s.name, r) not in self.outcomes and (s.name, r) not in self.failed]
+
+    def _tick(self) -> None:
+        if self.progress is not None:
+            self.progress(len(self.outcomes) + len(self.failed), sum(self.target.values()))
+
+    def run_all(self, executor) -> None:
+        self._tick()
+        while True:
+            self._run_round(executor, self.pending())
+            if not isinstance(self.policy, Sequential) or not self._grow():
+                return
+
+    def _run_round(self, executor, keys: list[tuple[str, int]]) -> None:
+        runnable = []
+        for name, r in keys:
+            model = self.built[name]
+            if isinstance(model, ModelError):
+                self._failure(name, r, f"ModelError: {model}")
+            else:
+                runnable.append(ReplicationTask(name, self.jsons[name], self.x.seed_of(name), r))
+        for i, outcome in executor.map(run_replication, runnable):
+            task = runnable[i]
+            if outcome.error is not None:
+                self._failure(task.scenario, task.replication, outcome.error)
+                continue
+            if self.store is not None:
+                self.store.record(self.x.name, task.scenario, task.replication, task.seed, outcome.kpis,
+                                  outcome.seconds)
+            self.outcomes[(task.scenario, task.replication)] = outcome.kpis
+            self._tick()
+
+    def _failure(self, scenario: str, replication: int, message: str) -> None:
+        self.failed[(scenario, replication)] = message
+        if self.store is not None:
+            self.store.record_failure(self.x.name, scenario, replication, self.x.seed_of(scenario), message)
+        self._tick()
+
+    def _grow(self) -> bool:
+        """Raise the target of every scenario whose CI is still too wide; False when none is."""
+        rule: Sequential = self.policy  # type: ignore[assignment]
+        grown = False
+        for s in self.x.scenarios:
+            n = self.target[s.name]
+            values = np.array([self.outcomes[(s.name, r)].get(rule.kpi, math.nan)
+                               for r in range(n) if (s.name, r) in self.outcomes], dtype=float)
+            if n >= rule.max or len(values) == 0:
+                continue
+            mean, low, high = t_interval(values)
+            relative = (high - low) / 2 / abs(mean) if mean and not math.isnan(low) else math.inf
+            if relative <= rule.relative_half_width:
+                continue
+            ok = int((~np.isnan(values)).sum())
+            wanted = math.ceil(max(ok, 2) * (relative / rule.relative_half_width) ** 2) if math.isfinite(relative) else 2 * n
+            self.target[s.name] = min(rule.max, max(n + 1, wanted))
+            grown = True
+        return grown
+
+    def results(self, warmup: float) -> ExperimentResults:
+        order = {s.name: i for i, s in enumerate(self.x.scenarios)}
+        keys = sorted(self.outcomes, key=lambda k: (order[k[0]], k[1]))
+        rows = [(self.x.name, s, r, self.x.seed_of(s), kpi, float(v))
+                for s, r in keys for kpi, v in sorted(self.outcomes[(s, r)].items())]
+        table = pd.DataFrame(rows, columns=["experiment", "scenario", "replication", "seed", "kpi", "value"])
+        failures = pd.DataFrame([(self.x.name, s, r, self.x.seed_of(s), m) for (s, r), m in sorted(self.failed.items())],
+                                columns=["experiment", "scenario", "replication", "seed", "message"])
+        return ExperimentResults(
+            name=self.x.name, scenarios=[{**s.definition(), "name": s.name} for s in self.x.scenarios],
+            table=table, failures=failures, definition=self.x.definition(warmup))
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class ExperimentResults:
+    """Per-replication KPIs of every scenario (tidy), and the tables that answer the question."""
+
+    name: str
+    scenarios: list[dict]  # definitions in experiment order: name, description, cost, factors, levers, overrides
+    table: pd.DataFrame  # experiment, scenario, replication, seed, kpi, value
+    failures: pd.DataFrame  # experiment, scenario, replication, seed, message
+    definition: dict
+
+    @classmethod
+    def from_store(cls, path: str | Path | ResultStore, experiment: str | None = None) -> ExperimentResults:
+        """Results of one experiment in a store (the only one, if experiment is None)."""
+        db = path if isinstance(path, ResultStore) else ResultStore(path)
+        try:
+            if experiment is None:
+                names = db.experiments()
+                if len(names) != 1:
+                    raise ValueError(f"{db.path} holds {len(names)} experiments ({', '.join(names) or 'none'}): "
+                                     "name the one you want")
+                experiment = names[0]
+            definition = db.definition(experiment)
+            return cls(name=experiment, scenarios=db.scenarios(experiment), table=db.kpi_table(experiment),
+                       failures=db.failures(experiment), definition=definition)
+        finally:
+            if db is not path:
+                db.close()
+
+    @property
+    def kpis(self) -> list[str]:
+        return list(self.definition.get("kpis") or DEFAULT_KPIS)
+
+    @property
+    def primary(self) -> str:
+        return self.definition.get("primary") or self.kpis[0]
+
+    @property
+    def baseline(self) -> str:
+        return self.definition.get("baseline", "baseline")
+
+    def scenario_names(self) -> list[str]:
+        return [s["name"] for s in self.scenarios]
+
+    def values(self, kpi: str) -> pd.DataFrame:
+        """One KPI as replications x scenarios (scenarios in experiment order; nan where missing)."""
+        rows = self.table[self.table["kpi"] == kpi]
+        wide = rows.pivot(index="replication", columns="scenario", values="value")
+        return wide.reindex(columns=[n for n in self.scenario_names() if n in wide.columns])
+
+    def summary(self, kpis: list[str] | None = None) -> pd.DataFrame:
+        """Per scenario and KPI: mean, 95% t-interval and number of replications."""
+        rows = []
+        for kpi in kpis or self.kpis:
+            wide = self.values(kpi)
+            for scenario in wide.columns:
+                values = wide[scenario].to_numpy(dtype=float)
+                mean, low, high = t_interval(values)
+                rows.append((scenario, kpi, mean, low, high, int((~np.isnan(values)).sum())))
+        return pd.DataFrame(rows, columns=["scenario", "kpi", "mean", "ci_low", "ci_high", "n"])
+
+    def compare(self, baseline: str | None = None, kpis: list[str] | None = None) -> pd.DataFrame:
+        """Paired differences (scenario - baseline, same replications) with 95% CI, ranking, value for money.
+
+        improvement is the difference signed so that positive is better; improvement_per_cost divides
+        it by the scenario's cost; rank orders scenarios by improvement within each KPI (1 = best).
+        """
+        baseline = baseline or self.baseline
+        costs = {s["name"]: float(s.get("cost") or 0.0) for s in self.scenarios}
+        rows = []
+        for kpi in kpis or self.kpis:
+            wide = self.values(kpi)
+            if baseline not in wide.columns:
+                raise ValueError(f"no results for baseline {baseline!r}: pick one of {', '.join(wide.columns)}")
+            sign = 1.0 if self._better(kpi) == "higher" else -1.0
+            base = wide[baseline]
+            for scenario in wide.columns:
+                if scenario == baseline:
+                    continue
+                paired = (wide[scenario] - base).dropna().to_numpy()
+                mean, low, high = t_interval(paired)
+                cost = costs.get(scenario, 0.0)
+                improvement = sign * mean
+                rows.append({
+                    "scenario": scenario, "kpi": kpi, "baseline_mean": float(base.mean()),
+                    "mean": float(wide[scenario].mean()), "difference": mean, "ci_low": low, "ci_high": high,
+                    "relative": mean / base.mean() if base.mean() else math.nan, "n": len(paired),
+                    "significant": bool(low > 0 or high < 0), "cost": cost, "improvement": improvement,
+                    "improvement_per_cost": improvement / cost if cost > 0 else math.nan,
+                })
+        table = pd.DataFrame(rows, columns=["scenario", "kpi", "baseline_mean", "mean", "difference", "ci_low",
+                                            "ci_high", "relative", "n", "significant", "cost", "improvement",
+                                            "improvement_per_cost"])
+        table["rank"] = table.groupby("kpi")["improvement"].rank(ascending=False, method="min").astype("Int64")
+        return table
+
+    def ranking(self, kpi: str | None = None) -> pd.DataFrame:
+        """Scenarios ordered by improvement of one KPI (default the primary), best first."""
+        kpi = kpi or self.primary
+        return self.compare(kpis=[kpi]).sort_values("rank").reset_index(drop=True)
+
+    def sensitivity(self, kpi: str | None = None) -> pd.DataFrame:
+        """Tornado data: per factor, the KPI's change vs baseline at the factor's lowest and highest value.
+
+        Uses scenarios that move exactly one factor (a one_at_a_time design); rows sorted by swing.
+        """
+        kpi = kpi or self.primary
+        wide = self.values(kpi)
+        if self.baseline not in wide.columns:
+            raise ValueError(f"no results for baseline {self.baseline!r}")
+        base = wide[self.baseline]
+        by_factor: dict[str, list[tuple[Any, str]]] = {}
+        for s in self.scenarios:
+            factors = s.get("factors") or {}
+            if len(factors) == 1 and s["name"] in wide.columns:
+                (name, value), = factors.items()
+                by_factor.setdefault(name, []).append((value, s["name"]))
+        rows = []
+        for name, points in by_factor.items():
+            (low, low_s), (high, high_s) = min(points), max(points)
+            low_d = t_interval((wide[low_s] - base).dropna().to_numpy())
+            high_d = t_interval((wide[high_s] - base).dropna().to_numpy())
+            swing = max(low_d[0], high_d[0], 0.0) - min(low_d[0], high_d[0], 0.0)
+            rows.append({"factor": name, "low": low, "high": high, "kpi": kpi, "baseline": float(base.mean()),
+                         "at_low": float(wide[low_s].mean()), "at_high": float(wide[high_s].mean()),
+                         "difference_low": low_d[0], "difference_low_ci_low": low_d[1],
+                         "difference_low_ci_high": low_d[2], "difference_high": high_d[0],
+                         "difference_high_ci_low": high_d[1], "difference_high_ci_high": high_d[2],
+                         "swing": swing})
+        table = pd.DataFrame(rows)
+        return table.sort_values("swing", ascending=False).reset_index(drop=True) if rows else table
+
+    def _better(self, kpi: str) -> str:
+        if kpi == self.primary and self.definition.get("better"):
+            return self.definition["better"]
+        return better_direction(kpi)

@@ -1,0 +1,446 @@
+"""Plotly figures of results, shared by the app and the HTML report (`chainsim report`).
+
+Every figure takes ``runs``: an ordered mapping label -> Results (the first is the baseline).
+Each department keeps one colour in every chart; the baseline's line is dotted, later runs solid.
+Axes carry units; titles say what the chart answers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from chainsim.api import Results
+from chainsim.model import Branch, Model, Serve, consult_requests, walk_steps
+from chainsim.recorder import KINDS
+from chainsim.studio import paired_change
+
+PALETTE = qualitative.Safe + qualitative.Vivid
+KIND_COLOURS = {"queue": "#B2182B", "service": "#4D7EA8", "rework": "#E08214", "clarify": "#8073AC",
+                "interrupted": "#9E9E9E"}
+KIND_NAMES = {"queue": "queueing", "service": "being served", "rework": "rework", "clarify": "clarifying",
+              "interrupted": "interrupted"}
+RUN_COLOURS = ("#7F7F7F", "#1F4E79", "#E08214", "#2CA02C", "#8073AC")
+FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 14}
+
+
+def department_colours(model: Model) -> dict[str, str]:
+    """One colour per department, by its order in the model file."""
+    return {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(model.departments)}
+
+
+def _dash(label: str, runs: Mapping[str, Results]) -> str:
+    """Dotted for the baseline when there is something to compare it with; solid otherwise."""
+    return "dot" if len(runs) > 1 and label == next(iter(runs)) else "solid"
+
+
+def _run_colour(i: int, runs: Mapping[str, Results]) -> str:
+    return RUN_COLOURS[(i + (len(runs) == 1)) % len(RUN_COLOURS)]
+
+
+def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    fig.update_layout(template="plotly_white", title={"text": title, "x": 0, "xanchor": "left"}, font=FONT,
+                      height=height, margin={"l": 70, "r": 30, "t": 70, "b": 60},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1, "xanchor": "right"})
+    return fig
+
+
+def _unit(model: Model) -> str:
+    return f"{model.time_unit}s"
+
+
+# --- headline cards -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A KPI for the headline cards: how to name it, format it and read its change."""
+
+    kpi: str
+    label: str
+    kind: str  # "time", "share", "count" or "money"
+    lower_is_better: bool = True
+
+
+HEADLINES = (
+    Headline("external.queueing.mean", "Waiting in queues", "time"),
+    Headline("external.time_in_system.mean", "Time in system", "time"),
+    Headline("external.time_in_system.p90", "Time in system, p90", "time"),
+    Headline("external.within_sla", "Within SLA", "share", lower_is_better=False),
+    Headline("external.abandonment_rate", "Abandoned", "share"),
+    Headline("churn.expected", "Expected churn", "count"),
+    Headline("churn.revenue_at_risk", "Revenue at risk", "money"),
+    Headline("external.completed", "Customers served", "count", lower_is_better=False),
+)
+
+
+@dataclass(frozen=True)
+class Card:
+    """One headline number of one run: mean, 95% CI and the change against the baseline."""
+
+    headline: Headline
+    run: str
+    mean: float
+    ci: tuple[float, float]
+    change: tuple[float, float, float] | None  # mean, ci_low, ci_high; None for the baseline
+
+    def text(self, model: Model, x: float | None = None) -> str:
+        x = self.mean if x is None else x
+        return format_value(x, self.headline.kind, model)
+
+    def change_text(self, model: Model) -> str | None:
+        if self.change is None or math.isnan(self.change[0]):
+            return None
+        return format_value(self.change[0], self.headline.kind, model, signed=True)
+
+    def ci_text(self, model: Model) -> str:
+        lo, hi = self.ci
+        if math.isnan(lo):
+            return "95% CI: needs 2+ replications"
+        return f"95% CI {self.text(model, lo)} – {self.text(model, hi)}"
+
+    def change_ci_text(self, model: Model) -> str:
+        if self.change is None or math.isnan(self.change[1]):
+            return ""
+        _, lo, hi = self.change
+        kind = self.headline.kind
+        return (f"change 95% CI {format_value(lo, kind, model, signed=True)} – "
+                f"{format_value(hi, kind, model, signed=True)}")
+
+    @property
+    def improved(self) -> bool | None:
+        """True/False when the change's CI excludes zero in the good/bad direction; None if unclear."""
+        if self.change is None or math.isnan(self.change[1]):
+            return None
+        _, lo, hi = self.change
+        if lo > 0 or hi < 0:
+            return (hi < 0) == self.headline.lower_is_better
+        return None
+
+
+def format_value(x: float, kind: str, model: Model, signed: bool = False) -> str:
+    """A KPI value in the user's units: '41.2 min', '65.3%' (changes in percentage points), 'EUR 2,169'."""
+    if x is None or math.isnan(x):
+        return "–"
+    sign = "+" if signed and x > 0 else ""
+    if kind == "time":
+        return f"{sign}{x:,.1f} {model.time_unit[:3]}"
+    if kind == "share":
+        return f"{sign}{x * 100:.1f} pp" if signed else f"{x:.1%}"
+    if kind == "money":
+        return f"{sign}{model.currency} {x:,.0f}" if not signed else f"{sign}{x:,.0f} {model.currency}"
+    return f"{sign}{x:,.1f}" if abs(x) < 20 else f"{sign}{x:,.0f}"
+
+
+def headline_cards(runs: Mapping[str, Results]) -> dict[str, list[Card]]:
+    """Per run, the headline cards; the change is against the first run (paired, common random numbers)."""
+    base_label = next(iter(runs))
+    out: dict[str, list[Card]] = {}
+    for label, results in runs.items():
+        summary = results.summary()
+        cards = []
+        for h in HEADLINES:
+            mean, lo, hi = summary.loc[h.kpi, ["mean", "ci_low", "ci_high"]] if h.kpi in summary.index \
+                else (math.nan, math.nan, math.nan)
+            change = None if label == base_label else paired_change(runs[base_label], results, h.kpi)
+            cards.append(Card(h, label, float(mean), (float(lo), float(hi)), change))
+        out[label] = cards
+    return out
+
+
+def headline_table(runs: Mapping[str, Results]) -> pd.DataFrame:
+    """Headline KPIs as text 'mean [ci]' (and change), one row per run: the saved-scenario comparison."""
+    rows = {}
+    for label, cards in headline_cards(runs).items():
+        model = runs[label].model
+        row = {}
+        for card in cards:
+            lo, hi = card.ci
+            ci = "" if math.isnan(lo) else f" [{card.text(model, lo)}, {card.text(model, hi)}]"
+            change = card.change_text(model)
+            row[card.headline.label] = card.text(model) + ci + (f" ({change})" if change else "")
+        rows[label] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("scenario")
+
+
+# --- distributions and attribution --------------------------------------------------------------------
+
+
+def time_in_system_figure(runs: Mapping[str, Results]) -> go.Figure:
+    """ECDF of completed external customers' time in system, pooled over replications."""
+    fig = go.Figure()
+    model = next(iter(runs.values())).model
+    for i, (label, results) in enumerate(runs.items()):
+        c = results.customers()
+        times = np.sort(c.loc[c["counted"] & (c["outcome"] == "completed"), "time_in_system"].to_numpy())
+        if len(times) == 0:
+            continue
+        share = np.arange(1, len(times) + 1) / len(times)
+        keep = np.unique(np.linspace(0, len(times) - 1, min(len(times), 400)).astype(int))
+        fig.add_trace(go.Scatter(x=times[keep], y=share[keep], name=label, mode="lines", line_shape="hv",
+                                 line={"width": 3, "dash": _dash(label, runs), "color": _run_colour(i, runs)}))
+    slas = sorted({c.sla for c in model.customers.values() if c.sla is not None})
+    for sla in slas:
+        fig.add_vline(x=sla, line={"color": "#B2182B", "dash": "dash", "width": 1.5},
+                      annotation_text=f"SLA {sla:g} {model.time_unit[:3]}", annotation_position="bottom right")
+    fig.update_xaxes(title_text=f"time in system ({_unit(model)})", rangemode="tozero")
+    fig.update_yaxes(title_text="share of customers served within (%)", tickformat=".0%", range=[0, 1.02])
+    return _layout(fig, "How long do customers spend with us? (completed customers, all replications)")
+
+
+def attribution_figure(runs: Mapping[str, Results]) -> go.Figure:
+    """Minutes per completed customer caused at each department, by kind: the weakest link."""
+    model = next(iter(runs.values())).model
+    tables = {label: r.attribution() for label, r in runs.items()}
+    order = tables[next(iter(runs))].groupby("department", sort=False)["minutes"].sum()
+    departments = list(order.sort_values().index)
+    y = [[model.label(d) for d in departments for _ in runs], [label for _ in departments for label in runs]]
+    fig = go.Figure()
+    for kind in KINDS:
+        x = []
+        for d in departments:
+            for label in runs:
+                t = tables[label]
+                x.append(float(t.loc[(t["department"] == d) & (t["kind"] == kind), "minutes"].sum()))
+        if not any(v > 0 for v in x):
+            continue
+        fig.add_trace(go.Bar(y=y, x=x, name=KIND_NAMES[kind], orientation="h",
+                             marker={"color": KIND_COLOURS[kind]},
+                             hovertemplate="%{y}: %{x:.1f} " + _unit(model) + "<extra>" + KIND_NAMES[kind] + "</extra>"))
+    fig.update_layout(barmode="stack", legend_traceorder="normal")
+    fig.update_xaxes(title_text=f"{_unit(model)} per completed customer")
+    fig.update_yaxes(title_text="department / run")
+    return _layout(fig, "Where do customers' minutes go? Time caused at each department",
+                   height=max(380, 90 + 38 * len(departments) * len(runs)))
+
+
+def utilisation_figure(runs: Mapping[str, Results]) -> go.Figure:
+    """Staff utilisation per department, split into own work, held on suppliers and interruptions."""
+    model = next(iter(runs.values())).model
+    colours = department_colours(model)
+    tables = {label: r.departments() for label, r in runs.items()}
+    departments = list(model.departments)
+    x = [[model.label(d) for d in departments for _ in runs], [label for _ in departments for label in runs]]
+    parts = (("own work", None, 1.0), ("held waiting on suppliers", "/", 0.75),
+             ("interruptions", ".", 0.5))
+    fig = go.Figure()
+    for name, pattern, opacity in parts:
+        values, colour_list = [], []
+        for d in departments:
+            for label in runs:
+                row = tables[label].loc[d]
+                held, interrupted = row["held_share"], row["interrupted_share"]
+                value = {"own work": row["utilisation"] - held - interrupted,
+                         "held waiting on suppliers": held, "interruptions": interrupted}[name]
+                values.append(float(np.nan_to_num(value)))
+                colour_list.append(colours[d])
+        if name != "own work" and not any(v > 0.001 for v in values):
+            continue
+        marker = {"color": colour_list, "opacity": opacity, "line": {"color": colour_list, "width": 1}}
+        if pattern:
+            marker["pattern"] = {"shape": pattern, "fgcolor": "#333333", "solidity": 0.3}
+        fig.add_trace(go.Bar(x=x, y=values, name=name, marker=marker,
+                             hovertemplate="%{x}: %{y:.0%}<extra>" + name + "</extra>"))
+    totals = [tables[label].loc[d, "utilisation"] for d in departments for label in runs]
+    lows = [tables[label].loc[d, "utilisation.ci_low"] for d in departments for label in runs]
+    highs = [tables[label].loc[d, "utilisation.ci_high"] for d in departments for label in runs]
+    fig.add_trace(go.Scatter(x=x, y=totals, mode="markers", name="total, 95% CI",
+                             marker={"color": "#222222", "size": 6, "symbol": "line-ew-open"},
+                             error_y={"type": "data", "array": np.subtract(highs, totals),
+                                      "arrayminus": np.subtract(totals, lows), "color": "#222222"}))
+    fig.add_hline(y=1.0, line={"color": "#B2182B", "dash": "dash", "width": 1})
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="share of staff time on duty (%)", tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(title_text="department / run")
+    return _layout(fig, "How busy is each department? (hatched: staff held waiting on suppliers)")
+
+
+def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
+    """Mean queue length over the day per department (time-averaged in bins, then over replications)."""
+    model = next(iter(runs.values())).model
+    colours = department_colours(model)
+    edges = np.linspace(0, model.run.horizon, bins + 1)
+    fig = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, subplot_titles=list(runs),
+                        horizontal_spacing=0.04)
+    for col, results in enumerate(runs.values(), start=1):
+        means = _mean_queue(results, edges)
+        for d in model.departments:
+            fig.add_trace(go.Scatter(x=edges, y=np.append(means[d], means[d][-1]), name=model.label(d),
+                                     legendgroup=d, showlegend=col == 1, mode="lines",
+                                     line={"color": colours[d], "width": 2.5, "shape": "hv"},
+                                     hovertemplate="%{x:.0f}: %{y:.2f} waiting<extra>" + model.label(d) + "</extra>"),
+                          row=1, col=col)
+        fig.update_xaxes(title_text=f"time since opening ({_unit(model)})", row=1, col=col)
+    fig.update_yaxes(title_text="jobs waiting (mean)", rangemode="tozero", row=1, col=1)
+    fig = _layout(fig, "When do queues build up? Queue length over the day", height=460)
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0, "xanchor": "left"},
+                      margin={"b": 100})
+    return fig
+
+
+def _mean_queue(results: Results, edges: np.ndarray) -> dict[str, np.ndarray]:
+    """Per department: the queue length averaged over each bin (a time integral) and over replications."""
+    sums = {d: np.zeros(len(edges) - 1) for d in results.model.departments}
+    for r in range(results.replications):
+        for d, rows in results.queue_series(r).groupby("department", sort=False):
+            times, lengths = rows["time"].to_numpy(), rows["queue_length"].to_numpy()
+            area = np.concatenate([[0.0], np.cumsum(lengths[:-1] * np.diff(times))])
+            idx = np.searchsorted(times, edges, side="right") - 1
+            before = idx < 0
+            idx = np.clip(idx, 0, None)
+            at_edges = np.where(before, 0.0, area[idx] + lengths[idx] * (edges - times[idx]))
+            sums[d] += np.diff(at_edges) / np.diff(edges)
+    return {d: s / results.replications for d, s in sums.items()}
+
+
+def sweep_figure(table: pd.DataFrame, lever_label: str, lever_unit: str, kpi_label: str, kpi_unit: str,
+                 baseline_value: float | None = None) -> go.Figure:
+    """A KPI's mean and 95% CI band across values of one lever."""
+    fig = go.Figure()
+    band = table.dropna(subset=["ci_low", "ci_high"])
+    fig.add_trace(go.Scatter(x=list(band["value"]) + list(band["value"][::-1]),
+                             y=list(band["ci_high"]) + list(band["ci_low"][::-1]), fill="toself",
+                             fillcolor="rgba(31,78,121,0.18)", line={"width": 0}, name="95% CI",
+                             hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=table["value"], y=table["mean"], mode="lines+markers", name="mean",
+                             line={"color": "#1F4E79", "width": 3}, marker={"size": 8}))
+    if baseline_value is not None:
+        fig.add_vline(x=baseline_value, line={"color": "#555555", "dash": "dot"}, annotation_text="as modelled")
+    fig.update_xaxes(title_text=f"{lever_label} ({lever_unit})")
+    fig.update_yaxes(title_text=f"{kpi_label} ({kpi_unit})")
+    return _layout(fig, f"{kpi_label} as {lever_label.lower()} changes")
+
+
+# --- the chain diagram --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str  # a department, or "class:<name>" for customers entering
+    target: str
+    kind: str  # "enters", "handoff" or "consult"
+
+
+def chain_edges(model: Model) -> list[Edge]:
+    """Who sends work to whom: customers entering, handoffs between steps, consults (nested too)."""
+    edges: dict[tuple[str, str, str], None] = {}
+    for name, cls in model.customers.items():
+        _handoffs(cls.journey, {f"class:{name}"}, edges)
+        for path, step in walk_steps(cls.journey, f"customers.{name}.journey"):
+            found = dict(consult_requests(step.consult, f"{path}.consult"))
+            for rpath, request in found.items():
+                parent = rpath.rsplit(".consult", 1)[0]
+                source = found[parent].request if parent in found else step.serve
+                edges[(source, request.request, "consult")] = None
+    return [Edge(*key) for key in edges]
+
+
+def _handoffs(steps: list, before: set[str], edges: dict) -> set[str]:
+    """Add edges into each serve from whichever departments may precede it; return the last ones."""
+    for step in steps:
+        if isinstance(step, Serve):
+            for source in before:
+                if source != step.serve:
+                    edges[(source, step.serve, "enters" if source.startswith("class:") else "handoff")] = None
+            before = {step.serve}
+        elif isinstance(step, Branch):
+            after: set[str] = set()
+            for option in step.branch:
+                after |= _handoffs(option.then, before, edges) if option.then else before
+            before = after
+    return before
+
+
+def _layers(model: Model, edges: list[Edge]) -> dict[str, int]:
+    """Column of each node: longest path from the customers, ignoring edges that close a loop."""
+    nodes = [f"class:{c}" for c in model.customers] + list(model.departments)
+    out = {n: [e.target for e in edges if e.source == n] for n in nodes}
+    state: dict[str, int] = {}
+    forward: list[tuple[str, str]] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        for nxt in out[node]:
+            if state.get(nxt) == 1:
+                continue  # a loop back (rework, return visits): not a layer constraint
+            forward.append((node, nxt))
+            if nxt not in state:
+                visit(nxt)
+        state[node] = 2
+
+    for n in nodes:
+        if n not in state:
+            visit(n)
+    layer = {n: 0 for n in nodes}
+    for _ in nodes:
+        for a, b in forward:
+            layer[b] = max(layer[b], layer[a] + 1)
+    for d in model.departments:
+        layer[d] = max(layer[d], 1)
+    return layer
+
+
+def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
+                 colour_label: str = "utilisation") -> go.Figure:
+    """The chain: departments sized by staff, handoffs (grey) and consults (red), customers entering (blue).
+
+    ``colour_by`` maps department -> a share (utilisation or share of delay) to colour the nodes.
+    """
+    edges = chain_edges(model)
+    layer = _layers(model, edges)
+    columns: dict[int, list[str]] = {}
+    for node, col in layer.items():
+        columns.setdefault(col, []).append(node)
+    pos = {}
+    for col, nodes in columns.items():
+        for i, node in enumerate(nodes):
+            pos[node] = (float(col), (len(nodes) - 1) / 2 - i)
+    fig = go.Figure()
+    for e in edges:
+        (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
+        colour = {"enters": "#1F4E79", "handoff": "#444444", "consult": "#B2182B"}[e.kind]
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                           arrowhead=3, arrowsize=1.2, arrowwidth=2.2 if e.kind == "consult" else 1.8,
+                           arrowcolor=colour, standoff=26, startstandoff=22, opacity=0.85)
+    for kind, colour in (("customers enter", "#1F4E79"), ("handoff (next step)", "#444444"),
+                         ("consult (held while waiting)", "#B2182B")):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=kind, line={"color": colour, "width": 3}))
+    classes = list(model.customers)
+    fig.add_trace(go.Scatter(
+        x=[pos[f"class:{c}"][0] for c in classes], y=[pos[f"class:{c}"][1] for c in classes],
+        mode="markers+text", marker={"symbol": "square", "size": 26, "color": "#1F4E79"},
+        text=[model.customers[c].label or c.replace("_", " ") for c in classes], textposition="bottom center",
+        name="external customers", hovertemplate="%{text}<extra>customers</extra>"))
+    depts = list(model.departments)
+    staff = [model.departments[d].head_count for d in depts]
+    size = [22 + 9 * math.sqrt(s) for s in staff]
+    marker: dict = {"size": size, "line": {"color": "#222222", "width": 1.5}}
+    if colour_by is not None:
+        values = [float(colour_by.get(d, math.nan)) for d in depts]
+        marker.update(color=values, cmin=0, cmax=1, colorscale=[[0, "#E8F1F8"], [0.6, "#F6C45B"], [0.85, "#E0542F"],
+                                                                [1, "#8B0000"]],
+                      colorbar={"title": {"text": colour_label.replace(" ", "<br>", 1), "side": "top"},
+                                "tickformat": ".0%", "len": 0.8, "thickness": 14})
+        hover = [f"{model.label(d)}<br>{s} staff<br>{colour_label}: {v:.0%}" for d, s, v in zip(depts, staff, values,
+                                                                                                    strict=True)]
+    else:
+        marker["color"] = [department_colours(model)[d] for d in depts]
+        hover = [f"{model.label(d)}<br>{s} staff" for d, s in zip(depts, staff, strict=True)]
+    fig.add_trace(go.Scatter(x=[pos[d][0] for d in depts], y=[pos[d][1] for d in depts], mode="markers+text",
+                             marker=marker, text=[f"{model.label(d)} ({s})" for d, s in zip(depts, staff, strict=True)],
+                             textposition="bottom center", hovertext=hover, hoverinfo="text", name="departments"))
+    span = max(layer.values())
+    rows = max(len(n) for n in columns.values())
+    fig.update_xaxes(visible=False, range=[-0.7, span + 0.5])
+    fig.update_yaxes(visible=False, range=[-(rows / 2) - 0.3, rows / 2 + 0.1])
+    fig = _layout(fig, "The chain: who serves whom (size and number: staff)", height=max(380, 170 + 110 * rows))
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.02, "x": 0, "xanchor": "left"},
+                      margin={"l": 20, "r": 20, "t": 60, "b": 20})
+    return fig

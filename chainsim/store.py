@@ -1,0 +1,190 @@
+"""Experiment results on disk: an SQLite file, written as each replication finishes, resumable.
+
+Why SQLite: it is in the standard library (no extra dependency), one file holds any number of
+experiments, and each finished replication is one transaction, so a process killed at any moment
+(SIGKILL included) leaves a readable file holding every replication that finished and none
+half-written. WAL mode lets the app or ``chainsim summarise`` read while a run writes. (DuckDB
+would add a dependency and lock the file against readers; a parquet dataset would need one file
+per replication to be atomic.) Export to CSV or parquet for other tools.
+
+Tables: ``experiments`` (definition), ``scenarios`` (definition and the scenario's model as
+canonical JSON), ``replications`` (one row per finished replication), ``kpis`` (tidy rows:
+experiment, scenario, replication, seed, kpi, value) and ``failures`` (the message of a
+replication that raised). Only the process running the experiment writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiments (
+    experiment TEXT PRIMARY KEY, definition TEXT NOT NULL, chainsim_version TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS scenarios (
+    experiment TEXT NOT NULL, scenario TEXT NOT NULL, position INTEGER NOT NULL, definition TEXT NOT NULL,
+    model TEXT, model_hash TEXT, PRIMARY KEY (experiment, scenario));
+CREATE TABLE IF NOT EXISTS replications (
+    experiment TEXT NOT NULL, scenario TEXT NOT NULL, replication INTEGER NOT NULL, seed INTEGER NOT NULL,
+    seconds REAL NOT NULL, finished REAL NOT NULL, PRIMARY KEY (experiment, scenario, replication));
+CREATE TABLE IF NOT EXISTS kpis (
+    experiment TEXT NOT NULL, scenario TEXT NOT NULL, replication INTEGER NOT NULL, seed INTEGER NOT NULL,
+    kpi TEXT NOT NULL, value REAL, PRIMARY KEY (experiment, scenario, replication, kpi));
+CREATE TABLE IF NOT EXISTS failures (
+    experiment TEXT NOT NULL, scenario TEXT NOT NULL, replication INTEGER NOT NULL, seed INTEGER NOT NULL,
+    message TEXT NOT NULL, finished REAL NOT NULL, PRIMARY KEY (experiment, scenario, replication));
+"""
+
+TIDY_COLUMNS = ["experiment", "scenario", "replication", "seed", "kpi", "value"]
+
+
+class StoreError(ValueError):
+    """The store cannot take this run as asked (it holds other results); the message says what to do."""
+
+
+def model_hash(model_json: str | None) -> str | None:
+    return None if model_json is None else hashlib.sha256(model_json.encode()).hexdigest()[:16]
+
+
+class ResultStore:
+    """One SQLite file of experiment results. Use as a context manager, or call close()."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions below
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def begin(self, experiment: str, definition: dict, scenarios: list[tuple[str, dict, str | None]],
+              resume: bool, version: str) -> set[tuple[str, int]]:
+        """Register an experiment and its scenarios; return the (scenario, replication) pairs already done.
+
+        Without resume, a store already holding this experiment is refused (nothing is overwritten).
+        With resume, every scenario already stored must have the same model as now.
+        """
+        known = self._db.execute("SELECT 1 FROM experiments WHERE experiment = ?", (experiment,)).fetchone()
+        if known and not resume:
+            raise StoreError(f"{self.path} already holds experiment {experiment!r}: continue it with resume "
+                             "(--resume), or write to another store (--out)")
+        stored = {name: digest for name, digest in self._db.execute(
+            "SELECT scenario, model_hash FROM scenarios WHERE experiment = ?", (experiment,))}
+        for name, _definition, model_json in scenarios:
+            if name in stored and stored[name] != model_hash(model_json):
+                raise StoreError(f"scenario {name!r} in {self.path} was run with a different model: "
+                                 "resume only continues the same experiment; write to another store (--out)")
+        with self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO experiments VALUES (?, ?, ?, ?)",
+                             (experiment, json.dumps(definition), version, time.time()))
+            self._db.execute("UPDATE experiments SET definition = ? WHERE experiment = ?",  # e.g. more replications
+                             (json.dumps(definition), experiment))
+            self._db.executemany(
+                "INSERT OR IGNORE INTO scenarios VALUES (?, ?, ?, ?, ?, ?)",
+                [(experiment, name, i, json.dumps(d), m, model_hash(m)) for i, (name, d, m) in enumerate(scenarios)])
+        return set(self._db.execute("SELECT scenario, replication FROM replications WHERE experiment = ?",
+                                    (experiment,)).fetchall())
+
+    def record(self, experiment: str, scenario: str, replication: int, seed: int,
+               kpis: dict[str, float], seconds: float) -> None:
+        """Store one finished replication's KPIs: all of its rows or none (one transaction)."""
+        with self._transaction():
+            self._db.execute("DELETE FROM failures WHERE experiment = ? AND scenario = ? AND replication = ?",
+                             (experiment, scenario, replication))
+            self._db.execute("INSERT INTO replications VALUES (?, ?, ?, ?, ?, ?)",
+                             (experiment, scenario, replication, seed, seconds, time.time()))
+            self._db.executemany("INSERT INTO kpis VALUES (?, ?, ?, ?, ?, ?)",
+                                 [(experiment, scenario, replication, seed, k, _real(v)) for k, v in kpis.items()])
+
+    def record_failure(self, experiment: str, scenario: str, replication: int, seed: int, message: str) -> None:
+        """Store why a replication could not run (a resumed run tries it again)."""
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)",
+                             (experiment, scenario, replication, seed, message, time.time()))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if the block raised."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def experiments(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT experiment FROM experiments ORDER BY created")]
+
+    def definition(self, experiment: str) -> dict:
+        row = self._db.execute("SELECT definition FROM experiments WHERE experiment = ?", (experiment,)).fetchone()
+        if row is None:
+            known = ", ".join(self.experiments()) or "none"
+            raise StoreError(f"{self.path} holds no experiment {experiment!r} (it holds: {known})")
+        return json.loads(row[0])
+
+    def scenarios(self, experiment: str) -> list[dict]:
+        """Scenario definitions in experiment order, each with its name."""
+        rows = self._db.execute("SELECT scenario, definition FROM scenarios WHERE experiment = ? ORDER BY position",
+                                (experiment,))
+        return [{**json.loads(d), "name": name} for name, d in rows]
+
+    def scenario_model(self, experiment: str, scenario: str) -> str | None:
+        row = self._db.execute("SELECT model FROM scenarios WHERE experiment = ? AND scenario = ?",
+                               (experiment, scenario)).fetchone()
+        return row[0] if row else None
+
+    def kpi_table(self, experiment: str | None = None) -> pd.DataFrame:
+        """Tidy rows (experiment, scenario, replication, seed, kpi, value), in experiment order."""
+        query = ("SELECT k.experiment, k.scenario, k.replication, k.seed, k.kpi, k.value FROM kpis k "
+                 "JOIN scenarios s ON s.experiment = k.experiment AND s.scenario = k.scenario "
+                 + ("WHERE k.experiment = ? " if experiment else "")
+                 + "ORDER BY k.experiment, s.position, k.replication, k.kpi")
+        table = pd.read_sql_query(query, self._db, params=(experiment,) if experiment else ())
+        table["value"] = table["value"].astype(float)
+        return table
+
+    def failures(self, experiment: str | None = None) -> pd.DataFrame:
+        query = ("SELECT experiment, scenario, replication, seed, message FROM failures "
+                 + ("WHERE experiment = ? " if experiment else "") + "ORDER BY experiment, scenario, replication")
+        return pd.read_sql_query(query, self._db, params=(experiment,) if experiment else ())
+
+    def replication_count(self, experiment: str) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM replications WHERE experiment = ?", (experiment,)).fetchone()[0]
+
+    # -- export ----------------------------------------------------------------------------
+
+    def export_csv(self, path: str | Path, experiment: str | None = None) -> None:
+        """Tidy KPI rows to a CSV file."""
+        self.kpi_table(experiment).to_csv(path, index=False)
+
+    def export_parquet(self, path: str | Path, experiment: str | None = None) -> None:
+        """Tidy KPI rows to a parquet file (pyarrow)."""
+        self.kpi_table(experiment).to_parquet(path, index=False, engine="pyarrow")
+
+
+def _real(value: float) -> float | None:
+    """SQLite has no NaN: a KPI without a value (no customer completed) is stored as NULL."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)

@@ -1,0 +1,303 @@
+"""What the what-if studio needs besides Streamlit: scenario settings, levers, work cap, cache keys.
+
+The app (app.py) holds only widgets and layout; everything it decides lives here so it can be
+tested without a browser and reused by scripts. Nothing here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from chainsim.api import Results, model_from_text
+from chainsim.errors import ModelError, Problem
+from chainsim.levers import apply_levers
+from chainsim.load import arrival_rate, offered_load
+from chainsim.metrics import t_interval
+from chainsim.model import Model, consult_requests, parse_model, walk_steps
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = "retail_bank.yaml"
+UPLOAD_LIMIT_BYTES = 200_000
+# Customers x replications one click may start: 10-25 s on one core at the 5,000-8,000 customers
+# per second measured on the bundled models; enough for any of them at its own replication count.
+WORK_CAP = 120_000
+
+
+def model_files(folder: Path = MODELS_DIR) -> list[Path]:
+    """The bundled models, the default first."""
+    files = sorted(folder.glob("*.yaml"))
+    return sorted(files, key=lambda p: p.name != DEFAULT_MODEL)
+
+
+def read_upload(name: str, data: bytes) -> str:
+    """Text of an uploaded model file, refusing files over the app's size cap."""
+    if len(data) > UPLOAD_LIMIT_BYTES:
+        raise ModelError([Problem(name, f"file is {len(data):,} bytes; the app accepts model files up to "
+                                  f"{UPLOAD_LIMIT_BYTES:,} bytes (the CLI accepts bigger ones)")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError([Problem(name, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")]) from None
+
+
+def parse_text(text: str, source: str) -> Model:
+    """A model from YAML text; ModelError (with field paths) when it cannot run."""
+    return model_from_text(text, source=source)
+
+
+def model_to_yaml(model: Model, header: str = "") -> str:
+    """A model file a user can download, edit and load again (every field written out)."""
+    data = model.model_dump(by_alias=True, exclude_none=True, mode="json")
+    comment = "".join(f"# {line}\n" for line in header.splitlines())
+    return comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def model_from_json(text: str) -> Model:
+    """The inverse of ``Model.canonical_json`` (cache keys carry models as canonical JSON)."""
+    return parse_model(json.loads(text))
+
+
+# --- work cap -----------------------------------------------------------------------------------
+
+
+def customers_per_replication(model: Model) -> float:
+    """Expected external customers arriving in one replication (all classes, batches included)."""
+    return sum(arrival_rate(model, name) for name in model.customers) * model.run.horizon
+
+
+def work(models: list[Model], replications: int) -> float:
+    """Customers x replications a click would simulate (distinct models only: duplicates are one run)."""
+    distinct = {m.canonical_json(): m for m in models}
+    return sum(customers_per_replication(m) for m in distinct.values()) * replications
+
+
+def work_cap_message(amount: float, cap: int = WORK_CAP) -> str | None:
+    """None when a click of this size may run; otherwise what to do instead, in plain words."""
+    if amount <= cap:
+        return None
+    return (f"This would simulate about {amount:,.0f} customers (customers per replication x replications "
+            f"x runs); the app starts at most {cap:,} per click so it stays responsive. Lower the "
+            "replications, shorten run.horizon, or run bigger experiments from the command line: download "
+            "the scenario YAML (Take away tab) and run `chainsim run scenario.yaml --replications 200 "
+            "--workers 0`.")
+
+
+# --- scenario settings and levers -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Lever positions in a user's terms: staff per department, error rates, and model-wide factors."""
+
+    staff: dict[str, int] = field(default_factory=dict)  # head count at peak, per department
+    error_rate: dict[str, float] = field(default_factory=dict)  # per department, 0..1
+    clarify_factor: float = 1.0  # x the probability that a request is unclear
+    demand_growth: float = 0.0  # percent more external arrivals
+    patience_factor: float = 1.0  # x customers' patience
+
+    @classmethod
+    def baseline(cls, model: Model) -> Scenario:
+        """The lever positions that reproduce the model as written."""
+        return cls(staff={d: spec.head_count for d, spec in model.departments.items()},
+                   error_rate={d: spec.error_rate for d, spec in model.departments.items()})
+
+    def with_lever(self, lever: str, value: float) -> Scenario:
+        """A copy with one lever moved; ``lever`` is a LeverRange key such as 'staff.it'."""
+        kind, _, department = lever.partition(".")
+        if kind == "staff":
+            return replace(self, staff={**self.staff, department: int(round(value))})
+        if kind == "error_rate":
+            return replace(self, error_rate={**self.error_rate, department: float(value)})
+        return replace(self, **{kind: float(value)})
+
+    def levers(self, model: Model) -> list[dict[str, Any]]:
+        """The changes against ``model`` as levers (chainsim.levers vocabulary, as in experiment files).
+
+        An error rate on a department that has errors becomes training (error_factor); one that
+        starts from zero has nothing to multiply and is set directly (see :meth:`error_changes`).
+        """
+        base = Scenario.baseline(model)
+        out: list[dict[str, Any]] = []
+        for dept, count in self.staff.items():
+            if count != base.staff.get(dept):
+                out.append({"lever": "add_staff", "department": dept, "count": count - base.staff[dept]})
+        for dept, rate in self.error_rate.items():
+            old = base.error_rate[dept]
+            if old > 0 and not math.isclose(rate, old):
+                out.append({"lever": "train", "department": dept, "error_factor": rate / old})
+        if self.demand_growth != 0:
+            growing = [c for c, spec in model.customers.items() if spec.arrivals.trace is None]
+            if len(growing) == len(model.customers):
+                out.append({"lever": "demand_growth", "percent": self.demand_growth})
+            else:
+                out.extend({"lever": "demand_growth", "percent": self.demand_growth, "class": c} for c in growing)
+        if self.clarify_factor != 1 and has_clarify(model):
+            out.append({"lever": "clearer_requests", "factor": self.clarify_factor})
+        if self.patience_factor != 1 and has_patience(model):
+            out.append({"lever": "patience", "factor": self.patience_factor})
+        return out
+
+    def error_changes(self, model: Model) -> dict[str, float]:
+        """Error rates set on departments that had none, as dotted-path overrides."""
+        return {f"departments.{d}.error_rate": rate for d, rate in self.error_rate.items()
+                if model.departments[d].error_rate == 0 and rate != 0}
+
+    def apply(self, model: Model) -> Model:
+        """The scenario model: the baseline with the levers applied (and error rates set from zero)."""
+        changed = apply_levers(model, self.levers(model), where="scenario")
+        overrides = self.error_changes(model)
+        return changed.with_changes(overrides) if overrides else changed
+
+    def describe(self, model: Model) -> str:
+        """One line in plain words, e.g. 'IT +1 staff; unclear requests x0.5'."""
+        parts = []
+        for lever in self.levers(model):
+            kind = lever["lever"]
+            if kind == "add_staff":
+                parts.append(f"{model.label(lever['department'])} {lever['count']:+d} staff")
+            elif kind == "demand_growth":
+                parts.append(f"demand {lever['percent']:+g}%")
+            elif kind == "clearer_requests":
+                parts.append(f"unclear requests x{lever['factor']:g}")
+            elif kind == "patience":
+                parts.append(f"patience x{lever['factor']:g}")
+        for dept, rate in self.error_rate.items():
+            if not math.isclose(rate, model.departments[dept].error_rate):
+                parts.append(f"{model.label(dept)} errors {model.departments[dept].error_rate:.0%} -> {rate:.0%}")
+        return "; ".join(dict.fromkeys(parts)) or "same as baseline"
+
+
+@dataclass(frozen=True)
+class LeverRange:
+    """A lever's slider: bounds, step, unit and help text."""
+
+    key: str
+    label: str
+    low: float
+    high: float
+    step: float
+    baseline: float
+    unit: str
+    help: str
+
+
+def lever_ranges(model: Model) -> list[LeverRange]:
+    """Sensible slider ranges for each lever of this model, with units and help."""
+    base = Scenario.baseline(model)
+    out = []
+    for dept, count in base.staff.items():
+        schedule = model.departments[dept].schedule
+        shifts = " (the change applies to every shift)" if schedule is not None else ""
+        # Cutting staff stops where the thinnest shift would go below zero (or the department to none).
+        low = min(1, count) if schedule is None else max(min(1, count), count - min(s.staff for s in schedule))
+        out.append(LeverRange(f"staff.{dept}", f"{model.label(dept)} staff", low, max(count * 2, count + 4), 1,
+                              count, "people", f"Staff on duty at peak{shifts}. Baseline: {count}."))
+    for dept, rate in base.error_rate.items():
+        out.append(LeverRange(f"error_rate.{dept}", f"{model.label(dept)} error rate", 0.0,
+                              max(0.3, round(rate * 2, 2)), 0.01, rate, "share of work redone",
+                              f"Probability that work done here comes back as rework. Baseline: {rate:.0%}."))
+    if has_clarify(model):
+        out.append(LeverRange("clarify_factor", "Unclear requests", 0.0, 2.0, 0.05, 1.0, "x baseline",
+                              "Multiplies the chance that an internal request is unclear and must be asked "
+                              "back (0.5 = half as many, e.g. better forms)."))
+    if any(c.arrivals.trace is None for c in model.customers.values()):
+        out.append(LeverRange("demand_growth", "Demand growth", -50.0, 100.0, 5.0, 0.0, "%",
+                              "More (or fewer) external customers arriving, in percent (classes arriving "
+                              "from a trace file stay as recorded)."))
+    if has_patience(model):
+        out.append(LeverRange("patience_factor", "Customer patience", 0.25, 3.0, 0.05, 1.0, "x baseline",
+                              "Multiplies how long customers wait in queues before giving up."))
+    return out
+
+
+def has_clarify(model: Model) -> bool:
+    """Whether any internal request can be unclear (else the clarification lever has nothing to change)."""
+    return any(request.clarify is not None
+               for name, cls in model.customers.items()
+               for path, step in walk_steps(cls.journey, name)
+               for _, request in consult_requests(step.consult, path))
+
+
+def has_patience(model: Model) -> bool:
+    return any(c.patience is not None for c in model.customers.values())
+
+
+# --- instant estimate, sweeps, tables ----------------------------------------------------------------
+
+
+def estimate_table(runs: dict[str, Model]) -> pd.DataFrame:
+    """Queueing-formula estimate per department and run: utilisation and Erlang-C mean wait."""
+    first = next(iter(runs.values()))
+    table = pd.DataFrame(index=pd.Index([first.label(d) for d in first.departments], name="department"))
+    for label, model in runs.items():
+        loads = offered_load(model)
+        table[f"{label}: utilisation"] = [d.utilisation for d in loads]
+        table[f"{label}: wait ({model.time_unit}s)"] = [d.estimated_wait for d in loads]
+    return table
+
+
+def estimate_text(table: pd.DataFrame) -> pd.DataFrame:
+    """The estimate as short text, runs joined by arrows ('81% -> 61%'), narrow enough for a side panel."""
+    def joined(kind: str, fmt) -> list[str]:
+        columns = [c for c in table.columns if kind in c]
+        return [" → ".join(fmt(row[c]) for c in columns) for _, row in table.iterrows()]
+
+    util = joined("utilisation", lambda x: "overloaded" if math.isinf(x) else f"{x:.0%}")
+    wait = joined("wait", lambda x: "no limit" if math.isinf(x) else f"{x:.1f}")
+    unit = next(c for c in table.columns if "wait" in c).split("(")[-1].rstrip(")")
+    return pd.DataFrame({"utilisation": util, f"wait ({unit})": wait}, index=table.index)
+
+
+def sweep_values(lever: LeverRange, points: int) -> list[float]:
+    """Evenly spaced values across a lever's range (whole numbers for staff)."""
+    values = np.linspace(lever.low, lever.high, points)
+    if lever.step >= 1:
+        values = np.unique(np.round(values))
+    return [float(v) for v in values]
+
+
+def sweep_table(values: list[float], results: list[Results], kpi: str) -> pd.DataFrame:
+    """One row per lever value: the KPI's mean and 95% CI."""
+    rows = [(v, *r.kpi(kpi)) for v, r in zip(values, results, strict=True)]
+    return pd.DataFrame(rows, columns=["value", "mean", "ci_low", "ci_high"])
+
+
+def results_csv(runs: dict[str, Results]) -> str:
+    """Every KPI of every run side by side (mean and 95% CI), with the change against the first run."""
+    labels = list(runs)
+    frames = []
+    for label, results in runs.items():
+        frames.append(results.summary()[["mean", "ci_low", "ci_high"]].add_prefix(f"{label}: "))
+    table = pd.concat(frames, axis=1)
+    base = labels[0]
+    for label in labels[1:]:
+        table[f"{label}: change"] = table[f"{label}: mean"] - table[f"{base}: mean"]
+        diffs = [paired_change(runs[base], runs[label], kpi) for kpi in table.index]
+        table[f"{label}: change ci_low"] = [d[1] for d in diffs]
+        table[f"{label}: change ci_high"] = [d[2] for d in diffs]
+    buffer = io.StringIO()
+    table.to_csv(buffer)
+    return buffer.getvalue()
+
+
+def paired_change(base: Results, other: Results, kpi: str) -> tuple[float, float, float]:
+    """Change of a KPI against the baseline with a 95% CI from replication-wise differences.
+
+    Both runs use the same seed, so replication r of each sees the same random streams (common
+    random numbers) and the paired interval is valid and tighter than comparing two CIs.
+    """
+    a = np.array([k.get(kpi, math.nan) for k in base.kpis], dtype=float)
+    b = np.array([k.get(kpi, math.nan) for k in other.kpis], dtype=float)
+    if len(a) != len(b) or base.seed != other.seed:
+        mean = float(np.nanmean(b) - np.nanmean(a))
+        return mean, math.nan, math.nan
+    return t_interval(b - a)

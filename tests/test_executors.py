@@ -1,0 +1,87 @@
+"""Serial, local processes and a real Dask LocalCluster give bit-identical experiment results."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from chainsim import Experiment, Scenario
+from chainsim.api import model_from_text
+from chainsim.dask_executor import DaskExecutor
+from chainsim.executors import ProcessExecutor, SerialExecutor
+
+TINY = """
+name: Tiny chain
+run: {horizon: 240, replications: 4, seed: 9}
+departments:
+  desk: {staff: 2}
+  checks: {staff: 1, error_rate: 0.1}
+customers:
+  walk_in:
+    arrivals: {rate: 0.25}
+    patience: {dist: exponential, mean: 20}
+    journey:
+      - serve: desk
+        time: {dist: lognormal, mean: 5, cv: 0.5}
+        consult: {request: checks, time: {dist: exponential, mean: 2.5}, clarify: {p: 0.2}}
+"""
+
+
+def _experiment() -> Experiment:
+    return Experiment(model_from_text(TINY), [
+        Scenario("hire", levers=[{"lever": "add_staff", "department": "checks"}]),
+        Scenario("clearer", levers=[{"lever": "clearer_requests", "factor": 0.5}]),
+        Scenario("broken", overrides={"departments.checks.staff": -1}),
+        Scenario("capped", overrides={"run.max_customers": 5}),  # fails inside the worker
+    ], name="same", replications=5)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One real LocalCluster (2 worker processes) for the module, via the executor's 'local' door."""
+    executor = DaskExecutor("local", workers=2)
+    yield executor
+    executor.close()
+
+
+@pytest.fixture(scope="module")
+def serial():
+    return _experiment().run(executor=SerialExecutor()).results
+
+
+def _same(a, b) -> None:
+    pd.testing.assert_frame_equal(a.table, b.table, check_exact=True)
+    pd.testing.assert_frame_equal(a.failures, b.failures, check_exact=True)
+
+
+def test_serial_result_shape(serial):
+    assert set(serial.table["scenario"]) == {"baseline", "hire", "clearer"}
+    assert serial.table.groupby("scenario")["replication"].nunique().tolist() == [5, 5, 5]
+    assert sorted(set(serial.failures["scenario"])) == ["broken", "capped"]
+
+
+def test_local_processes_match_serial_bit_for_bit(serial):
+    executor = ProcessExecutor(2)
+    try:
+        _same(_experiment().run(executor=executor).results, serial)
+    finally:
+        executor.close()
+
+
+def test_dask_local_cluster_matches_serial_bit_for_bit(serial, cluster):
+    assert cluster.workers == 2
+    _same(_experiment().run(executor=cluster).results, serial)
+
+
+def test_joining_a_cluster_by_address_matches_too(serial, cluster):
+    joined = DaskExecutor(cluster.address)
+    try:
+        assert joined.workers == 2
+        _same(_experiment().run(executor=joined).results, serial)
+    finally:
+        joined.close()
+
+
+def test_dask_map_yields_every_index_once_whatever_the_order(cluster):
+    got = dict(cluster.map(abs, [-i for i in range(50)]))
+    assert got == {i: i for i in range(50)}

@@ -1,0 +1,318 @@
+"""Experiments: levers, designs, replications under common random numbers, comparisons, warm-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainsim import LEVERS, Experiment, ModelError, Scenario, Sequential, apply_levers, load_model
+from chainsim.api import model_from_text
+from chainsim.designs import expand
+from chainsim.metrics import t_interval
+from chainsim.warmup import choose_warmup, mser, welch
+
+ROOT = Path(__file__).resolve().parent.parent
+BANK = ROOT / "models" / "retail_bank.yaml"
+TIME = "external.time_in_system.mean"
+
+TINY = """
+name: Tiny chain
+run: {horizon: 240, replications: 4, seed: 3}
+departments:
+  desk: {staff: 2}
+  checks: {staff: 1, error_rate: 0.05}
+customers:
+  walk_in:
+    arrivals: {rate: 0.25}
+    patience: {dist: exponential, mean: 30}
+    sla: 30
+    value: 100
+    journey:
+      - serve: desk
+        time: {dist: exponential, mean: 5}
+        consult:
+          request: checks
+          time: {dist: exponential, mean: 2.5}
+          clarify: {p: 0.2, time: {dist: fixed, value: 1}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return model_from_text(TINY)
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return load_model(BANK)
+
+
+# --- levers -------------------------------------------------------------------------------------
+
+
+def test_add_staff_adds_to_every_shift_and_to_a_plain_count(bank):
+    m = apply_levers(bank, [{"lever": "add_staff", "department": "front_desk", "count": 2},
+                            {"lever": "add_staff", "department": "it"}])
+    assert [s.staff for s in m.departments["front_desk"].schedule] == [8, 6, 8]
+    assert m.departments["it"].staff == 3
+    assert bank.departments["it"].staff == 2  # the base model is untouched
+
+
+def test_move_staff_and_shift_pattern(bank):
+    m = apply_levers(bank, [{"lever": "move_staff", "from": "compliance", "to": "it", "count": 2}])
+    assert (m.departments["compliance"].staff, m.departments["it"].staff) == (1, 4)
+    m = apply_levers(bank, [{"lever": "shift_pattern", "department": "it",
+                             "schedule": [{"from": 0, "to": 240, "staff": 3}, {"from": 240, "to": 480, "staff": 1}]}])
+    assert m.departments["it"].staff is None and [s.staff for s in m.departments["it"].schedule] == [3, 1]
+
+
+def test_train_scales_errors_and_work_times_but_not_the_requesters_answers(bank):
+    m = apply_levers(bank, [{"lever": "train", "department": "compliance", "time_factor": 0.5}])
+    request = m.customers["walk_in"].journey[0].consult
+    assert request.time.mean == pytest.approx(4.0)
+    assert request.clarify.time.value == pytest.approx(3.0)  # the front desk answers, untrained
+    assert request.consult.time.mean == pytest.approx(3.0)  # IT's part of the nested consult
+    m = apply_levers(bank, [{"lever": "train", "department": "front_desk", "time_factor": 0.5},
+                            {"lever": "train", "department": "back_office", "error_factor": 0.25}])
+    assert m.customers["walk_in"].journey[0].time.mean == pytest.approx(3.0)
+    assert m.customers["walk_in"].journey[0].consult.clarify.time.value == pytest.approx(1.5)
+    assert m.departments["back_office"].error_rate == pytest.approx(0.02)
+
+
+def test_train_pins_a_default_answer_time_before_scaling_the_request(tiny):
+    m = apply_levers(tiny, [{"lever": "train", "department": "checks", "time_factor": 2}])
+    request = m.customers["walk_in"].journey[0].consult
+    assert request.time.mean == pytest.approx(5.0)
+    assert request.clarify.time.value == pytest.approx(1.0)
+
+
+def test_clearer_requests_demand_growth_patience_cross_train(bank):
+    m = apply_levers(bank, [{"lever": "clearer_requests", "factor": 0.5, "department": "compliance", "cost": 9},
+                            {"lever": "demand_growth", "percent": 20},
+                            {"lever": "patience", "factor": 1.5},
+                            {"lever": "cross_train", "departments": ["compliance", "it"], "staff": 2}])
+    walk_in = m.customers["walk_in"]
+    assert walk_in.journey[0].consult.clarify.p == pytest.approx(0.075)
+    assert walk_in.arrivals.rate == pytest.approx(0.264)
+    assert walk_in.patience.mean == pytest.approx(90)
+    pool = m.pools["cross_trained_compliance_it"]
+    assert (pool.staff, pool.serves, pool.rule) == (2, ["compliance", "it"], "longest_queue")
+
+
+def test_every_lever_is_described_in_plain_words():
+    assert set(LEVERS) == {"add_staff", "move_staff", "train", "clearer_requests", "cross_train",
+                           "shift_pattern", "demand_growth", "patience"}
+    for lever in LEVERS.values():
+        assert len(lever.description) > 30 and all(f.description for f in lever.fields.values())
+
+
+@pytest.mark.parametrize("levers,path,words", [
+    ([{"lever": "add_stuff", "department": "it"}], "levers[0].lever", "did you mean 'add_staff'"),
+    ([{"lever": "add_staff", "departmnt": "it"}], "levers[0].departmnt", "did you mean 'department'"),
+    ([{"lever": "train"}], "levers[0].department", "needs 'department'"),
+    ([{"lever": "add_staff", "department": "compliants"}], "levers[0].department", "did you mean 'compliance'"),
+    ([{"lever": "move_staff", "from": "it", "to": "compliance", "count": 3}], "levers[0].count", "-1 staff"),
+    ([{"lever": "clearer_requests", "factor": 0.5, "department": "it"}], "levers[0]", "nothing to make clearer"),
+    ([{"lever": "add_staff", "department": "it", "cost": -5}], "levers[0].cost", ">= 0"),
+    ([{"lever": "train", "department": "back_office", "error_factor": 20}], "departments.back_office.error_rate",
+     "after levers train"),
+])
+def test_bad_levers_name_the_field_and_the_fix(bank, levers, path, words):
+    with pytest.raises(ModelError) as err:
+        apply_levers(bank, levers)
+    assert any(p.path == path and words in p.message for p in err.value.problems), err.value.problems
+
+
+# --- designs ------------------------------------------------------------------------------------
+
+
+def test_grid_is_the_full_factorial_with_path_and_lever_factors():
+    points = expand({"type": "grid", "factors": {
+        "departments.it.staff": [1, 2, 3],
+        "hires": {"lever": "add_staff", "department": "compliance", "vary": "count", "values": [0, 1],
+                  "cost_per_unit": 50},
+    }})
+    assert len(points) == 6
+    assert {(p.factors["departments.it.staff"], p.factors["hires"]) for p in points} == {
+        (a, b) for a in (1, 2, 3) for b in (0, 1)}
+    last = points[-1]
+    assert last.overrides == {"departments.it.staff": 3}
+    assert last.levers == [{"lever": "add_staff", "department": "compliance", "count": 1, "cost": 50}]
+
+
+def test_latin_hypercube_uses_each_stratum_of_each_factor_once():
+    n = 8
+    points = expand({"type": "latin_hypercube", "samples": n, "seed": 4, "factors": {
+        "p": {"path": "x.p", "low": 0.0, "high": 0.4}, "staff": {"path": "x.s", "low": 1, "high": 8, "integer": True}}})
+    p = np.array([pt.factors["p"] for pt in points])
+    assert sorted(np.floor(p / 0.05).astype(int)) == list(range(n))
+    assert sorted(pt.factors["staff"] for pt in points) == list(range(1, 9))
+    again = expand({"type": "latin_hypercube", "samples": n, "seed": 4, "factors": {
+        "p": {"path": "x.p", "low": 0.0, "high": 0.4}, "staff": {"path": "x.s", "low": 1, "high": 8, "integer": True}}})
+    assert [pt.factors for pt in again] == [pt.factors for pt in points]
+
+
+def test_one_at_a_time_moves_one_factor_to_each_extreme():
+    points = expand({"type": "one_at_a_time", "factors": {
+        "a": {"path": "x.a", "low": 1, "high": 3}, "b": [5, 6, 7]}})
+    assert [p.factors for p in points] == [{"a": 1}, {"a": 3}, {"b": 5}, {"b": 6}, {"b": 7}]
+
+
+@pytest.mark.parametrize("design,words", [
+    ({"type": "grid", "factors": {"a": {"low": 1, "high": 2}}}, "a grid needs `values"),
+    ({"type": "latin_hypercube", "factors": {"a": [1, 2]}}, "needs a range"),
+    ({"type": "grid", "factors": {"a": {"lever": "add_staff", "department": "it", "vary": "cnt", "values": [1]}}},
+     "name the add_staff field"),
+    ({"type": "sobol", "factors": {"a": [1]}}, "unknown design"),
+])
+def test_bad_designs_say_what_to_write(design, words):
+    with pytest.raises(ModelError, match=words):
+        expand(design)
+
+
+# --- experiments --------------------------------------------------------------------------------
+
+
+def test_paired_difference_is_the_mean_of_per_replication_differences(tiny):
+    x = Experiment(tiny, [Scenario("more checks", levers=[{"lever": "add_staff", "department": "checks", "cost": 4}])],
+                   replications=6, kpis=[TIME, "external.within_sla"]).run()
+    wide = x.results.values(TIME)
+    assert list(wide.columns) == ["baseline", "more checks"] and len(wide) == 6
+    row = x.compare().set_index("kpi").loc[TIME]
+    mean, low, high = t_interval((wide["more checks"] - wide["baseline"]).to_numpy())
+    assert (row["difference"], row["ci_low"], row["ci_high"]) == pytest.approx((mean, low, high))
+    assert row["improvement"] == pytest.approx(-mean)
+    assert row["improvement_per_cost"] == pytest.approx(-mean / 4)
+    summary = x.summary().set_index(["scenario", "kpi"])
+    assert summary.loc[("baseline", TIME), "mean"] == pytest.approx(wide["baseline"].mean())
+    assert summary.loc[("baseline", TIME), "n"] == 6
+
+
+def test_common_random_numbers_narrow_the_paired_interval(bank):
+    """Same seed and replication index in both scenarios vs seeds derived per scenario.
+
+    Both runs compare one more Compliance analyst with today; the mean difference estimates the
+    same quantity, but under CRN the replications are positively correlated, so the paired
+    interval is narrower. Fixed seeds: with 20 replications the CRN half-width is about 1.0 min
+    and the independent one about 3.5 min.
+    """
+    hire = [Scenario("hire", levers=[{"lever": "add_staff", "department": "compliance"}])]
+    widths = {}
+    for crn in (True, False):
+        x = Experiment(bank, [Scenario(s.name, levers=s.levers) for s in hire], replications=20, kpis=[TIME],
+                       common_random_numbers=crn).run()
+        row = x.compare().iloc[0]
+        widths[crn] = (row["ci_high"] - row["ci_low"]) / 2
+        seeds = x.results.table.groupby("scenario")["seed"].first()
+        assert bool(seeds["baseline"] == seeds["hire"]) is crn
+    assert widths[True] < 0.5 * widths[False], widths
+
+
+def test_a_failing_scenario_becomes_failure_rows_and_the_others_finish(tiny):
+    x = Experiment(tiny, [Scenario("negative staff", overrides={"departments.desk.staff": -1}),
+                          Scenario("capped", overrides={"run.max_customers": 3}),
+                          Scenario("fine", levers=[{"lever": "demand_growth", "percent": 10}])],
+                   replications=3).run()
+    failures = x.results.failures
+    assert sorted(set(failures["scenario"])) == ["capped", "negative staff"]
+    assert len(failures) == 6
+    assert failures.set_index("scenario").loc["negative staff", "message"].iloc[0].startswith("ModelError")
+    assert "max_customers" in failures.set_index("scenario").loc["capped", "message"].iloc[0]
+    assert set(x.results.table["scenario"]) == {"baseline", "fine"}
+
+
+def test_sequential_replications_stop_at_the_precision_or_the_maximum(tiny):
+    rule = Sequential(kpi=TIME, relative_half_width=0.08, min=4, max=60)
+    x = Experiment(tiny, [Scenario("busier", levers=[{"lever": "demand_growth", "percent": 30}])],
+                   replications=rule, kpis=[TIME]).run()
+    for _, row in x.summary().iterrows():
+        half = (row["ci_high"] - row["ci_low"]) / 2
+        assert row["n"] > 4  # one round of 4 is not precise enough for this model
+        assert half <= 0.08 * row["mean"] or row["n"] == 60
+
+
+def test_sensitivity_gives_tornado_rows_sorted_by_swing(tiny):
+    points = expand({"type": "one_at_a_time", "factors": {
+        "demand": {"lever": "demand_growth", "vary": "percent", "low": -30, "high": 30},
+        "clarity": {"lever": "clearer_requests", "vary": "factor", "low": 0.9, "high": 1.1}}})
+    x = Experiment(tiny, [Scenario(p.name, p.overrides, p.levers, factors=p.factors) for p in points],
+                   replications=8, kpis=[TIME]).run()
+    tornado = x.sensitivity()
+    assert list(tornado["factor"]) == ["demand", "clarity"]
+    demand = tornado.iloc[0]
+    assert (demand["low"], demand["high"]) == (-30, 30)
+    assert demand["difference_low"] < 0 < demand["difference_high"]
+    assert demand["swing"] == pytest.approx(demand["difference_high"] - demand["difference_low"])
+
+
+def test_experiment_file_errors_name_the_field(tmp_path):
+    (tmp_path / "m.yaml").write_text(TINY)
+    bad = tmp_path / "x.yaml"
+    bad.write_text("name: x\nmodel: m.yaml\nreplication: 3\n")
+    with pytest.raises(ModelError, match="replication: unknown field"):
+        Experiment.from_file(bad)
+    bad.write_text("name: x\nmodel: m.yaml\nscenarios: [{name: a, levers: [{lever: hire, department: desk}]}]\n")
+    with pytest.raises(ModelError, match="unknown lever 'hire'"):
+        Experiment.from_file(bad)
+    bad.write_text("name: x\nmodel: m.yaml\nkpis: [external.wait]\nreplications: 2\n")
+    with pytest.raises(ModelError, match="unknown KPI 'external.wait'"):
+        Experiment.from_file(bad).run()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_experiment_file_runs_at_a_tiny_size(path):
+    x = Experiment.from_file(path)
+    x.replications = 2
+    x.run()
+    assert x.results.failures.empty
+    assert len(x.summary()) == len(x.scenarios) * len(x.kpis)
+    assert len(x.compare()) == (len(x.scenarios) - 1) * len(x.kpis)
+
+
+def test_the_batch_script_runs_at_a_tiny_size(tmp_path):
+    script = ROOT / "experiments" / "demand_headroom.py"
+    out = subprocess.run([sys.executable, str(script), "-r", "2", "-w", "1", "--out", str(tmp_path / "h.sqlite")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "best hire" in out.stdout and "+30%" in out.stdout
+
+
+# --- warm-up --------------------------------------------------------------------------------------
+
+
+def test_mser5_finds_a_known_transient():
+    rng = np.random.default_rng(11)
+    series = np.r_[np.full(100, 6.0), np.zeros(900)] + rng.normal(0, 1, 1000)
+    assert mser(series) == 100
+    assert mser(rng.normal(0, 1, 1000)) <= 25  # no transient: (almost) nothing to cut
+
+
+def test_welch_finds_where_the_averaged_curve_levels_off():
+    rng = np.random.default_rng(5)
+    series = rng.normal(10, 1, (5, 200))
+    series[:, :40] -= np.linspace(8, 0, 40)  # starts empty: low, rising to the level by bin 40
+    smoothed, cut = welch(series, window=5)
+    assert 25 <= cut <= 42
+    assert len(smoothed) == 195
+
+
+def test_choose_warmup_on_a_steady_state_queue_that_starts_empty():
+    model = model_from_text("""
+name: M/M/1 from empty
+run: {horizon: 3000, seed: 2}
+departments: {desk: {staff: 1}}
+customers:
+  c:
+    arrivals: {rate: 0.9}
+    journey: [{serve: desk, time: {dist: exponential, mean: 1}}]
+""")
+    for method in ("mser5", "welch"):
+        choice = choose_warmup(model, method, seed=2, pilots=5, bins=100)
+        assert 0 < choice.time <= 1500
+        assert choice.time == pytest.approx(choice.truncated_bins * choice.bin_width)
+    x = Experiment(model, [], warmup="mser5", replications=2).run()
+    assert x.results.definition["warmup"] == x.warmup_choice.time > 0

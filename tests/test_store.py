@@ -1,0 +1,131 @@
+"""The SQLite results store: exact round trips, one transaction per replication, resume, export."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from chainsim import Experiment, ExperimentResults, ResultStore, Scenario
+from chainsim.api import model_from_text
+from chainsim.store import StoreError
+
+TINY = """
+name: Tiny chain
+run: {horizon: 200, replications: 3, seed: 5}
+departments:
+  desk: {staff: 2}
+  checks: {staff: 1}
+customers:
+  walk_in:
+    arrivals: {rate: 0.25}
+    journey:
+      - serve: desk
+        time: {dist: exponential, mean: 5}
+        consult: {request: checks, time: {dist: exponential, mean: 2.5}}
+"""
+
+
+def _experiment(replications: int = 3) -> Experiment:
+    scenarios = [Scenario("hire", levers=[{"lever": "add_staff", "department": "checks", "cost": 10}])]
+    return Experiment(model_from_text(TINY), scenarios, name="tiny", replications=replications)
+
+
+def test_a_run_stores_exactly_the_numbers_it_reports(tmp_path):
+    path = tmp_path / "r.sqlite"
+    x = _experiment().run(store=path)
+    with ResultStore(path) as db:
+        stored = db.kpi_table("tiny")
+        assert db.experiments() == ["tiny"]
+        assert [s["name"] for s in db.scenarios("tiny")] == ["baseline", "hire"]
+        assert db.scenarios("tiny")[1]["cost"] == 10
+        assert db.replication_count("tiny") == 6
+        mode = db._db.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    pd.testing.assert_frame_equal(stored, x.results.table, check_exact=True)
+    loaded = ExperimentResults.from_store(path)
+    pd.testing.assert_frame_equal(loaded.compare(), x.compare(), check_exact=True)
+    assert loaded.primary == "external.time_in_system.mean"
+
+
+def test_nan_kpis_round_trip_as_nan(tmp_path):
+    with ResultStore(tmp_path / "n.sqlite") as db:
+        db.begin("e", {}, [("s", {}, "{}")], resume=False, version="t")
+        db.record("e", "s", 0, 1, {"a": math.nan, "b": 0.1 + 0.2}, 0.5)
+        table = db.kpi_table("e").set_index("kpi")
+    assert math.isnan(table.loc["a", "value"])
+    assert table.loc["b", "value"] == 0.1 + 0.2  # bit for bit
+
+
+def test_a_replication_is_all_rows_or_none(tmp_path):
+    with ResultStore(tmp_path / "a.sqlite") as db:
+        db.begin("e", {}, [("s", {}, "{}")], resume=False, version="t")
+        db.record("e", "s", 0, 1, {"a": 1.0}, 0.1)
+        with pytest.raises(sqlite3.IntegrityError):
+            db.record("e", "s", 0, 1, {"a": 2.0, "b": 3.0}, 0.1)  # replication 0 again: refused whole
+        assert db.kpi_table("e")["value"].tolist() == [1.0]
+        assert db.replication_count("e") == 1
+
+
+def test_a_store_is_never_overwritten_and_resume_skips_what_is_stored(tmp_path):
+    path = tmp_path / "r.sqlite"
+    _experiment().run(store=path)
+    with pytest.raises(StoreError, match="--resume"):
+        _experiment().run(store=path)
+    calls = []
+    x = _experiment(replications=5).run(store=path, resume=True, progress=lambda done, total: calls.append(done))
+    assert calls[0] == 6 and calls[-1] == 10  # 6 stored, 4 run now
+    full = _experiment(replications=5).run()
+    pd.testing.assert_frame_equal(x.results.table, full.results.table, check_exact=True)
+
+
+def test_resume_refuses_a_changed_scenario(tmp_path):
+    path = tmp_path / "r.sqlite"
+    _experiment().run(store=path)
+    changed = Experiment(model_from_text(TINY), [Scenario("hire", levers=[{"lever": "add_staff", "department": "desk"}])],
+                         name="tiny", replications=3)
+    with pytest.raises(StoreError, match="different model"):
+        changed.run(store=path, resume=True)
+
+
+def test_failures_are_stored_and_retried_on_resume(tmp_path):
+    path = tmp_path / "f.sqlite"
+    x = Experiment(model_from_text(TINY), [Scenario("broken", overrides={"departments.desk.staff": -2})],
+                   name="f", replications=2).run(store=path)
+    with ResultStore(path) as db:
+        failures = db.failures("f")
+    assert list(failures["scenario"]) == ["broken", "broken"]
+    assert failures["message"].str.contains("departments.desk.staff").all()
+    assert x.results.failures["message"].tolist() == failures["message"].tolist()
+
+
+def test_export_csv_and_parquet_hold_the_tidy_rows(tmp_path):
+    path = tmp_path / "r.sqlite"
+    x = _experiment().run(store=path)
+    with ResultStore(path) as db:
+        db.export_csv(tmp_path / "r.csv", "tiny")
+        db.export_parquet(tmp_path / "r.parquet")
+    from_parquet = pd.read_parquet(tmp_path / "r.parquet")
+    pd.testing.assert_frame_equal(from_parquet, x.results.table, check_exact=True)
+    from_csv = pd.read_csv(tmp_path / "r.csv")
+    assert list(from_csv.columns) == ["experiment", "scenario", "replication", "seed", "kpi", "value"]
+    assert len(from_csv) == len(x.results.table)
+    pd.testing.assert_series_equal(from_csv["value"], x.results.table["value"], rtol=1e-12)
+
+
+def test_summarise_prints_the_comparison_and_exports(tmp_path):
+    from click.testing import CliRunner
+
+    from chainsim.cli import main
+
+    path = tmp_path / "r.sqlite"
+    x = _experiment().run(store=path)
+    result = CliRunner().invoke(main, ["summarise", str(path), "--csv", str(tmp_path / "r.csv"),
+                                       "--parquet", str(tmp_path / "r.parquet")])
+    assert result.exit_code == 0, result.output
+    assert "tiny: 2 scenarios, 3-3 replications" in result.output and "hire" in result.output
+    assert len(pd.read_parquet(tmp_path / "r.parquet")) == len(pd.read_csv(tmp_path / "r.csv")) == len(x.results.table)
+    missing = CliRunner().invoke(main, ["summarise", str(path), "--experiment", "nope"])
+    assert missing.exit_code == 2 and "holds no experiment 'nope'" in missing.output
