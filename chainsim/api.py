@@ -169,7 +169,7 @@ class Results:
         matrix = attribution_matrix(rep, c["id"][done])
         columns = pd.MultiIndex.from_product([rep.departments, KINDS], names=["department", "kind"])
         table = pd.DataFrame(matrix, index=pd.Index(c["id"][done], name="customer"), columns=columns)
-        table["time_in_system"] = (c["end"] - c["arrival"])[done]
+        table[("time_in_system", "")] = (c["end"] - c["arrival"])[done]
         return table
 
     def queue_series(self, replication: int = 0) -> pd.DataFrame:

@@ -14,9 +14,11 @@ from typing import Any
 
 from distributed import Client, LocalCluster, as_completed
 
+from chainsim.executors import chunked, run_chunk
+
 
 class DaskExecutor:
-    """Submit tasks to a Dask cluster, a bounded number in flight; yield (index, result) as they finish."""
+    """Submit chunks of tasks to a Dask cluster, a bounded number in flight; yield (index, result)."""
 
     def __init__(self, address: str = "local", workers: int | None = None):
         self._cluster: LocalCluster | None = None
@@ -30,30 +32,26 @@ class DaskExecutor:
         self.workers = max(1, sum(self._client.nthreads().values()))
 
     def map(self, fn: Callable, tasks: Iterable[Any]) -> Iterator[tuple[int, Any]]:
-        todo = iter(enumerate(tasks))
-        index: dict = {}
+        todo = iter(chunked(tasks, self.workers))
         running = as_completed()
         try:
-            for _ in range(4 * self.workers):
-                if not self._submit(fn, todo, index, running):
+            for _ in range(2 * self.workers):
+                if not self._submit(fn, todo, running):
                     break
             for future in running:
-                i = index.pop(future.key)
-                result = future.result()
+                results = future.result()
                 future.release()
-                self._submit(fn, todo, index, running)
-                yield i, result
+                self._submit(fn, todo, running)
+                yield from results
         finally:
             for future in running.futures:
                 future.cancel()
 
-    def _submit(self, fn: Callable, todo: Iterator, index: dict, running: as_completed) -> bool:
-        nxt = next(todo, None)
-        if nxt is None:
+    def _submit(self, fn: Callable, todo: Iterator, running: as_completed) -> bool:
+        chunk = next(todo, None)
+        if chunk is None:
             return False
-        future = self._client.submit(fn, nxt[1], pure=False)
-        index[future.key] = nxt[0]
-        running.add(future)
+        running.add(self._client.submit(run_chunk, fn, chunk, pure=False))
         return True
 
     def close(self) -> None:

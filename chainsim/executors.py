@@ -7,6 +7,7 @@ carries its own seed, so the numbers never depend on which worker ran it.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -26,28 +27,44 @@ class SerialExecutor:
         pass
 
 
+def chunked(tasks: Iterable[Any], workers: int, per_worker: int = 4) -> list[list[tuple[int, Any]]]:
+    """Split (index, task) pairs into about `per_worker` chunks per worker.
+
+    A replication of a small model takes milliseconds, less than shipping it to a worker; a chunk
+    pays that cost once for several. Several chunks per worker still balance uneven tasks, and a
+    killed run loses only the chunks in flight.
+    """
+    indexed = list(enumerate(tasks))
+    size = max(1, math.ceil(len(indexed) / (workers * per_worker)))
+    return [indexed[i:i + size] for i in range(0, len(indexed), size)]
+
+
+def run_chunk(fn: Callable, chunk: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    return [(i, fn(task)) for i, task in chunk]
+
+
 class ProcessExecutor:
-    """Run tasks on local processes (default: all cores), a bounded number in flight."""
+    """Run tasks on local processes (default: all cores), in chunks, a bounded number in flight."""
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
         self._pool = ProcessPoolExecutor(max_workers=self.workers)
 
     def map(self, fn: Callable, tasks: Iterable[Any]) -> Iterator[tuple[int, Any]]:
-        pending: dict = {}
-        todo = iter(enumerate(tasks))
+        pending: set = set()
+        todo = iter(chunked(tasks, self.workers))
         try:
             while True:
                 while len(pending) < 2 * self.workers:
-                    nxt = next(todo, None)
-                    if nxt is None:
+                    chunk = next(todo, None)
+                    if chunk is None:
                         break
-                    pending[self._pool.submit(fn, nxt[1])] = nxt[0]
+                    pending.add(self._pool.submit(run_chunk, fn, chunk))
                 if not pending:
                     return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield pending.pop(future), future.result()
+                    yield from future.result()
         finally:
             for future in pending:
                 future.cancel()

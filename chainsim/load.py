@@ -124,6 +124,17 @@ def average_staff(model: Model, name: str, spec: Department) -> float:
     return staff
 
 
+def on_duty_share(model: Model, spec: Department) -> float:
+    """Share of the period with at least one staff member scheduled."""
+    if spec.schedule is None:
+        return 1.0 if spec.staff else 0.0
+    period = _period(model)
+    points = sorted({0.0, period} | {min(p, period) for w in spec.schedule for p in (w.start, w.end)})
+    staffed = sum(b - a for a, b in zip(points, points[1:], strict=False)
+                  if any(w.start <= a < w.end and w.staff > 0 for w in spec.schedule))
+    return staffed / period
+
+
 def offered_load(model: Model) -> list[DepartmentLoad]:
     """Per department: arrival rate of jobs, staff time per job, utilisation, Erlang-C wait."""
     tally = _Tally(model)
@@ -132,8 +143,9 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
     loads = []
     for name, spec in model.departments.items():
         rate, busy = tally.jobs[name], tally.time[name]
-        if spec.interruptions is not None:
-            busy += spec.interruptions.lasts.expected() / spec.interruptions.every.expected()
+        if spec.interruptions is not None:  # they only come while staff are on duty
+            rate = 1.0 / spec.interruptions.every.expected()
+            busy += rate * spec.interruptions.lasts.expected() * on_duty_share(model, spec)
         staff = average_staff(model, name, spec)
         utilisation = busy / staff if staff > 0 else (math.inf if busy > 0 else 0.0)
         per_job = tally.time[name] / rate if rate > 0 else 0.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -392,39 +392,83 @@ def _unknown(kind: str, name: str, known: list[str]) -> str:
     return f"unknown {kind} {name!r}: {hint}"
 
 
-def _journey_problems(steps: list, path: str, visible: set[str], depts: list[str], receives_work: dict):
-    """Unknown departments and rework_to targets that are not an earlier step in scope."""
+def _raw_consult_requests(consult: Any, path: str):
+    """Yield (path, request dict) for every request in raw (unvalidated) consult data."""
+    if isinstance(consult, list):
+        for i, item in enumerate(consult):
+            yield from _raw_consult_requests(item, f"{path}[{i}]")
+    elif isinstance(consult, dict) and isinstance(consult.get("parallel"), list):
+        for i, item in enumerate(consult["parallel"]):
+            yield from _raw_consult_requests(item, f"{path}.parallel[{i}]")
+    elif isinstance(consult, dict):
+        yield path, consult
+        yield from _raw_consult_requests(consult.get("consult"), f"{path}.consult")
+
+
+def _journey_problems(steps: Any, path: str, visible: set[str], depts: list[str], receives_work: dict):
+    """Unknown departments and rework_to targets out of scope, read from the raw data.
+
+    Working on the raw data (not the validated model) lets these be listed together with field
+    errors, so one fix-and-rerun shows everything.
+    """
+    if not isinstance(steps, list):
+        return
     visible = set(visible)  # ids of earlier steps in this list and in enclosing lists
     for i, step in enumerate(steps):
         here = f"{path}[{i}]"
-        if isinstance(step, Branch):
-            for j, option in enumerate(step.branch):
-                yield from _journey_problems(option.then, f"{here}.branch[{j}].then", visible, depts, receives_work)
+        if not isinstance(step, dict):
             continue
-        if step.serve not in depts:
-            yield Problem(f"{here}.serve", _unknown("department", step.serve, depts))
-        receives_work.setdefault(step.serve, here)
-        if step.rework_to is not None and step.rework_to not in visible:
-            yield Problem(f"{here}.rework_to", f"no earlier step with id {step.rework_to!r} in this journey "
+        if isinstance(step.get("branch"), list):
+            for j, option in enumerate(step["branch"]):
+                if isinstance(option, dict):
+                    yield from _journey_problems(option.get("then"), f"{here}.branch[{j}].then", visible, depts,
+                                                 receives_work)
+            continue
+        serve = step.get("serve")
+        if isinstance(serve, str):
+            if serve not in depts:
+                yield Problem(f"{here}.serve", _unknown("department", serve, depts))
+            receives_work.setdefault(serve, here)
+        target = step.get("rework_to")
+        if target is not None and target not in visible:
+            yield Problem(f"{here}.rework_to", f"no earlier step with id {target!r} in this journey "
                           "(or in an enclosing one, for a step inside a branch): give an earlier step that id, "
                           "or drop rework_to to redo this step")
-        if step.id is not None:
-            visible.add(step.id)
-        for rpath, request in consult_requests(step.consult, f"{here}.consult"):
-            if request.request not in depts:
-                yield Problem(f"{rpath}.request", _unknown("department", request.request, depts))
-            receives_work.setdefault(request.request, rpath)
+        if isinstance(step.get("id"), str):
+            visible.add(step["id"])
+        for rpath, request in _raw_consult_requests(step.get("consult"), f"{here}.consult"):
+            name = request.get("request")
+            if isinstance(name, str):
+                if name not in depts:
+                    yield Problem(f"{rpath}.request", _unknown("department", name, depts))
+                receives_work.setdefault(name, rpath)
+
+
+def reference_problems(data: Any, receives_work: dict[str, str] | None = None) -> list[Problem]:
+    """Every bad department name and rework_to in raw model data, all at once."""
+    if not isinstance(data, dict):
+        return []
+    receives_work = {} if receives_work is None else receives_work
+    departments = data.get("departments")
+    depts = [str(k) for k in departments] if isinstance(departments, dict) else []
+    problems: list[Problem] = []
+    customers = data.get("customers")
+    for cname, cls in (customers.items() if isinstance(customers, dict) else []):
+        if isinstance(cls, dict):
+            problems += _journey_problems(cls.get("journey"), f"customers.{cname}.journey", set(), depts,
+                                          receives_work)
+    pools = data.get("pools")
+    for pname, pool in (pools.items() if isinstance(pools, dict) else []):
+        serves = pool.get("serves") if isinstance(pool, dict) else None
+        for i, dept in enumerate(serves if isinstance(serves, list) else []):
+            if isinstance(dept, str) and dept not in depts:
+                problems.append(Problem(f"pools.{pname}.serves[{i}]", _unknown("department", dept, depts)))
+    return problems
 
 
 def _reference_problems(model: Model):
-    depts = list(model.departments)
     receives_work: dict[str, str] = {}
-    for cname, cls in model.customers.items():
-        yield from _journey_problems(cls.journey, f"customers.{cname}.journey", set(), depts, receives_work)
-    for pname, pool in model.pools.items():
-        for i, dept in enumerate(pool.serves):
-            if dept not in model.departments:
-                yield Problem(f"pools.{pname}.serves[{i}]", _unknown("department", dept, depts))
+    yield from reference_problems(model.model_dump(by_alias=True, exclude_none=True), receives_work)
     pooled = {d for pool in model.pools.values() for d in pool.serves}
     for dept, where in receives_work.items():
         spec = model.departments.get(dept)
@@ -482,14 +526,28 @@ def _path(loc: tuple) -> str:
     return "".join(parts) or "(top level)"
 
 
+_DIST_FIELDS = {name: [f for f in cls.model_fields if f != "dist"]
+                for name, cls in zip(DIST_NAMES, get_args(get_args(Distribution)[0]), strict=True)}
+_DIST_PLACES = ("time", "patience", "every", "lasts", "batch", "rework_time")
+_RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
 def _message(error: dict) -> str:
-    kind, msg = error["type"], error["msg"]
+    kind, msg, loc = error["type"], error["msg"], error["loc"]
     if kind == "extra_forbidden":
-        name = str(error["loc"][-1])
-        close = difflib.get_close_matches(name, _all_field_names(), n=1)
+        name = str(loc[-1])
+        if len(loc) > 1 and loc[-2] in _DIST_FIELDS:
+            return f"{loc[-2]} takes {', '.join(_DIST_FIELDS[loc[-2]])}: remove {name!r}"
+        close = [c for c in difflib.get_close_matches(name, _all_field_names(), n=2) if c != name]
         return f"unknown field {name!r}" + (f": did you mean {close[0]!r}?" if close else ": remove it")
     if kind == "missing":
         return "required field is missing: add it"
+    if kind in ("model_attributes_type", "dict_type", "model_type"):
+        if loc and loc[-1] in _DIST_PLACES:
+            return f"a time is a distribution, not {error.get('input')!r}: write e.g. {{dist: fixed, value: 5}}"
+        return f"expected a mapping of fields (key: value), got {error.get('input')!r}"
+    if kind in _RANGE_ERRORS:
+        return f"{msg[0].lower()}{msg[1:]} (got {error.get('input')!r})"
     if kind == "union_tag_invalid" and "dist" in str(error.get("ctx", {})):
         return f"unknown distribution: use one of {', '.join(DIST_NAMES)}"
     if kind == "union_tag_not_found":
@@ -502,6 +560,8 @@ def _message(error: dict) -> str:
 
 def parse_model(data: Any, source: str = "model") -> Model:
     """Validate a mapping (parsed YAML) into a :class:`Model`, or raise :class:`ModelError`."""
+    if data is None:
+        raise ModelError([Problem("(top level)", f"{source} is empty: write name, run, departments and customers")])
     if not isinstance(data, dict):
         raise ModelError([Problem("(top level)", f"{source} must be a mapping with name, run, departments "
                                   f"and customers (got {type(data).__name__})")])
@@ -518,7 +578,7 @@ def parse_model(data: Any, source: str = "model") -> Model:
                 problems.extend(nested.problems)
                 continue
             problems.append(Problem(_path(error["loc"]), _message(error)))
-        raise ModelError(_dedupe(problems)) from None
+        raise ModelError(_dedupe(problems + reference_problems(data))) from None
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

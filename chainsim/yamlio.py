@@ -13,13 +13,17 @@ from chainsim.errors import ModelError, Problem
 MAX_BYTES = 1_000_000
 
 
+class _Refused(yaml.constructor.ConstructorError):
+    """Valid YAML that model files do not allow; the message already says the fix."""
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (a silent overwrite) and aliases (billion-laughs)."""
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
-            raise yaml.constructor.ConstructorError(
+            raise _Refused(
                 None, None, "anchors and aliases (*name) are not allowed: write the values out", mark)
         return super().compose_node(parent, index)
 
@@ -28,10 +32,10 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, collections.abc.Hashable):
-                raise yaml.constructor.ConstructorError(
+                raise _Refused(
                     None, None, "a key cannot be a list or a mapping: write a plain name", key_node.start_mark)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
+                raise _Refused(
                     None, None, f"duplicate key {key!r}: keep one", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
@@ -54,7 +58,8 @@ def parse_yaml(text: str | bytes, source: str = "model") -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         reason = getattr(exc, "problem", None) or str(exc)
-        raise ModelError([Problem(f"{source} ({where})", f"{reason}: fix the YAML syntax")]) from None
+        fix = "" if isinstance(exc, _Refused) else ": fix the YAML syntax"
+        raise ModelError([Problem(f"{source} ({where})", f"{reason}{fix}")]) from None
     except RecursionError:
         raise ModelError([Problem(source, "nesting is too deep")]) from None
 

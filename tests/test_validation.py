@@ -1,0 +1,376 @@
+"""Bad model files: each problem is reported by its path in the file, with the fix, all at once."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import chainsim
+from chainsim import ModelError
+from chainsim.load import load_warnings
+
+GOOD: dict[str, Any] = {
+    "name": "validation",
+    "run": {"horizon": 480},
+    "departments": {"front_desk": {"staff": 2}, "compliance": {"staff": 1}},
+    "customers": {"walk_in": {
+        "arrivals": {"rate": 0.1},
+        "patience": {"dist": "exponential", "mean": 30},
+        "journey": [
+            {"serve": "front_desk", "time": {"dist": "exponential", "mean": 5},
+             "consult": {"request": "compliance", "time": {"dist": "fixed", "value": 3}}},
+            {"branch": [
+                {"p": 0.5, "then": [{"serve": "compliance", "time": {"dist": "lognormal", "mean": 2, "cv": 0.5}}]},
+                {"p": 0.5, "then": []},
+            ]},
+        ],
+    }},
+}
+JOURNEY = "customers.walk_in.journey"
+
+
+def problems(change: Callable[[dict], Any]) -> list[tuple[str, str]]:
+    """(path, message) of every problem in GOOD after change(data)."""
+    data = copy.deepcopy(GOOD)
+    change(data)
+    with pytest.raises(ModelError) as caught:
+        chainsim.parse_model(data)
+    return [(p.path, p.message) for p in caught.value.problems]
+
+
+def only_problem(change: Callable[[dict], Any]) -> tuple[str, str]:
+    found = problems(change)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def journey(data: dict) -> list[dict]:
+    return data["customers"]["walk_in"]["journey"]
+
+
+def branch_step(data: dict) -> dict:
+    return journey(data)[1]["branch"][0]["then"][0]
+
+
+def test_the_base_model_is_valid():
+    assert chainsim.parse_model(copy.deepcopy(GOOD)).name == "validation"
+
+
+# --- unknown keys and names ---------------------------------------------------------------------
+
+
+def test_unknown_key_suggests_the_field():
+    def misspell(d):
+        d["departments"]["front_desk"] = {"staf": 2}
+    found = problems(misspell)
+    assert ("departments.front_desk.staf", "unknown field 'staf': did you mean 'staff'?") in found
+
+
+@pytest.mark.parametrize("where, change, path, suggestion", [
+    ("step", lambda d: journey(d)[0].update(tiem=3), f"{JOURNEY}[0].tiem", "time"),
+    ("request", lambda d: journey(d)[0]["consult"].update(requets=1), f"{JOURNEY}[0].consult.requets", "request"),
+    ("branch step", lambda d: branch_step(d).update(servce=1), f"{JOURNEY}[1].branch[0].then[0].servce", "serve"),
+    ("top level", lambda d: d.update(departmens={}), "departmens", "departments"),
+])
+def test_unknown_key_path_has_no_union_tags(where, change, path, suggestion):
+    assert only_problem(change) == (path, f"unknown field {path.rsplit('.', 1)[-1]!r}: did you mean {suggestion!r}?")
+
+
+def test_key_that_belongs_to_another_distribution_is_explained():
+    path, message = only_problem(lambda d: journey(d)[0]["time"].update(cv=1))
+    assert path == f"{JOURNEY}[0].time.cv"
+    assert "did you mean 'cv'" not in message
+
+
+def test_unknown_department_in_a_step_suggests_the_name():
+    path, message = only_problem(lambda d: journey(d)[0].update(serve="frontdesk"))
+    assert path == f"{JOURNEY}[0].serve"
+    assert message == "unknown department 'frontdesk': did you mean 'front_desk'?"
+
+
+def test_unknown_department_without_a_close_name_lists_the_known_ones():
+    path, message = only_problem(lambda d: journey(d)[0]["consult"].update(request="legal"))
+    assert path == f"{JOURNEY}[0].consult.request"
+    assert message == "unknown department 'legal': known departments: compliance, front_desk"
+
+
+def test_every_bad_reference_is_listed_at_once():
+    def two_bad(d):
+        journey(d)[0]["serve"] = "frontdesk"
+        journey(d)[0]["consult"]["request"] = "complianse"
+        branch_step(d)["serve"] = "it"
+    found = problems(two_bad)
+    assert [path for path, _ in found] == [
+        f"{JOURNEY}[0].serve", f"{JOURNEY}[0].consult.request", f"{JOURNEY}[1].branch[0].then[0].serve"]
+    assert "did you mean 'compliance'?" in found[1][1]
+
+
+def test_field_errors_in_different_places_are_listed_at_once():
+    def three_bad(d):
+        d["departments"]["front_desk"]["staf"] = 1
+        journey(d)[0]["time"]["mean"] = -1
+        d["run"]["horizon"] = 0
+    paths = {path for path, _ in problems(three_bad)}
+    assert paths == {"departments.front_desk.staf", f"{JOURNEY}[0].time.mean", "run.horizon"}
+
+
+def test_field_errors_and_bad_references_are_listed_together():
+    def both(d):
+        d["departments"]["front_desk"]["staf"] = 1
+        journey(d)[0]["consult"]["request"] = "complianse"
+    paths = {path for path, _ in problems(both)}
+    assert paths == {"departments.front_desk.staf", f"{JOURNEY}[0].consult.request"}
+
+
+def test_references_inside_consult_lists_and_parallel_sets():
+    def bad(d):
+        journey(d)[0]["consult"] = [
+            {"request": "x", "time": {"dist": "fixed", "value": 1}},
+            {"parallel": [{"request": "y", "time": {"dist": "fixed", "value": 1}}]},
+        ]
+    assert [path for path, _ in problems(bad)] == [
+        f"{JOURNEY}[0].consult[0].request", f"{JOURNEY}[0].consult[1].parallel[0].request"]
+
+
+# --- missing fields -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change, path", [
+    (lambda d: d.pop("run"), "run"),
+    (lambda d: d["run"].pop("horizon"), "run.horizon"),
+    (lambda d: journey(d)[0].pop("time"), f"{JOURNEY}[0].time"),
+    (lambda d: journey(d)[0]["consult"].pop("request"), f"{JOURNEY}[0].consult.request"),
+    (lambda d: journey(d)[1]["branch"][0].pop("then"), f"{JOURNEY}[1].branch[0].then"),
+])
+def test_missing_required_field(change, path):
+    assert only_problem(change) == (path, "required field is missing: add it")
+
+
+def test_department_without_staff_or_schedule():
+    assert only_problem(lambda d: d["departments"]["compliance"].pop("staff")) == (
+        "departments.compliance", "give `staff` (a count) or a `schedule` of shifts")
+
+
+# --- numbers out of range -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mean", [0, -1])
+def test_non_positive_mean(mean):
+    path, message = only_problem(lambda d: journey(d)[0]["time"].update(mean=mean))
+    assert path == f"{JOURNEY}[0].time.mean"
+    assert message.startswith(f"mean must be > 0 (got {mean})")
+    assert "use dist: fixed, value: 0" in message
+
+
+@pytest.mark.parametrize("where, change, path", [
+    ("consult", lambda d: journey(d)[0]["consult"].update(time={"dist": "exponential", "mean": 0}),
+     f"{JOURNEY}[0].consult.time.mean"),
+    ("branch", lambda d: branch_step(d)["time"].update(mean=-2), f"{JOURNEY}[1].branch[0].then[0].time.mean"),
+    ("patience", lambda d: d["customers"]["walk_in"]["patience"].update(mean=-3), "customers.walk_in.patience.mean"),
+    ("interruptions", lambda d: d["departments"]["compliance"].update(interruptions={
+        "every": {"dist": "exponential", "mean": 0}, "lasts": {"dist": "fixed", "value": 1}}),
+     "departments.compliance.interruptions.every.mean"),
+])
+def test_non_positive_mean_anywhere_has_a_clean_path(where, change, path):
+    assert only_problem(change)[0] == path
+
+
+def test_non_positive_arrival_rate():
+    path, message = only_problem(lambda d: d["customers"]["walk_in"]["arrivals"].update(rate=0))
+    assert path == "customers.walk_in.arrivals.rate"
+    assert "greater than 0" in message
+
+
+@pytest.mark.parametrize("change, path, bound", [
+    (lambda d: journey(d)[1]["branch"][0].update(p=-0.1), f"{JOURNEY}[1].branch[0].p", "greater than or equal to 0"),
+    (lambda d: journey(d)[1]["branch"][0].update(p=1.2), f"{JOURNEY}[1].branch[0].p", "less than or equal to 1"),
+    (lambda d: d["departments"]["compliance"].update(error_rate=1.5), "departments.compliance.error_rate",
+     "less than 1"),
+    (lambda d: journey(d)[0]["consult"].update(clarify={"p": 2}), f"{JOURNEY}[0].consult.clarify.p", "less than 1"),
+    (lambda d: d["departments"]["compliance"].update(absence={"p": -0.2}), "departments.compliance.absence.p",
+     "greater than or equal to 0"),
+])
+def test_probability_outside_zero_one(change, path, bound):
+    found = problems(change)
+    # A p out of range also breaks the sum of its branch: the range problem must be among them.
+    assert any(p == path and bound in m for p, m in found), found
+
+
+def test_branch_probabilities_must_sum_to_one():
+    assert only_problem(lambda d: journey(d)[1]["branch"][0].update(p=0.6)) == (
+        f"{JOURNEY}[1]", "branch probabilities sum to 1.1, not 1: adjust the p values")
+
+
+def test_nested_branch_sum_points_at_the_inner_branch():
+    path, message = only_problem(
+        lambda d: journey(d)[1]["branch"][0]["then"].append({"branch": [{"p": 0.3, "then": []}]}))
+    assert path == f"{JOURNEY}[1].branch[0].then[1]"
+    assert "sum to 0.3" in message
+
+
+def test_zero_staff_where_work_arrives():
+    path, message = only_problem(lambda d: d["departments"]["compliance"].update(staff=0))
+    assert path == "departments.compliance.staff"
+    assert message == ("'compliance' receives work (customers.walk_in.journey[0].consult) but has no staff: "
+                       "give it staff >= 1 or a schedule with staff")
+
+
+def test_zero_staff_where_no_work_arrives_is_fine():
+    data = copy.deepcopy(GOOD)
+    data["departments"]["archive"] = {"staff": 0}
+    assert chainsim.parse_model(data).departments["archive"].staff == 0
+
+
+# --- distributions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("time, path_tail, expected", [
+    ({"dist": "uniform", "low": 5, "high": 2}, "", "high must be > low (got low=5, high=2): swap them"),
+    ({"dist": "triangular", "low": 1, "mode": 9, "high": 5}, "", "mode must lie within [low, high]"),
+    ({"dist": "lognormal", "mean": 2, "cv": -1}, ".cv", "cv must be > 0 (got -1)"),
+    ({"dist": "erlang", "mean": 3, "k": 0}, ".k", "k must be >= 1 (got 0)"),
+    ({"dist": "fixed", "value": -2}, ".value", "value must be >= 0 (got -2): times cannot be negative"),
+    ({"dist": "empirical", "values": [1, -2]}, ".values[1]", "values must be >= 0 (got -2)"),
+    ({"dist": "exponential", "mean": float("nan")}, ".mean", "mean must be a finite number (got nan)"),
+])
+def test_impossible_distribution_parameters(time, path_tail, expected):
+    path, message = only_problem(lambda d: journey(d)[0].update(time=time))
+    assert path == f"{JOURNEY}[0].time{path_tail}"
+    assert message.startswith(expected), message
+
+
+def test_unknown_distribution_name():
+    path, message = only_problem(lambda d: journey(d)[0].update(time={"dist": "expo", "mean": 5}))
+    assert path == f"{JOURNEY}[0].time"
+    assert message.startswith("unknown distribution: use one of exponential, fixed")
+
+
+def test_distribution_without_dist():
+    path, message = only_problem(lambda d: journey(d)[0].update(time={"mean": 5}))
+    assert path == f"{JOURNEY}[0].time"
+    assert message.startswith("missing `dist`: write e.g. {dist: exponential, mean: 5}")
+
+
+def test_plain_number_as_a_time_says_how_to_write_one():
+    path, message = only_problem(lambda d: journey(d)[0].update(time=5))
+    assert path == f"{JOURNEY}[0].time"
+    assert "dist" in message
+
+
+def test_step_of_unknown_kind():
+    path, message = only_problem(lambda d: journey(d).append({"serv": "front_desk"}))
+    assert path == f"{JOURNEY}[2]"
+    assert message == "a step starts with `serve: <department>` or `branch:`"
+
+
+def test_consult_of_unknown_shape():
+    path, message = only_problem(lambda d: journey(d)[0].update(consult=5))
+    assert path == f"{JOURNEY}[0].consult"
+    assert message.startswith("a consult is a request {request: ...}")
+
+
+# --- the file itself: YAML syntax, duplicates, encoding, shape ----------------------------------
+
+
+def text_problems(text: str | bytes) -> list[tuple[str, str]]:
+    with pytest.raises(ModelError) as caught:
+        chainsim.model_from_text(text, source="bank.yaml")
+    return [(p.path, p.message) for p in caught.value.problems]
+
+
+def test_yaml_syntax_error_names_line_and_column():
+    [(path, message)] = text_problems("name: x\nrun: {horizon: 10\ndepartments: {}\n")
+    assert path == "bank.yaml (line 3, column 12)"
+    assert message.endswith("fix the YAML syntax")
+
+
+def test_tab_indentation_is_a_syntax_error():
+    [(path, message)] = text_problems("name: x\n\trun: 5\n")
+    assert path == "bank.yaml (line 2, column 1)"
+    assert "'\\t'" in message
+
+
+@pytest.mark.parametrize("text, line, key", [
+    ("name: x\nname: y\n", 2, "name"),
+    ("name: x\nrun: {horizon: 10, horizon: 5}\n", 2, "horizon"),
+])
+def test_duplicate_keys_are_refused(text, line, key):
+    [(path, message)] = text_problems(text)
+    assert path.startswith(f"bank.yaml (line {line},")
+    assert message.startswith(f"duplicate key {key!r}: keep one")
+
+
+def test_non_utf8_bytes():
+    assert text_problems(b"name: caf\xe9\n") == [("bank.yaml", "not UTF-8 text (byte 9): save the file as UTF-8")]
+
+
+@pytest.mark.parametrize("text, kind", [("- a\n- b\n", "list"), ("hello\n", "str")])
+def test_file_that_is_not_a_mapping(text, kind):
+    [(path, message)] = text_problems(text)
+    assert path == "(top level)"
+    assert message == f"bank.yaml must be a mapping with name, run, departments and customers (got {kind})"
+
+
+def test_yaml_aliases_are_refused():
+    [(_, message)] = text_problems("a: &x 1\nb: *x\n")
+    assert message.startswith("anchors and aliases (*name) are not allowed")
+
+
+def test_load_model_from_a_file(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"name: x\n\xff\xfe\n")
+    with pytest.raises(ModelError) as caught:
+        chainsim.load_model(bad)
+    assert caught.value.problems[0].path == str(bad)
+    with pytest.raises(ModelError) as caught:
+        chainsim.load_model(tmp_path / "missing.yaml")
+    assert caught.value.problems[0].message == "file not found: check the path"
+
+
+def test_error_text_lists_one_problem_a_line():
+    def two_bad(d):
+        journey(d)[0]["serve"] = "frontdesk"
+        journey(d)[0]["consult"]["request"] = "complianse"
+    data = copy.deepcopy(GOOD)
+    two_bad(data)
+    with pytest.raises(ModelError) as caught:
+        chainsim.parse_model(data)
+    assert str(caught.value).splitlines() == [
+        f"{JOURNEY}[0].serve: unknown department 'frontdesk': did you mean 'front_desk'?",
+        f"{JOURNEY}[0].consult.request: unknown department 'complianse': did you mean 'compliance'?",
+    ]
+
+
+def test_changes_are_validated_too():
+    model = chainsim.parse_model(copy.deepcopy(GOOD))
+    with pytest.raises(ModelError) as caught:
+        model.with_changes({"departments.compliance.staff": 0})
+    assert caught.value.problems[0].path == "departments.compliance.staff"
+    with pytest.raises(ModelError) as caught:
+        model.with_changes({"departments.legal.staff": 1})
+    assert "no 'legal' under departments" in caught.value.problems[0].message
+
+
+# --- load warning ---------------------------------------------------------------------------------
+
+
+def test_overloaded_department_is_warned_about():
+    # 0.5 customers a minute, each holding a front-desk member 5 + 3 minutes: 4 staff busy on
+    # average; compliance gets 0.5 * 3 + 0.25 * 2 = 2 staff-minutes a minute with 1 on duty.
+    data = copy.deepcopy(GOOD)
+    data["customers"]["walk_in"]["arrivals"]["rate"] = 0.5
+    warnings = load_warnings(chainsim.parse_model(data))
+    assert len(warnings) == 2
+    front, compliance = warnings
+    assert front.startswith("departments.front_desk: offered load 4.00 staff on average vs 2.00 on duty "
+                            "(utilisation 200%)")
+    assert compliance.startswith("departments.compliance: offered load 2.00 staff on average vs 1.00 on duty")
+    assert "add staff" in compliance
+
+
+def test_model_within_capacity_has_no_warning():
+    assert load_warnings(chainsim.parse_model(copy.deepcopy(GOOD))) == []
