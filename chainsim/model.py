@@ -561,7 +561,7 @@ def _message(error: dict) -> str:
 def parse_model(data: Any, source: str = "model") -> Model:
     """Validate a mapping (parsed YAML) into a :class:`Model`, or raise :class:`ModelError`."""
     if data is None:
-        raise ModelError([Problem("(top level)", f"{source} is empty: write name, run, departments and customers")])
+        raise ModelError([Problem("(top level)", f"{source} is empty: a model file is a mapping with name, run, departments and customers")])
     if not isinstance(data, dict):
         raise ModelError([Problem("(top level)", f"{source} must be a mapping with name, run, departments "
                                   f"and customers (got {type(data).__name__})")])

@@ -173,13 +173,13 @@ def test_levers_are_the_experiment_vocabulary():
                                {"lever": "train", "department": "back_office", "error_factor": 0.5},
                                {"lever": "patience", "factor": 2.0}]
     changed = s.apply(model)
-    assert [shift.staff for shift in changed.departments["front_desk"].schedule] == [7, 5, 7]
+    assert [shift.staff for shift in changed.departments["front_desk"].schedule] == [7, 5, 7, 3]
     assert changed.departments["back_office"].error_rate == pytest.approx(0.04)
     assert changed.departments["it"].error_rate == pytest.approx(0.05)  # set directly: 0 cannot be scaled
     assert s.describe(model) == ("Front desk +1 staff; patience x2; IT errors 0% -> 5%; "
                                  "Back office errors 8% -> 4%")
     ranges = {r.key: r for r in studio.lever_ranges(model)}
-    assert (ranges["staff.front_desk"].low, ranges["staff.front_desk"].high) == (2, 12)  # shifts 6/4/6: cut <= 4
+    assert (ranges["staff.front_desk"].low, ranges["staff.front_desk"].high) == (4, 12)  # shifts 6/4/6/2: cut <= 2
     assert (ranges["staff.compliance"].low, ranges["staff.compliance"].high) == (1, 7)
 
 

@@ -57,7 +57,7 @@ def bank():
 def test_add_staff_adds_to_every_shift_and_to_a_plain_count(bank):
     m = apply_levers(bank, [{"lever": "add_staff", "department": "front_desk", "count": 2},
                             {"lever": "add_staff", "department": "it"}])
-    assert [s.staff for s in m.departments["front_desk"].schedule] == [8, 6, 8]
+    assert [s.staff for s in m.departments["front_desk"].schedule] == [8, 6, 8, 4]
     assert m.departments["it"].staff == 3
     assert bank.departments["it"].staff == 2  # the base model is untouched
 
