@@ -27,6 +27,7 @@ from collections import deque
 
 import numpy as np
 import simpy
+from simpy.core import EmptySchedule, StopSimulation
 from simpy.events import Timeout
 
 from chainsim.distributions import Sampler
@@ -287,9 +288,12 @@ class Department:
         self.begin(job, pool)
         return True
 
-    def hold(self, change: int) -> None:
-        self.tick()
-        self.held += change
+    def hold(self, job: Job, change: int) -> None:
+        """The job's staff member starts (+1) or stops (-1) waiting on suppliers (own staff only:
+        pool members' time is in the pool's totals)."""
+        if job.by_pool is None:
+            self.tick()
+            self.held += change
 
     def set_staffing(self, scheduled: int | None = None, absent_share: float | None = None,
                      out: int | None = None) -> None:
@@ -518,7 +522,7 @@ class Simulation:
         holder.items, holder.item_index, holder.after_consult = items, 0, then
         holder.held_since = self.env._now
         holder.on_hold = True
-        holder.dept.hold(+1)
+        holder.dept.hold(holder, +1)
         c = holder.customer
         if holder.kind == STEP and c.cls.patience_on_hold and c.patience < math.inf:
             self._patience_timer(holder, c.patience)
@@ -531,7 +535,7 @@ class Simulation:
             now = self.env._now
             holder.held += now - holder.held_since
             holder.on_hold = False
-            holder.dept.hold(-1)
+            holder.dept.hold(holder, -1)
             c = holder.customer
             if holder.kind == STEP and c.cls.patience_on_hold:
                 holder.wait_token += 1  # cancels the patience timer running on hold
@@ -640,7 +644,7 @@ class Simulation:
             # part is booked to that supplier as waiting, so the customer's minutes still add up.
             job.held += now - job.held_since
             job.on_hold = False
-            dept.hold(-1)
+            dept.hold(job, -1)
             dept.release(job)
             current = job.items[job.item_index - 1]
             supplier = (current if current.__class__ is RequestPlan else current[0]).dept
@@ -731,16 +735,20 @@ class Simulation:
             dept.submit(job)
 
     def _interruption_started(self, job: Job) -> None:
-        job.dept.tick()
-        job.dept.interrupting += 1
+        self._count_interruption(job, +1)
         job.dept.work(job, job.time, self._interruption_done)
 
     def _interruption_done(self, job: Job) -> None:
         dept = job.dept
-        dept.tick()
-        dept.interrupting -= 1
+        self._count_interruption(job, -1)
         dept.release(job)
         self.rec.job(-1, dept.index, INTERRUPTION, job.created, job.start, self.env._now, 0.0)
+
+    @staticmethod
+    def _count_interruption(job: Job, change: int) -> None:
+        if job.by_pool is None:  # own staff only, like busy and held
+            job.dept.tick()
+            job.dept.interrupting += change
 
     # -- warm-up, horizon, drain --
 
@@ -769,7 +777,7 @@ class Simulation:
         Timeout(env, run.horizon).callbacks.append(self._close)
         if run.drain:
             Timeout(env, run.horizon + (run.drain_limit or run.horizon)).callbacks.append(self._time_up)
-        env.run(until=self.stop)
+        self._run_until_stop(run.max_events)
         for c in list(self.alive.values()):
             self.rec.customer(c.id, c.cls.index, c.arrived, env.now, IN_SYSTEM, c.reworks, c.clarifies,
                               False, [])
@@ -779,6 +787,22 @@ class Simulation:
             department_records=[d.record() for d in self.departments],
             pools={p.name: {"staff": p.staff} for p in self.pools},
         )
+
+
+    def _run_until_stop(self, max_events: int) -> None:
+        """SimPy's run loop, with a cap on events so no model can run for ever."""
+        self.stop.callbacks.append(StopSimulation.callback)
+        step = self.env.step
+        try:
+            for _ in range(max_events):
+                step()
+        except StopSimulation:
+            return
+        except EmptySchedule:
+            return
+        raise RunLimitError(f"more than run.max_events = {max_events:,} events in one replication (at time "
+                            f"{self.env.now:,.6g} of {self.horizon:,.6g}): shorten run.horizon, make "
+                            "interruptions or outages rarer, or raise run.max_events")
 
 
 def simulate_replication(model: Model, replication: int = 0, seed: int | None = None) -> Replication:

@@ -28,6 +28,7 @@ from chainsim.errors import ModelError, Problem
 from chainsim.yamlio import read_yaml
 
 SCHEMA_VERSION = 1
+MAX_STAFF = 100_000  # per department, shift or pool: beyond any organisation, and keeps counts small ints
 DAY_LENGTH = {"second": 86400.0, "minute": 1440.0, "hour": 24.0, "day": 1.0}
 
 
@@ -59,6 +60,9 @@ class RunSettings(Strict):
                                      "Default: 24 hours in the model's time unit.")
     max_customers: int = Field(2_000_000, ge=1, description="Safety cap on external customers per "
                                "replication; a run that would exceed it stops with a clear error.")
+    max_events: int = Field(50_000_000, ge=1, description="Safety cap on simulation events per replication "
+                            "(service completions, arrivals, interruptions...); a run that would exceed it "
+                            "stops with a clear error.")
 
 
 # --- departments ------------------------------------------------------------------------------
@@ -78,10 +82,21 @@ class Window(Strict):
 
 
 class Shift(Window):
-    staff: int = Field(ge=0, description="Staff on duty in this window.")
+    staff: int = Field(ge=0, le=MAX_STAFF, description="Staff on duty in this window.")
 
 
-class Interruptions(Strict):
+class _Recurring(Strict):
+    """Something that comes back every so often: the gap must have a positive mean, or time stands still."""
+
+    @field_validator("every", check_fields=False)
+    @classmethod
+    def _gap_moves_time(cls, every: Distribution) -> Distribution:
+        if every.expected() <= 0:
+            raise ValueError("the gap must have a mean above 0 (got 0): time would stand still")
+        return every
+
+
+class Interruptions(_Recurring):
     every: Distribution = Field(description="Time between interrupting tasks (phone calls, walk-ups).")
     lasts: Distribution = Field(description="Staff time one interruption takes.")
     mode: Literal["preempt", "queue"] = Field("preempt", description="preempt: the task in hand is "
@@ -89,10 +104,10 @@ class Interruptions(Strict):
                                               "queue: the interruption waits, ahead of all other work.")
 
 
-class Outages(Strict):
+class Outages(_Recurring):
     every: Distribution = Field(description="Time between unplanned unavailability periods (meetings, outages).")
     lasts: Distribution = Field(description="How long each one lasts.")
-    staff: int | None = Field(None, ge=1, description="Staff taken away; default all of them. Staff "
+    staff: int | None = Field(None, ge=1, le=MAX_STAFF, description="Staff taken away; default all of them. Staff "
                               "finish the job in hand first.")
 
 
@@ -101,7 +116,7 @@ class Absence(Strict):
 
 
 class Department(Strict):
-    staff: int | None = Field(None, ge=0, description="Staff count (when there is no schedule).")
+    staff: int | None = Field(None, ge=0, le=MAX_STAFF, description="Staff count (when there is no schedule).")
     schedule: list[Shift] | None = Field(None, min_length=1, description="Staff by time-of-day window, "
                                          "repeating daily; outside every window, no staff. Staff going "
                                          "off shift finish the job in hand.")
@@ -296,7 +311,7 @@ class ChurnSettings(Strict):
 
 
 class Pool(Strict):
-    staff: int = Field(ge=1, description="Cross-trained staff in the pool.")
+    staff: int = Field(ge=1, le=MAX_STAFF, description="Cross-trained staff in the pool.")
     serves: list[str] = Field(min_length=1, description="Departments the pool can work for, in order of preference.")
     rule: Literal["longest_queue", "ordered"] = Field("longest_queue", description="Where a free pool member "
                                                      "goes: the department with the longest queue, or the "
