@@ -39,16 +39,32 @@ def _stats(values: np.ndarray, prefix: str, out: dict[str, float]) -> None:
     out[f"{prefix}.max"] = float(values.max())
 
 
+def _rows_of(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
+    """For each attribution row, the position of its customer in customer_ids, or -1."""
+    order = np.argsort(customer_ids, kind="stable")
+    ids = customer_ids[order]
+    where = np.searchsorted(ids, rep.attribution["customer"])
+    found = (where < len(ids)) & (ids[np.minimum(where, len(ids) - 1)] == rep.attribution["customer"]) \
+        if len(ids) else np.zeros(len(where), bool)
+    return np.where(found, order[np.minimum(where, max(len(ids) - 1, 0))], -1)
+
+
 def attribution_matrix(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
     """Minutes per (customer, department*kind) for the given customers: rows sum to time in system."""
     a = rep.attribution
-    nkeys = len(rep.departments) * len(KINDS)
-    row_of = {int(cid): i for i, cid in enumerate(customer_ids)}
-    matrix = np.zeros((len(customer_ids), nkeys))
-    rows = np.fromiter((row_of.get(int(c), -1) for c in a["customer"]), dtype=np.int64, count=len(a["customer"]))
+    rows = _rows_of(rep, customer_ids)
     keep = rows >= 0
+    matrix = np.zeros((len(customer_ids), len(rep.departments) * len(KINDS)))
     np.add.at(matrix, (rows[keep], a["key"][keep].astype(np.int64)), a["time"][keep])
     return matrix
+
+
+def attribution_totals(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
+    """Minutes per department*kind summed over the given customers (no per-customer table)."""
+    a = rep.attribution
+    keep = _rows_of(rep, customer_ids) >= 0
+    return np.bincount(a["key"][keep].astype(np.int64), weights=a["time"][keep],
+                       minlength=len(rep.departments) * len(KINDS))
 
 
 def replication_kpis(model: Model, rep: Replication) -> dict[str, float]:
@@ -69,10 +85,9 @@ def replication_kpis(model: Model, rep: Replication) -> dict[str, float]:
     _stats(tis, "external.time_in_system", out)
 
     ids = c["id"][done]
-    matrix = attribution_matrix(rep, ids)
-    nk = len(KINDS)
-    queue_cols = [d * nk + QUEUE for d in range(len(rep.departments))]
-    out["external.queueing.mean"] = float(matrix[:, queue_cols].sum(axis=1).mean()) if len(ids) else math.nan
+    totals = attribution_totals(rep, ids)
+    queueing = totals[QUEUE::len(KINDS)].sum()
+    out["external.queueing.mean"] = float(queueing / len(ids)) if len(ids) else math.nan
 
     classes = c["class"]
     sla_ok, sla_n = 0, 0
@@ -94,7 +109,7 @@ def replication_kpis(model: Model, rep: Replication) -> dict[str, float]:
     out["external.within_sla"] = sla_ok / sla_n if sla_n else math.nan
     _churn(model, rep, counted, out)
     _departments(model, rep, out)
-    _attribution(rep, matrix, tis, out)
+    _attribution(rep, totals, tis, out)
     return out
 
 
@@ -157,14 +172,14 @@ def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
         out[f"pool.{name}.utilisation"] = busy / (pool.staff * length) if length > 0 else math.nan
 
 
-def _attribution(rep: Replication, matrix: np.ndarray, tis: np.ndarray, out: dict[str, float]) -> None:
+def _attribution(rep: Replication, totals: np.ndarray, tis: np.ndarray, out: dict[str, float]) -> None:
     """Mean minutes per completed customer by (department, kind), and each department's share."""
     total = tis.sum()
     nk = len(KINDS)
     for i, name in enumerate(rep.departments):
-        block = matrix[:, i * nk:(i + 1) * nk]
+        block = totals[i * nk:(i + 1) * nk]
         for k, kind in enumerate(KINDS):
-            out[f"attribution.{name}.{kind}"] = float(block[:, k].mean()) if len(tis) else math.nan
+            out[f"attribution.{name}.{kind}"] = float(block[k] / len(tis)) if len(tis) else math.nan
         out[f"attribution.{name}.share"] = float(block.sum() / total) if total > 0 else math.nan
 
 

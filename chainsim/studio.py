@@ -22,7 +22,7 @@ from chainsim.errors import ModelError, Problem
 from chainsim.levers import apply_levers
 from chainsim.load import arrival_rate, offered_load
 from chainsim.metrics import t_interval
-from chainsim.model import Model, consult_requests, parse_model, walk_steps
+from chainsim.model import Model, Parallel, Request, Serve, consult_requests, parse_model, walk_steps
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = "retail_bank.yaml"
@@ -30,6 +30,11 @@ UPLOAD_LIMIT_BYTES = 200_000
 # Customers x replications one click may start: 10-25 s on one core at the 5,000-8,000 customers
 # per second measured on the bundled models; enough for any of them at its own replication count.
 WORK_CAP = 120_000
+# Jobs (steps, requests, rework, clarification rounds, interruptions, outages) that count as one
+# customer: the bundled models make at most 9 per customer, counted as work_per_replication does. A
+# model doing far more (error_rate near 1, interruptions every 0.0001 min, a 3,000-step journey)
+# counts as jobs / 20 customers, so editing the YAML cannot make a click run for hours.
+JOBS_PER_CUSTOMER = 20
 
 
 def model_files(folder: Path = MODELS_DIR) -> list[Path]:
@@ -50,8 +55,18 @@ def read_upload(name: str, data: bytes) -> str:
 
 
 def parse_text(text: str, source: str) -> Model:
-    """A model from YAML text; ModelError (with field paths) when it cannot run."""
-    return model_from_text(text, source=source)
+    """A model from YAML text; ModelError (with field paths) when it cannot run.
+
+    Arrival traces are refused: a trace names a file on the server, and a user's text must not make
+    the server read its files (`trace: /dev/zero` would read until memory runs out).
+    """
+    model = model_from_text(text, source=source)
+    traced = [name for name, spec in model.customers.items() if spec.arrivals.trace is not None]
+    if traced:
+        raise ModelError([Problem(f"customers.{name}.arrivals.trace", "the app does not read trace files from "
+                                  "the server: use `rate` or `profile` here, or run the model with the CLI")
+                          for name in traced])
+    return model
 
 
 def model_to_yaml(model: Model, header: str = "") -> str:
@@ -74,10 +89,45 @@ def customers_per_replication(model: Model) -> float:
     return sum(arrival_rate(model, name) for name in model.customers) * model.run.horizon
 
 
+def jobs_per_customer(model: Model) -> float:
+    """An upper bound on the expected jobs one external customer makes (every branch taken)."""
+    def rework(step: Serve | Request, department: str) -> float:
+        rate = step.error_rate if step.error_rate is not None else model.departments[department].error_rate
+        return 1.0 / (1.0 - rate)
+
+    def consult(item, weight: float) -> float:
+        if item is None:
+            return 0.0
+        if isinstance(item, Request):
+            rounds = 1.0 / (1.0 - item.clarify.p) if item.clarify is not None else 1.0
+            n = weight * rework(item, item.request) * rounds
+            return n + consult(item.consult, n)
+        return sum(consult(i, weight) for i in (item.parallel if isinstance(item, Parallel) else item))
+
+    rates = {name: arrival_rate(model, name) for name in model.customers}
+    if sum(rates.values()) == 0:
+        return 0.0
+    jobs = sum(rates[name] * (n + consult(step.consult, n))
+               for name, cls in model.customers.items() for _, step in walk_steps(cls.journey, name)
+               for n in [rework(step, step.serve)])
+    return jobs / sum(rates.values())
+
+
+def work_per_replication(model: Model) -> float:
+    """Customers one replication simulates, or jobs / JOBS_PER_CUSTOMER when that is more."""
+    customers = customers_per_replication(model)
+    run = model.run
+    clock = run.horizon + ((run.drain_limit or run.horizon) if run.drain else 0.0)
+    breaks = sum(clock / every.expected() for spec in model.departments.values()
+                 for every in (spec.interruptions and spec.interruptions.every, spec.outages and spec.outages.every)
+                 if every is not None)
+    return max(customers, (customers * jobs_per_customer(model) + breaks) / JOBS_PER_CUSTOMER)
+
+
 def work(models: list[Model], replications: int) -> float:
     """Customers x replications a click would simulate (distinct models only: duplicates are one run)."""
     distinct = {m.canonical_json(): m for m in models}
-    return sum(customers_per_replication(m) for m in distinct.values()) * replications
+    return sum(work_per_replication(m) for m in distinct.values()) * replications
 
 
 def work_cap_message(amount: float, cap: int = WORK_CAP) -> str | None:
@@ -85,7 +135,8 @@ def work_cap_message(amount: float, cap: int = WORK_CAP) -> str | None:
     if amount <= cap:
         return None
     return (f"This would simulate about {amount:,.0f} customers (customers per replication x replications "
-            f"x runs); the app starts at most {cap:,} per click so it stays responsive. Lower the "
+            f"x runs; {JOBS_PER_CUSTOMER} jobs or interruptions count as one customer when a model makes "
+            f"more per customer); the app starts at most {cap:,} per click so it stays responsive. Lower the "
             "replications, shorten run.horizon, or run bigger experiments from the command line: download "
             "the scenario YAML (Take away tab) and run `chainsim run scenario.yaml --replications 200 "
             "--workers 0`.")
