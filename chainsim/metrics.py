@@ -41,12 +41,13 @@ def _stats(values: np.ndarray, prefix: str, out: dict[str, float]) -> None:
 
 def _rows_of(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
     """For each attribution row, the position of its customer in customer_ids, or -1."""
+    customer = rep.attribution["customer"]
+    if len(customer_ids) == 0:
+        return np.full(len(customer), -1)
     order = np.argsort(customer_ids, kind="stable")
     ids = customer_ids[order]
-    where = np.searchsorted(ids, rep.attribution["customer"])
-    found = (where < len(ids)) & (ids[np.minimum(where, len(ids) - 1)] == rep.attribution["customer"]) \
-        if len(ids) else np.zeros(len(where), bool)
-    return np.where(found, order[np.minimum(where, max(len(ids) - 1, 0))], -1)
+    where = np.minimum(np.searchsorted(ids, customer), len(ids) - 1)
+    return np.where(ids[where] == customer, order[where], -1)
 
 
 def attribution_matrix(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:

@@ -210,3 +210,17 @@ def test_same_seed_same_numbers_different_seed_different():
     assert all(_same(a, b) for a, b in zip(first, again, strict=True))
     assert not any(_same(a, b) for a, b in zip(first, other, strict=True))
     assert first[0]["external.time_in_system.mean"] != other[0]["external.time_in_system.mean"]
+
+
+def test_a_run_where_no_customer_completes_still_reports():
+    """Found by the fuzzer: customers arrive but none finish (staff leave at 5) -> KPIs are NaN, not a crash."""
+    model = chainsim.parse_model({
+        "name": "nobody served", "run": {"horizon": 30, "replications": 1, "seed": 0, "drain": False,
+                                         "warmup": 10, "day_length": 120},
+        "departments": {"desk": {"schedule": [{"from": 0, "to": 5, "staff": 1}]}},
+        "customers": {"c": {"arrivals": {"rate": 0.5},
+                            "journey": [{"serve": "desk", "time": {"dist": "exponential", "mean": 1}}]}}})
+    kpis = chainsim.simulate(model).kpis[0]
+    assert kpis["external.arrived"] > 0 and kpis["external.completed"] == 0
+    assert kpis["external.in_system_at_end"] == kpis["external.arrived"]
+    assert math.isnan(kpis["external.queueing.mean"]) and math.isnan(kpis["attribution.desk.share"])
