@@ -1,18 +1,50 @@
-"""chainsim: how delays between departments become waiting, abandonment and churn for customers."""
+"""chainsim: how delays between departments become waiting, abandonment and churn for customers.
+
+The public names below are imported on first use (PEP 562), so `chainsim validate` or a worker
+process does not pay for pandas, SQLite or the experiment machinery it never touches.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from chainsim.api import Results, model_from_text, simulate  # noqa: E402
-from chainsim.errors import ModelError, Problem, RunLimitError  # noqa: E402
-from chainsim.experiment import Experiment, ExperimentResults, Scenario, Sequential  # noqa: E402
-from chainsim.levers import LEVERS, apply_levers  # noqa: E402
-from chainsim.load import offered_load  # noqa: E402
-from chainsim.model import Model, load_model, parse_model  # noqa: E402
-from chainsim.store import ResultStore  # noqa: E402
-
+_WHERE = {
+    "Results": "chainsim.api", "model_from_text": "chainsim.api", "simulate": "chainsim.api",
+    "ModelError": "chainsim.errors", "Problem": "chainsim.errors", "RunLimitError": "chainsim.errors",
+    "Experiment": "chainsim.experiment", "ExperimentResults": "chainsim.experiment",
+    "Scenario": "chainsim.experiment", "Sequential": "chainsim.experiment",
+    "LEVERS": "chainsim.levers", "apply_levers": "chainsim.levers",
+    "offered_load": "chainsim.load",
+    "Model": "chainsim.model", "load_model": "chainsim.model", "parse_model": "chainsim.model",
+    "ResultStore": "chainsim.store",
+}
 __all__ = [
-    "Model", "ModelError", "Problem", "Results", "RunLimitError", "__version__", "load_model",
-    "model_from_text", "offered_load", "parse_model", "simulate",
-    "Experiment", "ExperimentResults", "LEVERS", "ResultStore", "Scenario", "Sequential",
-    "apply_levers",
+    "LEVERS", "Experiment", "ExperimentResults", "Model", "ModelError", "Problem", "ResultStore", "Results",
+    "RunLimitError", "Scenario", "Sequential", "__version__", "apply_levers", "load_model", "model_from_text",
+    "offered_load", "parse_model", "simulate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'chainsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from chainsim.api import Results, model_from_text, simulate
+    from chainsim.errors import ModelError, Problem, RunLimitError
+    from chainsim.experiment import Experiment, ExperimentResults, Scenario, Sequential
+    from chainsim.levers import LEVERS, apply_levers
+    from chainsim.load import offered_load
+    from chainsim.model import Model, load_model, parse_model
+    from chainsim.store import ResultStore

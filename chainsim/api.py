@@ -186,6 +186,17 @@ class Results:
                   for d in rep.department_records]
         return pd.concat(frames, ignore_index=True)
 
+    def to_csv(self, folder: str | Path) -> None:
+        """Write the tables of docs/output-reference.md as CSV files into folder."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.summary().to_csv(folder / "summary.csv")
+        self.kpi_table().to_csv(folder / "kpis.csv", index=False)
+        self.departments().to_csv(folder / "departments.csv")
+        self.attribution().to_csv(folder / "attribution.csv", index=False)
+        self.customers().to_csv(folder / "customers.csv", index=False)
+        self.jobs().to_csv(folder / "jobs.csv", index=False)
+
     def to_json(self) -> dict[str, Any]:
         """The documented, stable JSON structure (docs/output-reference.md)."""
         s = self.summary()

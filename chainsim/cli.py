@@ -111,22 +111,15 @@ def run(model, replications, seed, horizon, workers, json_path, csv_dir) -> None
         Path(json_path).write_text(json.dumps(results.to_json(), indent=2))
         click.echo(f"\nwrote {json_path}")
     if csv_dir:
-        folder = Path(csv_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        results.summary().to_csv(folder / "summary.csv")
-        results.kpi_table().to_csv(folder / "kpis.csv", index=False)
-        results.departments().to_csv(folder / "departments.csv")
-        results.attribution().to_csv(folder / "attribution.csv", index=False)
-        results.customers().to_csv(folder / "customers.csv", index=False)
-        results.jobs().to_csv(folder / "jobs.csv", index=False)
-        click.echo(f"wrote CSV tables to {folder}/")
+        results.to_csv(csv_dir)
+        click.echo(f"wrote CSV tables to {csv_dir}/")
 
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 def validate(model) -> None:
     """Check MODEL: print its problems, or 'ok' with each department's expected utilisation."""
-    from chainsim.load import offered_load
+    from chainsim.load import load_warnings, offered_load
     from chainsim.model import load_model
 
     m = load_model(model)
@@ -135,10 +128,8 @@ def validate(model) -> None:
     for d in offered_load(m):
         flag = "  OVERLOADED" if d.overloaded else ""
         click.echo(f"  {m.label(d.department)[:15]:<16}{d.arrival_rate:>14.3g}{d.staff:>8.3g}{d.utilisation:>16.0%}{flag}")
-    for d in offered_load(m):
-        if d.overloaded:
-            click.secho(f"warning: {m.label(d.department)} cannot keep up (utilisation {d.utilisation:.0%}); "
-                        "queues will grow until the horizon.", fg="yellow")
+    for warning in load_warnings(m):
+        click.secho(f"warning: {warning}", fg="yellow")
 
 
 def _print_experiment(results) -> None:

@@ -329,7 +329,8 @@ def sections() -> list[Section]:
         section.paths = sorted(set(section.paths), key=lambda p: (len(p), p))[:3]  # the plainest few
         ordered.append(section)
         for base in section.cls.__mro__[1:]:
-            if issubclass(base, schema.Strict) and base is not schema.Strict and base not in found:
+            if (issubclass(base, schema.Strict) and base is not schema.Strict and base not in found
+                    and base.model_fields):  # a base that only validates adds no section
                 section.mixins.append(base)
                 if base not in mixins:
                     mixins[base] = Section(base)

@@ -700,11 +700,14 @@ class Simulation:
                 dept.set_staffing(scheduled=level)
 
     def _absence(self, dept: Department):
-        """Each day, each staff member is absent with probability p; shifts lose that share of staff."""
+        """Each day some staff are out (each with probability p, or a drawn count); every shift
+        loses that share of its staff."""
+        absence, staff, day = dept.spec.absence, dept.spec.head_count, self.model.day_length
         rng = self.streams(f"absence:{dept.name}")
-        p, staff, day = dept.spec.absence.p, dept.spec.head_count, self.model.day_length
+        out = Sampler(absence.out, rng) if absence.out is not None else None
         while True:
-            dept.set_staffing(absent_share=int(rng.binomial(staff, p)) / staff)
+            absent = round(out.draw()) if out is not None else int(rng.binomial(staff, absence.p))
+            dept.set_staffing(absent_share=min(staff, max(0, absent)) / staff if staff else 0.0)
             yield self.env.timeout(day)
 
     def _outages(self, dept: Department):

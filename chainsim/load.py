@@ -111,8 +111,9 @@ def average_staff(model: Model, name: str, spec: Department) -> float:
         staff = sum(s.staff * _overlap(s.start, s.end, period) for s in spec.schedule) / period
     else:
         staff = float(spec.staff or 0)
-    if spec.absence is not None:
-        staff *= 1.0 - spec.absence.p
+    if spec.absence is not None and spec.head_count:
+        out = spec.absence.p * spec.head_count if spec.absence.p is not None else spec.absence.out.expected()
+        staff *= max(0.0, 1.0 - out / spec.head_count)
     if spec.outages is not None:
         up, down = spec.outages.every.expected(), spec.outages.lasts.expected()
         share_down = down / (up + down)

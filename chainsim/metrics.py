@@ -60,6 +60,13 @@ def attribution_matrix(rep: Replication, customer_ids: np.ndarray) -> np.ndarray
     return matrix
 
 
+def customer_queueing(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
+    """Each given customer's total time queueing (at every department)."""
+    rows = _rows_of(rep, customer_ids)
+    queued = (rows >= 0) & (rep.attribution["key"] % len(KINDS) == QUEUE)
+    return np.bincount(rows[queued], weights=rep.attribution["time"][queued], minlength=len(customer_ids))
+
+
 def attribution_totals(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
     """Minutes per department*kind summed over the given customers (no per-customer table)."""
     a = rep.attribution
@@ -87,8 +94,9 @@ def replication_kpis(model: Model, rep: Replication) -> dict[str, float]:
 
     ids = c["id"][done]
     totals = attribution_totals(rep, ids)
-    queueing = totals[QUEUE::len(KINDS)].sum()
-    out["external.queueing.mean"] = float(queueing / len(ids)) if len(ids) else math.nan
+    queueing = customer_queueing(rep, ids)
+    out["external.queueing.mean"] = float(queueing.mean()) if len(ids) else math.nan
+    out["external.queueing.p90"] = float(np.percentile(queueing, 90)) if len(ids) else math.nan
 
     classes = c["class"]
     sla_ok, sla_n = 0, 0

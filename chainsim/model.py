@@ -112,7 +112,17 @@ class Outages(_Recurring):
 
 
 class Absence(Strict):
-    p: float = Field(ge=0, lt=1, description="Probability that each staff member is absent for a whole day.")
+    p: float | None = Field(None, ge=0, lt=1, description="Probability that each staff member is absent for a "
+                            "whole day (independently).")
+    out: Distribution | None = Field(None, description="Or: the number of staff out each day, as a "
+                                     "distribution (rounded, at most the head count), e.g. empirical "
+                                     "values [0, 0, 1, 2].")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Absence:
+        if (self.p is None) == (self.out is None):
+            raise ValueError("give `p` (per staff member) or `out` (staff out per day), one of them")
+        return self
 
 
 class Department(Strict):

@@ -20,6 +20,7 @@ from chainsim.model import Branch, CustomerClass, Model, Parallel, Request, Serv
 from chainsim.streams import Streams
 
 _UNIT = Uniform(low=0.0, high=1.0)
+MAX_TRACE_BYTES = 200_000_000  # a regular CSV file up to this size (not /dev/zero, not a pipe)
 
 
 class Coin:
@@ -260,8 +261,14 @@ def _rework_time(step: Serve | Request) -> Distribution:
 def read_trace(path: str, class_name: str) -> np.ndarray:
     """Arrival times of one class from a CSV with a `time` column and an optional `class` column."""
     where = f"customers.{class_name}.arrivals.trace"
+    file = Path(path)
+    if not file.is_file():
+        raise ModelError([Problem(where, f"trace {path} is not a file: give the path of a CSV file")])
+    if file.stat().st_size > MAX_TRACE_BYTES:
+        raise ModelError([Problem(where, f"trace {path} is larger than {MAX_TRACE_BYTES:,} bytes: split it, "
+                                  "or shorten the horizon it covers")])
     try:
-        with Path(path).open(newline="", encoding="utf-8") as f:
+        with file.open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ModelError([Problem(where, f"cannot read trace {path}: {exc}")]) from None

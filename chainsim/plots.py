@@ -71,13 +71,13 @@ class Headline:
 
 HEADLINES = (
     Headline("external.queueing.mean", "Waiting in queues", "time"),
+    Headline("external.queueing.p90", "Waiting in queues, p90", "time"),
     Headline("external.time_in_system.mean", "Time in system", "time"),
     Headline("external.time_in_system.p90", "Time in system, p90", "time"),
     Headline("external.within_sla", "Within SLA", "share", lower_is_better=False),
     Headline("external.abandonment_rate", "Abandoned", "share"),
     Headline("churn.expected", "Expected churn", "count"),
     Headline("churn.revenue_at_risk", "Revenue at risk", "money"),
-    Headline("external.completed", "Customers served", "count", lower_is_better=False),
 )
 
 

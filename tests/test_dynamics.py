@@ -365,6 +365,16 @@ def test_absence_counts_staff_of_overlapping_shifts():
     agrees(results, "department.back_office.staff.mean", 1.0, 0.05)
 
 
+def test_absence_as_a_distribution_of_staff_out():
+    # 4 on duty; each day 0, 1 or 3 are out with equal chance: mean on duty 4 - 4/3 = 2.667.
+    model = build({"front": {"staff": 1},
+                   "back_office": {"staff": 4, "absence": {"out": {"dist": "empirical", "values": [0, 1, 3]}}}},
+                  {"walk_in": {"arrivals": {"rate": 0.01}, "journey": [{"serve": "front", "time": fixed(1)}]}},
+                  horizon=40_000, warmup=0, replications=10)
+    results = simulate(model.with_changes({"run.day_length": 100.0}))
+    agrees(results, "department.back_office.staff.mean", 4 - 4 / 3, 0.03)
+
+
 def test_outage_lowers_capacity_and_raises_waits():
     base = one_station(0.5, exponential(1.0), staff=1, horizon=20_000, replications=5)
     out = base.with_changes({"departments.desk": {"staff": 1, "outages": {

@@ -61,7 +61,7 @@ def test_validate_prints_the_overload_warning(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert "OVERLOADED" in result.output
-    assert "warning: Desk cannot keep up (utilisation 1000%)" in result.output
+    assert "warning: departments.desk: offered load 10.00 staff on average vs 1.00 on duty (utilisation 1000%)" in result.output
 
 
 def test_an_overloaded_run_still_ends_at_its_horizon() -> None:
