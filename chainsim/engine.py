@@ -136,34 +136,21 @@ class Department:
         self.in_work: list[Job] = []  # jobs doing own work, for preemption
         self.reworks = 0
         self.clarifications = 0
-        self.area_busy = self.area_held = self.area_interrupting = 0.0
-        self.area_available = self.area_queue = self.area_pool = 0.0
-        self.last = 0.0
+        # Time-weighted totals with no clock tick: the integral of a count n from 0 to T is
+        # n(T)*T - sum(change * t) over its changes, so each change books one product into acc_*.
+        self.acc_busy = self.acc_held = self.acc_interrupting = self.acc_pool = 0.0
+        self.acc_capacity = self.acc_overtime = self.acc_queue = 0.0
         self.queue_times = array("d", [0.0])  # typed arrays: 12 bytes a change instead of ~40 in lists
         self.queue_lengths = array("i", [0])
         self.staff_times = array("d")
         self.staff_levels = array("i")
 
-    def tick(self) -> None:
-        """Add the time since the last change to the time-weighted totals."""
-        now = self.env._now
-        dt = now - self.last
-        if dt > 0.0:
-            busy = self.busy
-            self.area_busy += dt * busy
-            self.area_held += dt * self.held
-            self.area_interrupting += dt * self.interrupting
-            self.area_available += dt * (busy if busy > self.capacity else self.capacity)
-            self.area_queue += dt * self.waiting
-            self.area_pool += dt * self.pool_busy
-            self.last = now
-
     def submit(self, job: Job) -> None:
         """Start the job if a staff member is free (own, else pool), else queue it."""
-        job.queued_at = self.env._now
+        job.queued_at = now = self.env._now
         if self.busy < self.capacity:
-            self.tick()
             self.busy += 1
+            self.acc_busy -= now
             self.begin(job, None)
             return
         for pool in self.pools:
@@ -214,29 +201,34 @@ class Department:
 
     def release(self, job: Job) -> None:
         """The job's staff member is free: take the next job from the queue."""
-        self.tick()
+        now = self.env._now
         job.state = DONE
         pool = job.by_pool
         if pool is None:
+            if self.busy > self.capacity:  # past the end of their shift: they go now
+                self.acc_overtime += now
             self.busy -= 1
+            self.acc_busy += now
         else:
             self.pool_busy -= 1
+            self.acc_pool += now
             pool.free += 1
         self.start_next()
         if pool is not None:
             pool.dispatch()
 
     def start_next(self) -> None:
-        """Give free staff the next waiting jobs (the caller has ticked the clock at this time)."""
+        """Give free staff the next waiting jobs."""
         while self.waiting and self.busy < self.capacity:
             job = self.pop()
             self.busy += 1
+            self.acc_busy -= self.env._now
             self.begin(job, None)
 
     def enqueue(self, job: Job, front: bool = False) -> None:
-        self.tick()
         job.state = WAITING
         self.waiting += 1
+        self.acc_queue -= self.env._now
         if self.prioritised:
             rank = job.priority if self.by_priority or job.kind == INTERRUPTION else 0
             heapq.heappush(self.queue, (-rank, job.seq, job))
@@ -248,22 +240,23 @@ class Department:
         self.queue_lengths.append(self.waiting)
 
     def pop(self) -> Job:
-        """Next waiting job (skipping ones that abandoned); the caller has ticked and assigns a staff member."""
+        """Next waiting job (skipping ones that abandoned); the caller assigns it a staff member."""
         queue = self.queue
         while True:
             job = heapq.heappop(queue)[2] if self.prioritised else queue.popleft()
             if job.state == WAITING:
                 break
         self.waiting -= 1
+        self.acc_queue += self.env._now
         self.queue_times.append(self.env._now)
         self.queue_lengths.append(self.waiting)
         return job
 
     def withdraw(self, job: Job) -> None:
         """A waiting job leaves the queue (abandonment); it is skipped when its turn comes."""
-        self.tick()
         job.state = GONE
         self.waiting -= 1
+        self.acc_queue += self.env._now
         self.queue_times.append(self.env._now)
         self.queue_lengths.append(self.waiting)
 
@@ -292,13 +285,20 @@ class Department:
         """The job's staff member starts (+1) or stops (-1) waiting on suppliers (own staff only:
         pool members' time is in the pool's totals)."""
         if job.by_pool is None:
-            self.tick()
             self.held += change
+            self.acc_held -= change * self.env._now
+
+    def count_interruption(self, job: Job, change: int) -> None:
+        """An own staff member starts (+1) or ends (-1) an interruption."""
+        if job.by_pool is None:
+            self.interrupting += change
+            self.acc_interrupting -= change * self.env._now
 
     def set_staffing(self, scheduled: int | None = None, absent_share: float | None = None,
                      out: int | None = None) -> None:
         """Staff on duty changed (shift, absence, outage); staff going off duty finish their job."""
-        self.tick()
+        now = self.env._now
+        capacity, overtime = self.capacity, self.overtime
         if scheduled is not None:
             self.scheduled = scheduled
         if absent_share is not None:
@@ -307,23 +307,37 @@ class Department:
             self.out = out
         absent = int(self.scheduled * self.absent_share + 0.5)  # the same share of every shift is out
         self.capacity = max(0, self.scheduled - absent - self.out)
-        self.staff_times.append(self.env._now)
+        self.acc_capacity -= (self.capacity - capacity) * now
+        self.acc_overtime -= (self.overtime - overtime) * now
+        self.staff_times.append(now)
         self.staff_levels.append(self.capacity)
         self.start_next()
         for pool in self.pools:
             pool.dispatch()
 
+    @property
+    def overtime(self) -> int:
+        """Staff still finishing a job after going off duty."""
+        return max(0, self.busy - self.capacity)
+
+    def _counts(self) -> tuple[int, ...]:
+        return (self.busy, self.held, self.interrupting, self.pool_busy, self.capacity, self.overtime, self.waiting)
+
     def reset_totals(self) -> None:
-        """Forget the time-weighted totals so far (end of warm-up)."""
-        self.tick()
-        self.area_busy = self.area_held = self.area_interrupting = 0.0
-        self.area_available = self.area_queue = self.area_pool = 0.0
+        """Count the time-weighted totals from now on (end of warm-up)."""
+        now = self.env._now
+        (self.acc_busy, self.acc_held, self.acc_interrupting, self.acc_pool, self.acc_capacity, self.acc_overtime,
+         self.acc_queue) = (-n * now for n in self._counts())
 
     def record(self) -> DepartmentRecord:
-        self.tick()
+        now = self.env._now
+        busy, held, interrupted, pool, capacity, overtime, queue = (
+            acc + n * now for acc, n in zip(
+                (self.acc_busy, self.acc_held, self.acc_interrupting, self.acc_pool, self.acc_capacity,
+                 self.acc_overtime, self.acc_queue), self._counts(), strict=True))
         return DepartmentRecord(
-            name=self.name, busy=self.area_busy, held=self.area_held, interrupted=self.area_interrupting,
-            available=self.area_available, queue=self.area_queue, pool_busy=self.area_pool,
+            name=self.name, busy=busy, held=held, interrupted=interrupted,
+            available=capacity + overtime, queue=queue, pool_busy=pool,
             reworks=self.reworks, clarifications=self.clarifications,
             queue_times=np.frombuffer(self.queue_times, dtype=float),
             queue_lengths=np.frombuffer(self.queue_lengths, dtype=np.int32),
@@ -347,8 +361,8 @@ class Pool:
 
     def take(self, dept: Department, job: Job) -> None:
         self.free -= 1
-        dept.tick()
         dept.pool_busy += 1
+        dept.acc_pool -= dept.env._now
         dept.begin(job, self)
 
     def dispatch(self) -> None:
@@ -358,7 +372,6 @@ class Pool:
             if not queues:
                 return
             dept = max(queues, key=lambda d: d.waiting) if self.longest_queue else queues[0]
-            dept.tick()
             job = dept.pop()
             self.take(dept, job)
 
@@ -738,20 +751,14 @@ class Simulation:
             dept.submit(job)
 
     def _interruption_started(self, job: Job) -> None:
-        self._count_interruption(job, +1)
+        job.dept.count_interruption(job, +1)
         job.dept.work(job, job.time, self._interruption_done)
 
     def _interruption_done(self, job: Job) -> None:
         dept = job.dept
-        self._count_interruption(job, -1)
+        dept.count_interruption(job, -1)
         dept.release(job)
         self.rec.job(-1, dept.index, INTERRUPTION, job.created, job.start, self.env._now, 0.0)
-
-    @staticmethod
-    def _count_interruption(job: Job, change: int) -> None:
-        if job.by_pool is None:  # own staff only, like busy and held
-            job.dept.tick()
-            job.dept.interrupting += change
 
     # -- warm-up, horizon, drain --
 
