@@ -210,42 +210,38 @@ class Triangular(_Dist):
         return (a * a + b * b + c * c - a * b - a * c - b * c) / 18
 
 
-class LogNormal(_Dist):
-    """Right-skewed times given by mean and cv: sigma^2 = ln(1+cv^2), mu = ln(mean) - sigma^2/2."""
+class _MeanCv(_Dist):
+    """Distributions given by their mean and coefficient of variation: the moments are the inputs."""
 
-    dist: Literal["lognormal"] = Field("lognormal", description="Distribution name.")
     mean: Mean = Field(description=f"Mean time, {TIME}; > 0.")
     cv: Cv = Field(description="Coefficient of variation (standard deviation / mean); > 0.")
     _time_fields = ("mean",)
+
+    def expected(self) -> float:
+        return self.mean
+
+    def variance(self) -> float:
+        return (self.cv * self.mean) ** 2
+
+
+class LogNormal(_MeanCv):
+    """Right-skewed times given by mean and cv: sigma^2 = ln(1+cv^2), mu = ln(mean) - sigma^2/2."""
+
+    dist: Literal["lognormal"] = Field("lognormal", description="Distribution name.")
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         sigma2 = math.log1p(self.cv**2)
         return rng.lognormal(math.log(self.mean) - sigma2 / 2, math.sqrt(sigma2), n)
 
-    def expected(self) -> float:
-        return self.mean
 
-    def variance(self) -> float:
-        return (self.cv * self.mean) ** 2
-
-
-class Gamma(_Dist):
+class Gamma(_MeanCv):
     """Gamma times given by mean and cv: shape = 1/cv^2, scale = mean*cv^2."""
 
     dist: Literal["gamma"] = Field("gamma", description="Distribution name.")
-    mean: Mean = Field(description=f"Mean time, {TIME}; > 0.")
-    cv: Cv = Field(description="Coefficient of variation (standard deviation / mean); > 0.")
-    _time_fields = ("mean",)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         c2 = self.cv**2
         return rng.gamma(1 / c2, self.mean * c2, n)
-
-    def expected(self) -> float:
-        return self.mean
-
-    def variance(self) -> float:
-        return (self.cv * self.mean) ** 2
 
 
 class Erlang(_Dist):
