@@ -121,17 +121,8 @@ def test_any_valid_model_repeats_exactly_and_ignores_an_idle_department(data: di
     assert _without(bigger.kpis, "idle_legal") == fingerprint(once)
 
 
-def _dask_available() -> bool:
-    try:
-        import chainsim.dask_executor  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(not _dask_available(), reason="chainsim.dask_executor not available")
 def test_a_dask_local_cluster_gives_the_serial_numbers(bank, serial) -> None:
     distributed = simulate(bank, replications=REPLICATIONS, seed=SEED, dask="local")
     assert fingerprint(distributed) == fingerprint(serial)
