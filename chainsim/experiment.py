@@ -307,13 +307,13 @@ class Experiment:
 
     # -- running --------------------------------------------------------------------------
 
-    def run(self, executor=None, workers: int | None = 1, dask: str | None = None,
+    def run(self, executor=None, workers: int | None = None, dask: str | None = None,
             store: str | Path | ResultStore | None = None, resume: bool = False,
             progress: Callable[[int, int], None] | None = None) -> Experiment:
         """Run every (scenario, replication) not yet stored; results in self.results.
 
-        executor: an object with map/close (kept open); else workers=1 serial, N or None (all cores)
-        local processes, or dask='local' / an address. store: a file path or ResultStore; each finished
+        executor: an object with map/close (kept open); else workers=None (default: all cores) or N
+        local processes, 1 serial, or dask='local' / an address. store: a file path or ResultStore; each finished
         replication is committed at once. resume: continue the experiment stored there.
         progress(done, total) is called as replications finish. Ctrl-C (KeyboardInterrupt) stops;
         what finished is in the store.
