@@ -86,7 +86,7 @@ def reset_on_new_model(model: chainsim.Model) -> None:
     if st.session_state.get("model_key") == key:
         return
     st.session_state["model_key"] = key
-    st.session_state["replications"] = min(max(model.run.replications, 2), 200)
+    st.session_state["replications"] = studio.default_replications(model)
     st.session_state["seed"] = model.run.seed
     _reset_levers(studio.lever_ranges(model))
 
@@ -94,7 +94,7 @@ def reset_on_new_model(model: chainsim.Model) -> None:
 def run_settings() -> tuple[int, int]:
     sb = st.sidebar
     sb.header("Run")
-    reps = sb.slider("Replications", 2, 200, key="replications",
+    reps = sb.slider("Replications", *studio.REPLICATIONS_RANGE, key="replications",
                      help="Independent simulated days; more give tighter 95% confidence intervals.")
     seed = sb.number_input("Seed", 0, 2**31 - 1, key="seed",
                            help="Same seed, same numbers. Baseline and scenario share it (common random numbers).")
@@ -108,13 +108,18 @@ def choose_levers(model: chainsim.Model) -> studio.Scenario:
     sb.header("Scenario levers")
     sb.caption("The scenario is the model with these changes; the baseline is the model as written.")
     scenario = studio.Scenario.baseline(model)
-    groups = (("Staff", "staff."), ("Error rates", "error_rate."), ("Requests and demand", ""))
-    for title, prefix in groups:
-        with sb.expander(title, expanded=prefix != "error_rate."):
-            for r in ranges:
-                if (prefix and r.key.startswith(prefix)) or (not prefix and "." not in r.key):
-                    value = _lever_widget(r)
-                    scenario = scenario.with_lever(r.key, value)
+    groups = (("Staff", "staff.", True), ("Shifts", "shift.", False), ("Error rates", "error_rate.", False),
+              ("Requests and demand", "", True))
+    for title, prefix, expanded in groups:
+        members = [r for r in ranges if (prefix and r.key.startswith(prefix)) or (not prefix and "." not in r.key)]
+        if not members:
+            continue
+        with sb.expander(title, expanded=expanded):
+            if prefix == "shift.":
+                st.caption("Staff on duty in each shift window of the day (h:mm from the start of the day). "
+                           "Staff changes above are added to every shift.")
+            for r in members:
+                scenario = scenario.with_lever(r.key, _lever_widget(r))
     sb.button("Reset levers", on_click=_reset_levers, args=(ranges,), key="reset_levers")
     return scenario
 
@@ -202,36 +207,42 @@ def overview(model: chainsim.Model, runs: dict | None, models: dict[str, chainsi
 
 
 def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: int) -> None:
-    st.subheader("Sweep one lever")
+    """Sweep one lever (a line with its CI band) or two (a heatmap), from the scenario in the sidebar."""
+    st.subheader("Sweep one or two levers")
     ranges = {r.key: r for r in studio.lever_ranges(model)}
-    c1, c2, c3 = st.columns([2, 2, 1])
-    lever = ranges[c1.selectbox("Lever", list(ranges), format_func=lambda k: ranges[k].label, key="sweep_lever")]
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
+    first = c1.selectbox("Lever", list(ranges), format_func=lambda k: ranges[k].label, key="sweep_lever")
+    second = c2.selectbox("Second lever (optional)", [None, *ranges], key="sweep_lever2",
+                          format_func=lambda k: "none: a line chart" if k is None else ranges[k].label,
+                          help="With a second lever the sweep covers every combination and draws a heatmap.")
     heads = {h.kpi: h for h in plots.HEADLINES}
-    kpi = c2.selectbox("KPI", list(heads), format_func=lambda k: heads[k].label, key="sweep_kpi")
-    points = c3.slider("Points", 3, 11, 6, key="sweep_points")
-    values = studio.sweep_values(lever, points)
+    kpi = c3.selectbox("KPI", list(heads), format_func=lambda k: heads[k].label, key="sweep_kpi")
+    points = c4.slider("Points per lever", 3, 11, 6, key="sweep_points")
+    keys = [first] if second in (None, first) else [first, second]
+    sweep = studio.Sweep.over([ranges[k] for k in keys], points)
     try:
-        models = [scenario.with_lever(lever.key, v).apply(model) for v in values]
+        models = sweep.models(scenario, model)
     except chainsim.ModelError as exc:
-        show_problems(exc, f"A {lever.label.lower()} sweep")
+        show_problems(exc, "This sweep")
         return
-    limit = studio.work_cap_message(studio.work(models, reps))
+    limit = studio.sweep_cap_message(studio.work(models, reps), len(models), reps)
     if limit:
-        st.warning(limit)
+        st.warning(limit, icon="✋")
+    st.caption(f"{len(models)} runs x {reps} replications, each the scenario in the sidebar with the swept "
+               "lever(s) moved.")
     if st.button("Run sweep", disabled=limit is not None, key="run_sweep"):
-        results = []
         bar = st.progress(0.0, text="Sweeping…")
-        for i, m in enumerate(models):
-            results.append(simulate_cached(m.canonical_json(), reps, seed, _what=f"{lever.label} = {values[i]:g}"))
-            bar.progress((i + 1) / len(models), text=f"Sweeping: {i + 1} of {len(models)} values")
+        points_run = sweep.points()
+        results = studio.run_sweep(
+            models, lambda m, i: simulate_cached(m.canonical_json(), reps, seed, _what=sweep.describe(points_run[i])),
+            lambda done, total: bar.progress(done / total, text=f"Sweeping: {done} of {total} runs"))
         bar.empty()
-        st.session_state["sweep"] = (lever, heads[kpi], studio.sweep_table(values, results, kpi))
+        st.session_state["sweep"] = (sweep, results)
     if "sweep" in st.session_state:
-        lever_r, head, table = st.session_state["sweep"]
-        unit = {"time": f"{model.time_unit}s", "share": "share", "count": "customers",
-                "money": model.currency}[head.kind]
-        st.plotly_chart(plots.sweep_figure(table, lever_r.label, lever_r.unit, head.label, unit, lever_r.baseline),
-                        width="stretch")
+        done, results = st.session_state["sweep"]
+        head = heads[kpi]
+        unit = studio.kpi_unit(head.kind, results[0].model)
+        st.plotly_chart(plots.sweep_figure(done, done.table(results, kpi), head, unit), width="stretch")
 
 
 def saved_scenarios(runs: dict | None, run_text: str) -> None:
@@ -241,17 +252,12 @@ def saved_scenarios(runs: dict | None, run_text: str) -> None:
     c1, c2 = st.columns([3, 1])
     name = c1.text_input("Name", value=run_text[:60], key=f"save_name:{run_text}")
     if c2.button("Save scenario", disabled=not runs, help="Run first; saves the scenario's results.", key="save"):
-        saved[name] = (_baseline_key(runs), list(runs.values())[-1])
-    rows = {label: res for label, (key, res) in saved.items() if runs and key == _baseline_key(runs)}
+        studio.save_scenario(saved, name, runs)
+    rows = studio.saved_comparison(saved, runs)
     if rows:
-        st.dataframe(plots.headline_table({"Baseline": runs["Baseline"], **rows}), width="stretch")
+        st.dataframe(plots.headline_table(rows), width="stretch")
     else:
         st.caption("Run, then save scenarios to compare them here (same model, replications and seed).")
-
-
-def _baseline_key(runs: dict[str, chainsim.Results]) -> tuple[str, int, int]:
-    base = runs["Baseline"]
-    return base.model.canonical_json(), base.replications, base.seed
 
 
 def take_away(model: chainsim.Model, scenario_model: chainsim.Model, runs: dict | None, text: str) -> None:

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from chainsim.api import Results
 from chainsim.model import Branch, Model, Serve, consult_requests, walk_steps
 from chainsim.recorder import KINDS
-from chainsim.studio import paired_change
+from chainsim.studio import LeverRange, Sweep, paired_change
 
 PALETTE = qualitative.Safe + qualitative.Vivid
 KIND_COLOURS = {"queue": "#B2182B", "service": "#4D7EA8", "rework": "#E08214", "clarify": "#8073AC",
@@ -300,22 +300,66 @@ def _mean_queue(results: Results, edges: np.ndarray) -> dict[str, np.ndarray]:
     return {d: s / results.replications for d, s in sums.items()}
 
 
-def sweep_figure(table: pd.DataFrame, lever_label: str, lever_unit: str, kpi_label: str, kpi_unit: str,
-                 baseline_value: float | None = None) -> go.Figure:
-    """A KPI's mean and 95% CI band across values of one lever."""
+def sweep_figure(sweep: Sweep, table: pd.DataFrame, head: Headline, kpi_unit: str) -> go.Figure:
+    """A sweep's picture: a line with its 95% CI band for one lever, a heatmap for two."""
+    if len(sweep.levers) == 1:
+        return sweep_line_figure(table, sweep.levers[0], head.label, kpi_unit)
+    return sweep_heatmap_figure(table, sweep.levers[0], sweep.levers[1], head, kpi_unit)
+
+
+def _axis_title(lever: LeverRange) -> str:
+    return f"{lever.label} ({lever.unit})"
+
+
+def sweep_line_figure(table: pd.DataFrame, lever: LeverRange, kpi_label: str, kpi_unit: str) -> go.Figure:
+    """A KPI's mean and 95% CI band across values of one lever; the model's own value marked."""
     fig = go.Figure()
     band = table.dropna(subset=["ci_low", "ci_high"])
-    fig.add_trace(go.Scatter(x=list(band["value"]) + list(band["value"][::-1]),
+    fig.add_trace(go.Scatter(x=list(band["x"]) + list(band["x"][::-1]),
                              y=list(band["ci_high"]) + list(band["ci_low"][::-1]), fill="toself",
                              fillcolor="rgba(31,78,121,0.18)", line={"width": 0}, name="95% CI",
                              hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=table["value"], y=table["mean"], mode="lines+markers", name="mean",
+    fig.add_trace(go.Scatter(x=table["x"], y=table["mean"], mode="lines+markers", name="mean",
                              line={"color": "#1F4E79", "width": 3}, marker={"size": 8}))
-    if baseline_value is not None:
-        fig.add_vline(x=baseline_value, line={"color": "#555555", "dash": "dot"}, annotation_text="as modelled")
-    fig.update_xaxes(title_text=f"{lever_label} ({lever_unit})")
+    fig.add_vline(x=lever.baseline, line={"color": "#555555", "dash": "dot"}, annotation_text="as modelled")
+    fig.update_xaxes(title_text=_axis_title(lever))
     fig.update_yaxes(title_text=f"{kpi_label} ({kpi_unit})")
-    return _layout(fig, f"{kpi_label} as {lever_label.lower()} changes")
+    return _layout(fig, f"{kpi_label} as {lever.label} changes")
+
+
+def sweep_heatmap_figure(table: pd.DataFrame, x: LeverRange, y: LeverRange, head: Headline,
+                         kpi_unit: str) -> go.Figure:
+    """Two levers: the KPI's mean over the grid (left) and its 95% CI half-width (right), both with hover.
+
+    The half-width panel says where the grid needs more replications before two cells can be told
+    apart; the model's own setting is ringed in both panels. Red is always the bad end.
+    """
+    kpi_label = head.label
+    mean = table.pivot(index="y", columns="x", values="mean")
+    half = table.pivot(index="y", columns="x", values="half_width")
+    xs, ys = [f"{v:g}" for v in mean.columns], [f"{v:g}" for v in mean.index]  # categories: even cells
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.2,
+                        subplot_titles=(f"Mean ({kpi_unit})", f"± 95% CI half-width ({kpi_unit})"))
+    hover = (f"{x.label}: %{{x}}<br>{y.label}: %{{y}}<br>{kpi_label}: %{{z:.3g}} ± %{{customdata:.2g}}"
+             f" {kpi_unit}<extra></extra>")
+    fig.add_trace(go.Heatmap(x=xs, y=ys, z=mean.values, customdata=half.values, hovertemplate=hover,
+                             colorscale="YlOrRd", reversescale=not head.lower_is_better, texttemplate="%{z:.3g}",
+                             colorbar={"title": {"text": kpi_unit}, "x": 0.475, "len": 0.9}), row=1, col=1)
+    fig.add_trace(go.Heatmap(x=xs, y=ys, z=half.values, customdata=mean.values, colorscale="Greys",
+                             texttemplate="±%{z:.2g}", colorbar={"title": {"text": kpi_unit}, "x": 1.0, "len": 0.9},
+                             hovertemplate=(f"{x.label}: %{{x}}<br>{y.label}: %{{y}}<br>95% CI half-width: "
+                                            f"%{{z:.2g}} {kpi_unit}<extra></extra>")), row=1, col=2)
+    base = (f"{x.baseline:g}", f"{y.baseline:g}")
+    if base[0] in xs and base[1] in ys:
+        for col in (1, 2):
+            fig.add_trace(go.Scatter(x=[base[0]], y=[base[1]], mode="markers", name="as modelled",
+                                     showlegend=col == 1, hoverinfo="skip",
+                                     marker={"symbol": "circle-open", "size": 26, "color": "#1F4E79",
+                                             "line": {"width": 3}}), row=1, col=col)
+    for col in (1, 2):
+        fig.update_xaxes(title_text=_axis_title(x), type="category", row=1, col=col)
+        fig.update_yaxes(title_text=_axis_title(y), type="category", row=1, col=col)
+    return _layout(fig, f"{kpi_label} over {x.label} and {y.label}", height=480)
 
 
 # --- the chain diagram --------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ tested without a browser and reused by scripts. Nothing here imports Streamlit.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ WORK_CAP = 120_000
 # model doing far more (error_rate near 1, interruptions every 0.0001 min, a 3,000-step journey)
 # counts as jobs / 20 customers, so editing the YAML cannot make a click run for hours.
 JOBS_PER_CUSTOMER = 20
+# The replications slider's range: 2 for a confidence interval at all; 200 keeps one run's work sane.
+REPLICATIONS_RANGE = (2, 200)
 
 
 def model_files(folder: Path = MODELS_DIR) -> list[Path]:
@@ -79,6 +83,17 @@ def model_to_yaml(model: Model, header: str = "") -> str:
 def model_from_json(text: str) -> Model:
     """The inverse of ``Model.canonical_json`` (cache keys carry models as canonical JSON)."""
     return parse_model(json.loads(text))
+
+
+def default_replications(model: Model) -> int:
+    """The model's own replication count, clamped to the slider's range (a file may ask for 100,000)."""
+    low, high = REPLICATIONS_RANGE
+    return min(max(model.run.replications, low), high)
+
+
+def kpi_unit(kind: str, model: Model) -> str:
+    """The axis unit of a headline KPI kind ('time', 'share', 'count', 'money') in this model's terms."""
+    return {"time": f"{model.time_unit}s", "share": "share", "count": "customers", "money": model.currency}[kind]
 
 
 # --- work cap -----------------------------------------------------------------------------------
@@ -142,6 +157,19 @@ def work_cap_message(amount: float, cap: int = WORK_CAP) -> str | None:
             "--workers 0`.")
 
 
+def sweep_cap_message(amount: float, runs: int, replications: int, cap: int = WORK_CAP) -> str | None:
+    """None when a sweep of this size may run; otherwise how to run it as a grid experiment instead."""
+    if amount <= cap:
+        return None
+    return (f"This sweep would simulate about {amount:,.0f} customers ({runs} runs x {replications} replications "
+            f"x customers per replication); the app starts at most {cap:,} per click so it stays responsive. "
+            "Use fewer points or replications, or run the sweep from the command line as an experiment with a "
+            "grid design: download the scenario YAML (Take away tab), write an experiment file with "
+            "`model: scenario.yaml` and `design: {type: grid, factors: {departments.compliance.staff: [2, 3, 4, 5], "
+            "...}}` (one factor per lever; see docs/experiments.md), then run "
+            "`chainsim experiment sweep.yaml --workers 0`.")
+
+
 # --- scenario settings and levers -----------------------------------------------------------------
 
 
@@ -150,6 +178,7 @@ class Scenario:
     """Lever positions in a user's terms: staff per department, error rates, and model-wide factors."""
 
     staff: dict[str, int] = field(default_factory=dict)  # head count at peak, per department
+    shifts: dict[str, tuple[int, ...]] = field(default_factory=dict)  # staff per schedule window, per department
     error_rate: dict[str, float] = field(default_factory=dict)  # per department, 0..1
     clarify_factor: float = 1.0  # x the probability that a request is unclear
     demand_growth: float = 0.0  # percent more external arrivals
@@ -159,11 +188,18 @@ class Scenario:
     def baseline(cls, model: Model) -> Scenario:
         """The lever positions that reproduce the model as written."""
         return cls(staff={d: spec.head_count for d, spec in model.departments.items()},
+                   shifts={d: tuple(s.staff for s in spec.schedule) for d, spec in model.departments.items()
+                           if spec.schedule is not None},
                    error_rate={d: spec.error_rate for d, spec in model.departments.items()})
 
     def with_lever(self, lever: str, value: float) -> Scenario:
-        """A copy with one lever moved; ``lever`` is a LeverRange key such as 'staff.it'."""
+        """A copy with one lever moved; ``lever`` is a LeverRange key such as 'staff.it' or 'shift.it.0'."""
         kind, _, department = lever.partition(".")
+        if kind == "shift":
+            department, _, window = department.rpartition(".")
+            staff = list(self.shifts[department])
+            staff[int(window)] = int(round(value))
+            return replace(self, shifts={**self.shifts, department: tuple(staff)})
         if kind == "staff":
             return replace(self, staff={**self.staff, department: int(round(value))})
         if kind == "error_rate":
@@ -178,6 +214,13 @@ class Scenario:
         """
         base = Scenario.baseline(model)
         out: list[dict[str, Any]] = []
+        # Shift patterns first: hiring (add_staff) then adds to every shift of the new pattern.
+        for dept, staff in self.shifts.items():
+            if staff != base.shifts[dept]:
+                windows = model.departments[dept].schedule
+                out.append({"lever": "shift_pattern", "department": dept,
+                            "schedule": [{"from": w.start, "to": w.end, "staff": n} for w, n in zip(windows, staff,
+                                                                                                     strict=True)]})
         for dept, count in self.staff.items():
             if count != base.staff.get(dept):
                 out.append({"lever": "add_staff", "department": dept, "count": count - base.staff[dept]})
@@ -213,7 +256,11 @@ class Scenario:
         parts = []
         for lever in self.levers(model):
             kind = lever["lever"]
-            if kind == "add_staff":
+            if kind == "shift_pattern":
+                old = "/".join(str(s.staff) for s in model.departments[lever["department"]].schedule)
+                new = "/".join(str(s["staff"]) for s in lever["schedule"])
+                parts.append(f"{model.label(lever['department'])} shifts {old} -> {new}")
+            elif kind == "add_staff":
                 parts.append(f"{model.label(lever['department'])} {lever['count']:+d} staff")
             elif kind == "demand_growth":
                 parts.append(f"demand {lever['percent']:+g}%")
@@ -252,6 +299,14 @@ def lever_ranges(model: Model) -> list[LeverRange]:
         low = min(1, count) if schedule is None else max(min(1, count), count - min(s.staff for s in schedule))
         out.append(LeverRange(f"staff.{dept}", f"{model.label(dept)} staff", low, max(count * 2, count + 4), 1,
                               count, "people", f"Staff on duty at peak{shifts}. Baseline: {count}."))
+    for dept, staff in base.shifts.items():
+        label = model.label(dept)
+        for i, (window, n) in enumerate(zip(model.departments[dept].schedule, staff, strict=True)):
+            when = window_text(window.start, window.end, model)
+            out.append(LeverRange(f"shift.{dept}.{i}", f"{label} staff {when}", 0, max(n * 2, n + 4), 1, n, "people",
+                                  f"Staff on duty in {label}'s shift {when} (time of day from the start of the "
+                                  f"day; overlapping shifts add up). Changing it sets a new shift pattern "
+                                  f"(lever shift_pattern). Baseline: {n}."))
     for dept, rate in base.error_rate.items():
         out.append(LeverRange(f"error_rate.{dept}", f"{model.label(dept)} error rate", 0.0,
                               max(0.3, round(rate * 2, 2)), 0.01, rate, "share of work redone",
@@ -268,6 +323,18 @@ def lever_ranges(model: Model) -> list[LeverRange]:
         out.append(LeverRange("patience_factor", "Customer patience", 0.25, 3.0, 0.05, 1.0, "x baseline",
                               "Multiplies how long customers wait in queues before giving up."))
     return out
+
+
+def window_text(start: float, end: float, model: Model) -> str:
+    """A time-of-day window in words: '3:00–5:00' for minute models, '8–18 h' otherwise."""
+    if model.time_unit == "minute":
+        return f"{_clock(start)}–{_clock(end)}"
+    short = {"second": "s", "hour": "h", "day": "d"}[model.time_unit]
+    return f"{start:g}–{end:g} {short}"
+
+
+def _clock(minutes: float) -> str:
+    return f"{int(minutes // 60)}:{int(round(minutes % 60)):02d}"
 
 
 def has_clarify(model: Model) -> bool:
@@ -316,10 +383,84 @@ def sweep_values(lever: LeverRange, points: int) -> list[float]:
     return [float(v) for v in values]
 
 
-def sweep_table(values: list[float], results: list[Results], kpi: str) -> pd.DataFrame:
-    """One row per lever value: the KPI's mean and 95% CI."""
-    rows = [(v, *r.kpi(kpi)) for v, r in zip(values, results, strict=True)]
-    return pd.DataFrame(rows, columns=["value", "mean", "ci_low", "ci_high"])
+@dataclass(frozen=True)
+class Sweep:
+    """One or two levers swept over a grid, starting from a scenario.
+
+    Points come in a fixed order (the first lever varies slowest), so results line up with them
+    whatever order the runs finished in.
+    """
+
+    levers: tuple[LeverRange, ...]
+    values: tuple[tuple[float, ...], ...]  # per lever
+
+    @classmethod
+    def over(cls, levers: Sequence[LeverRange], points: int) -> Sweep:
+        """``points`` evenly spaced values of each lever (one or two levers)."""
+        if not 1 <= len(levers) <= 2:
+            raise ValueError(f"a sweep varies one or two levers (got {len(levers)})")
+        return cls(tuple(levers), tuple(tuple(sweep_values(lever, points)) for lever in levers))
+
+    def points(self) -> list[tuple[float, ...]]:
+        return list(itertools.product(*self.values))
+
+    def models(self, scenario: Scenario, model: Model) -> list[Model]:
+        """The scenario with the swept levers at each point, applied to the baseline model."""
+        out = []
+        for point in self.points():
+            moved = scenario
+            for lever, value in zip(self.levers, point, strict=True):
+                moved = moved.with_lever(lever.key, value)
+            out.append(moved.apply(model))
+        return out
+
+    def describe(self, point: tuple[float, ...]) -> str:
+        """'IT staff = 3, Demand growth = 10' (progress text for one point)."""
+        return ", ".join(f"{lever.label} = {value:g}" for lever, value in zip(self.levers, point, strict=True))
+
+    def table(self, results: list[Results], kpi: str) -> pd.DataFrame:
+        """One row per point: lever values (x, and y for a second lever), the KPI's mean, 95% CI and half-width."""
+        axes = ["x", "y"][: len(self.levers)]
+        rows = [(*point, *r.kpi(kpi)) for point, r in zip(self.points(), results, strict=True)]
+        table = pd.DataFrame(rows, columns=[*axes, "mean", "ci_low", "ci_high"])
+        table["half_width"] = (table["ci_high"] - table["ci_low"]) / 2
+        return table
+
+
+def run_sweep(models: list[Model], simulate: Callable[[Model, int], Results],
+              progress: Callable[[int, int], None] | None = None) -> list[Results]:
+    """``simulate(model, i)`` for each model in order, reporting (done, total) after each."""
+    results = []
+    for i, model in enumerate(models):
+        results.append(simulate(model, i))
+        if progress is not None:
+            progress(i + 1, len(models))
+    return results
+
+
+# --- saved scenarios ---------------------------------------------------------------------------------
+
+
+def baseline_key(runs: dict[str, Results]) -> tuple[str, int, int]:
+    """What saved scenarios must share to sit in one table: baseline model, replications and seed."""
+    base = runs["Baseline"]
+    return base.model.canonical_json(), base.replications, base.seed
+
+
+def save_scenario(saved: dict[str, tuple[tuple[str, int, int], Results]], name: str,
+                  runs: dict[str, Results]) -> None:
+    """Keep the last run's results (the scenario, or the baseline alone) under ``name``."""
+    saved[name] = (baseline_key(runs), list(runs.values())[-1])
+
+
+def saved_comparison(saved: dict[str, tuple[tuple[str, int, int], Results]],
+                     runs: dict[str, Results] | None) -> dict[str, Results]:
+    """The baseline on screen and the saved scenarios made on it; empty when none match."""
+    if not runs:
+        return {}
+    key = baseline_key(runs)
+    rows = {label: results for label, (saved_key, results) in saved.items() if saved_key == key}
+    return {"Baseline": runs["Baseline"], **rows} if rows else {}
 
 
 def results_csv(runs: dict[str, Results]) -> str:

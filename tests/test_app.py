@@ -137,10 +137,70 @@ def test_a_sweep_runs_within_the_cap_and_draws_a_chart():
     at.button(key="run_sweep").click().run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == charts_before + 1
-    table = at.session_state["sweep"][2]
-    assert list(table["value"]) == [1.0, 4.0, 6.0]  # IT staff from 1 to max(2 x 2, 2 + 4)
+    sweep, results = at.session_state["sweep"]
+    table = sweep.table(results, "external.queueing.mean")
+    assert list(table["x"]) == [1.0, 4.0, 6.0]  # IT staff from 1 to max(2 x 2, 2 + 4)
     waits = list(table["mean"])
     assert waits[0] > waits[1] >= waits[2]  # more IT staff, less waiting
+
+
+def _chart_specs(at: AppTest) -> list[str]:
+    return [chart.proto.spec for chart in at.get("plotly_chart")]
+
+
+def test_a_two_lever_sweep_draws_a_heatmap_and_the_cap_covers_the_whole_grid():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(3).run()
+    at.selectbox(key="sweep_lever").set_value("staff.compliance").run()
+    at.selectbox(key="sweep_lever2").set_value("staff.it").run()
+    at.slider(key="sweep_points").set_value(3).run()
+    assert "9 runs x 3 replications" in " ".join(c.value for c in at.caption)
+    at.button(key="run_sweep").click().run()
+    assert not at.exception, at.exception
+    assert sum('"type":"heatmap"' in spec for spec in _chart_specs(at)) == 2  # mean and CI half-width panels
+    sweep, results = at.session_state["sweep"]
+    table = sweep.table(results, "external.queueing.mean")
+    assert (list(table["x"]), list(table["y"])) == ([1.0] * 3 + [4.0] * 3 + [7.0] * 3, [1.0, 4.0, 6.0] * 3)
+    # One cell against the simulator: Compliance 4, IT 1 (the scenario in the sidebar is the baseline).
+    model = chainsim.load_model(BANK)
+    cell = chainsim.apply_levers(model, [{"lever": "add_staff", "department": "compliance", "count": 1},
+                                         {"lever": "add_staff", "department": "it", "count": -1}])
+    expected = chainsim.simulate(cell, replications=3, seed=model.run.seed).kpi("external.queueing.mean")
+    assert table.loc[3, ["mean", "ci_low", "ci_high"]].tolist() == pytest.approx(expected)
+
+    # Compliance 1..7 (7 whole values) x demand growth -50%..+100% (11 values) x 20 replications x
+    # ~106 customers (more with growth): about 204,000, over the cap, which counts every grid point.
+    at.selectbox(key="sweep_lever2").set_value("demand_growth").run()
+    at.sidebar.slider(key="replications").set_value(20).run()
+    at.slider(key="sweep_points").set_value(11).run()
+    assert at.button(key="run_sweep").disabled
+    message = next(w.value for w in at.warning if "This sweep" in w.value)
+    ranges = {r.key: r for r in studio.lever_ranges(model)}
+    grid = studio.Sweep.over([ranges["staff.compliance"], ranges["demand_growth"]], 11)
+    amount = studio.work(grid.models(studio.Scenario.baseline(model), model), 20)
+    assert amount == pytest.approx(0.22 * 480 * 20 * 7 * 11 * 1.25)  # mean growth factor over the grid: 1.25
+    assert f"about {amount:,.0f} customers (77 runs x 20 replications" in message
+    assert "chainsim experiment" in message and "type: grid" in message and "docs/experiments.md" in message
+
+
+def test_a_shift_lever_sets_the_shift_pattern_and_the_kpi_is_the_simulators():
+    at = _app()
+    at.sidebar.slider(key="lever:shift.front_desk.1").set_value(2).run()  # lunch 3:00-5:00: 4 -> 2 at the desk
+    assert "Front desk shifts 6/4/6/2 -> 6/2/6/2" in " ".join(m.value for m in at.markdown)
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    scenario = at.session_state["last"][1]["Scenario"].model
+    assert [(s.start, s.end, s.staff) for s in scenario.departments["front_desk"].schedule] == [
+        (0, 180, 6), (180, 300, 2), (300, 480, 6), (480, 600, 2)]
+    model = chainsim.load_model(BANK)
+    thinner = chainsim.apply_levers(model, [{"lever": "shift_pattern", "department": "front_desk", "schedule": [
+        {"from": 0, "to": 180, "staff": 6}, {"from": 180, "to": 300, "staff": 2},
+        {"from": 300, "to": 480, "staff": 6}, {"from": 480, "to": 600, "staff": 2}]}])
+    assert scenario.canonical_json() == thinner.canonical_json()
+    expected = chainsim.simulate(thinner).kpi("external.time_in_system.mean")[0]
+    shown = _metric(at, "Time in system")
+    assert shown.value == plots.format_value(expected, "time", model)
+    assert not shown.delta.startswith("-")  # half the lunch staff cannot shorten the customers' time
 
 
 # --- helpers, figures, report and CLI (no UI) --------------------------------------------------------
@@ -190,6 +250,89 @@ def test_work_counts_distinct_models_once():
     assert studio.work([model, model], 20) == one
     assert studio.work_cap_message(studio.WORK_CAP) is None
     assert "chainsim run" in studio.work_cap_message(studio.WORK_CAP + 1)
+
+
+def test_replications_default_to_the_model_clamped_to_the_slider():
+    model = chainsim.load_model(BANK)
+    assert studio.default_replications(model) == 20
+    assert studio.default_replications(model.with_changes({"run.replications": 100_000})) == 200
+    assert studio.default_replications(model.with_changes({"run.replications": 1})) == 2
+    assert studio.REPLICATIONS_RANGE == (2, 200)
+
+
+def test_kpi_units_follow_the_model():
+    model = chainsim.load_model(BANK)
+    units = {h.kind: studio.kpi_unit(h.kind, model) for h in plots.HEADLINES}
+    assert units == {"time": "minutes", "share": "share", "count": "customers", "money": "EUR"}
+
+
+def test_shift_levers_become_a_shift_pattern_before_hiring():
+    model = chainsim.load_model(BANK)
+    ranges = {r.key: r for r in studio.lever_ranges(model)}
+    lunch = ranges["shift.front_desk.1"]
+    assert (lunch.label, lunch.baseline, lunch.low, lunch.high) == ("Front desk staff 3:00–5:00", 4, 0, 8)
+    assert not any(k.startswith("shift.compliance") for k in ranges)  # no schedule, no shift levers
+    s = studio.Scenario.baseline(model).with_lever("shift.front_desk.1", 5).with_lever("staff.front_desk", 7)
+    levers = s.levers(model)
+    assert [lever["lever"] for lever in levers] == ["shift_pattern", "add_staff"]
+    assert [w["staff"] for w in levers[0]["schedule"]] == [6, 5, 6, 2]
+    changed = s.apply(model)
+    assert [w.staff for w in changed.departments["front_desk"].schedule] == [7, 6, 7, 3]  # +1 on every shift
+    assert s.describe(model) == "Front desk shifts 6/4/6/2 -> 6/5/6/2; Front desk +1 staff"
+    assert studio.Scenario.baseline(model).with_lever("shift.front_desk.1", 4).levers(model) == []
+    claims = chainsim.load_model(ROOT / "models" / "insurance_claims.yaml")
+    assert studio.window_text(8, 18, claims) == "8–18 h"
+
+
+def test_a_sweep_grid_runs_in_a_stable_order_and_tabulates_its_ci(bank_runs):
+    model = chainsim.load_model(BANK)
+    ranges = {r.key: r for r in studio.lever_ranges(model)}
+    sweep = studio.Sweep.over([ranges["staff.it"], ranges["clarify_factor"]], 3)
+    assert sweep.points() == [(1.0, 0.0), (1.0, 1.0), (1.0, 2.0), (4.0, 0.0), (4.0, 1.0), (4.0, 2.0),
+                              (6.0, 0.0), (6.0, 1.0), (6.0, 2.0)]
+    assert sweep.describe((4.0, 0.5)) == "IT staff = 4, Unclear requests = 0.5"
+    models = sweep.models(studio.Scenario.baseline(model), model)
+    assert [m.departments["it"].staff for m in models[::3]] == [1, 4, 6]
+    done = []
+    results = studio.run_sweep(models, lambda m, i: bank_runs["Scenario" if i in (1, 2) else "Baseline"],
+                               lambda n, total: done.append((n, total)))
+    assert done == [(i, 9) for i in range(1, 10)]
+    table = sweep.table(results, "external.queueing.mean")
+    mean, lo, hi = bank_runs["Scenario"].kpi("external.queueing.mean")
+    assert table.loc[1, ["mean", "ci_low", "ci_high", "half_width"]].tolist() == pytest.approx(
+        [mean, lo, hi, (hi - lo) / 2])
+    with pytest.raises(ValueError, match="one or two levers"):
+        studio.Sweep.over(list(ranges.values())[:3], 3)
+    head = plots.HEADLINES[0]
+    assert head.label == "Waiting in queues"
+    fig = plots.sweep_figure(sweep, table, head, "minutes")
+    assert [t.type for t in fig.data[:2]] == ["heatmap", "heatmap"]
+    heat = fig.data[1]  # the half-width panel: rows are the second lever, columns the first
+    cells = {(float(x), float(y)): heat.z[i][j] for i, y in enumerate(heat.y) for j, x in enumerate(heat.x)}
+    assert cells == pytest.approx({(r.x, r.y): r.half_width for r in table.itertuples()})
+    titles = [fig.layout[a].title.text for a in ("xaxis", "yaxis", "xaxis2", "yaxis2")]
+    assert titles == ["IT staff (people)", "Unclear requests (x baseline)"] * 2
+    assert fig.layout.title.text and "%{customdata" in fig.data[0].hovertemplate
+    line = plots.sweep_figure(studio.Sweep.over([ranges["staff.it"]], 3), table.drop(columns="y").head(3),
+                              head, "minutes")
+    assert line.layout.xaxis.title.text == "IT staff (people)" and line.layout.yaxis.title.text.endswith("(minutes)")
+
+
+def test_sweep_cap_names_the_grid_and_the_experiment_command():
+    assert studio.sweep_cap_message(studio.WORK_CAP, 9, 20) is None
+    message = studio.sweep_cap_message(studio.WORK_CAP + 1, 77, 20)
+    assert "(77 runs x 20 replications" in message and "chainsim experiment" in message
+
+
+def test_saved_scenarios_share_the_baseline_replications_and_seed(bank_runs):
+    saved = {}
+    studio.save_scenario(saved, "Clearer forms", bank_runs)
+    assert saved["Clearer forms"][1] is bank_runs["Scenario"]
+    assert list(studio.saved_comparison(saved, bank_runs)) == ["Baseline", "Clearer forms"]
+    assert studio.saved_comparison(saved, None) == {}
+    other = {"Baseline": chainsim.simulate(bank_runs["Baseline"].model, replications=2)}
+    assert studio.baseline_key(other) != studio.baseline_key(bank_runs)
+    assert studio.saved_comparison(saved, other) == {}  # fewer replications: not comparable
 
 
 def test_chain_edges_follow_journeys_handoffs_and_nested_consults():

@@ -45,3 +45,46 @@ def test_run_in_chromium_shows_headline_kpi(app_url):
             assert exceptions.count() == 0, exceptions.first.inner_text()
         finally:
             browser.close()
+
+
+def test_two_lever_sweep_in_chromium_draws_a_heatmap(app_url):
+    """Explore tab: two replications, three points per lever, Compliance x IT staff; a screenshot of the heatmap."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(app_url, wait_until="domcontentloaded")
+            expect(page.get_by_role("button", name="Run", exact=True)).to_be_enabled(timeout=45_000)
+            _slider_to_start(page, "Replications")
+            page.get_by_role("tab", name="Explore").click()
+            _choose(page, "Lever", "Compliance staff")
+            _choose(page, "Second lever (optional)", "IT staff")
+            _slider_to_start(page, "Points per lever")
+            expect(page.get_by_text("9 runs x 2 replications")).to_be_visible(timeout=20_000)
+            page.get_by_role("button", name="Run sweep").click()
+            title = page.get_by_text("± 95% CI half-width").first
+            expect(title).to_be_visible(timeout=45_000)
+            title.scroll_into_view_if_needed()
+            page.mouse.wheel(0, 250)
+            page.wait_for_timeout(1000)  # let the heatmap finish drawing for the screenshot
+            shot = ARTIFACTS / "app_explore_heatmap.png"
+            page.screenshot(path=str(shot), full_page=False)
+            assert shot.stat().st_size > 20_000
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
+def _choose(page, label: str, option: str) -> None:
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def _slider_to_start(page, label: str) -> None:
+    """Keyboard, as a user without a mouse would: focus the slider's thumb, press Home."""
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
+    thumb.focus()
+    thumb.press("Home")
