@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -141,18 +141,14 @@ class Plan:
     """A model compiled for one replication."""
 
     model: Model
-    departments: list[str]
     classes: list[ClassPlan]
-    streams: Streams
-    dept_index: dict[str, int] = field(default_factory=dict)
 
 
 def compile_model(model: Model, streams: Streams) -> Plan:
-    departments = list(model.departments)
-    index = {name: i for i, name in enumerate(departments)}
+    index = {name: i for i, name in enumerate(model.departments)}
     builder = _Builder(model, streams, index)
     classes = [builder.customer_class(name, i, spec) for i, (name, spec) in enumerate(model.customers.items())]
-    return Plan(model=model, departments=departments, classes=classes, streams=streams, dept_index=index)
+    return Plan(model=model, classes=classes)
 
 
 class _Builder:
