@@ -69,3 +69,19 @@ def launch_chromium(playwright):
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         pytest.fail("Debian's chromium is missing: `apt-get install chromium` (the browser tests drive it)")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def app_page(url: str) -> Iterator:
+    """A laptop-sized page of the app in a fresh headless Chromium, closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url, wait_until="domcontentloaded")
+            yield page
+        finally:
+            browser.close()

@@ -19,50 +19,13 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from crash_util import stored, write_experiment
 
 from chainsim import ResultStore
-
-MODEL = """
-name: Tiny chain for crashes
-run: {horizon: 1200, seed: 11}
-departments:
-  desk: {staff: 2}
-  checks: {staff: 1}
-customers:
-  walk_in:
-    arrivals: {rate: 0.25}
-    patience: {dist: exponential, mean: 30}
-    journey:
-      - serve: desk
-        time: {dist: exponential, mean: 5}
-        consult: {request: checks, time: {dist: exponential, mean: 2.5}, clarify: {p: 0.2}}
-"""
-
-EXPERIMENT = """
-name: crashed
-model: tiny.yaml
-replications: 50
-scenarios:
-  - {name: hire, levers: [{lever: add_staff, department: checks}]}
-  - {name: clearer, levers: [{lever: clearer_requests, factor: 0.5}]}
-"""
-TOTAL = 3 * 50
 
 
 def _cli(experiment: str, out: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "chainsim.cli", "experiment", experiment, "--out", out, "--workers", "2", *extra]
-
-
-def _stored(path: Path) -> int:
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(path, timeout=10)
-    try:
-        return db.execute("SELECT COUNT(*) FROM replications").fetchone()[0]
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
-    finally:
-        db.close()
 
 
 def _finished(path: Path) -> dict[tuple[str, int], float]:
@@ -89,7 +52,7 @@ def _kill_after(cli: list[str], cwd: Path, store: Path, rows: int, delay: float)
     """Start the command, wait until `rows` replications are stored, wait `delay` s more, SIGKILL it and its workers."""
     run = subprocess.Popen(cli, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 60
-    while _stored(store) < rows and run.poll() is None and time.monotonic() < deadline:
+    while stored(store) < rows and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(delay)
     os.killpg(run.pid, signal.SIGKILL)
@@ -98,8 +61,7 @@ def _kill_after(cli: list[str], cwd: Path, store: Path, rows: int, delay: float)
 
 
 def test_three_sigkills_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(MODEL)
-    (tmp_path / "x.yaml").write_text(EXPERIMENT)
+    total = write_experiment(tmp_path, "crashed", replications=50, horizon=1200, seed=11)
     store = tmp_path / "x.sqlite"
     rng = random.Random(20240508)  # fixed: the same kill points on every run of the test
     targets = [rng.randrange(low, low + 30) for low in (5, 40, 75)]  # stored replications at each kill
@@ -108,7 +70,7 @@ def test_three_sigkills_at_random_points_then_resume_equals_an_uninterrupted_run
         extra = ("--resume",) if i else ()
         _kill_after(_cli("x.yaml", "x.sqlite", *extra), tmp_path, store, target, rng.uniform(0.0, 0.15))
         count = _check_readable(store)
-        assert target <= count < TOTAL, f"kill {i + 1} did not land mid-run: {count} of {TOTAL} stored"
+        assert target <= count < total, f"kill {i + 1} did not land mid-run: {count} of {total} stored"
         now = _finished(store)
         assert {k: now[k] for k in kept} == kept, "a stored replication was lost or run again"
         kept = now
@@ -117,7 +79,7 @@ def test_three_sigkills_at_random_points_then_resume_equals_an_uninterrupted_run
                              timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert "50-50 replications" in resumed.stdout
-    assert _check_readable(store) == TOTAL
+    assert _check_readable(store) == total
     now = _finished(store)
     assert {k: now[k] for k in kept} == kept, "resume ran a stored replication again"
 
@@ -142,7 +104,7 @@ scenarios:
 
 def test_a_bad_override_in_an_experiment_file_gives_failure_rows_and_the_rest_finishes(tmp_path):
     """`typo` is refused when its model is built; `capped` raises inside the worker process."""
-    (tmp_path / "tiny.yaml").write_text(MODEL)
+    write_experiment(tmp_path, "crashed", replications=50, horizon=1200, seed=11)
     (tmp_path / "f.yaml").write_text(FAILING)
     run = subprocess.run(_cli("f.yaml", "f.sqlite"), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

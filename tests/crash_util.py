@@ -1,0 +1,47 @@
+"""What the kill-and-resume tests share: a small chain, an experiment over it, a count of the store."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+def write_experiment(folder: Path, name: str, replications: int, horizon: float, seed: int) -> int:
+    """tiny.yaml and x.yaml in folder: a baseline and two scenarios; returns the replications in all."""
+    (folder / "tiny.yaml").write_text(f"""
+name: Tiny chain ({name})
+run: {{horizon: {horizon}, seed: {seed}}}
+departments:
+  desk: {{staff: 2}}
+  checks: {{staff: 1}}
+customers:
+  walk_in:
+    arrivals: {{rate: 0.25}}
+    patience: {{dist: exponential, mean: 30}}
+    journey:
+      - serve: desk
+        time: {{dist: exponential, mean: 5}}
+        consult: {{request: checks, time: {{dist: exponential, mean: 2.5}}, clarify: {{p: 0.2}}}}
+""")
+    (folder / "x.yaml").write_text(f"""
+name: {name}
+model: tiny.yaml
+replications: {replications}
+scenarios:
+  - {{name: hire, levers: [{{lever: add_staff, department: checks}}]}}
+  - {{name: clearer, levers: [{{lever: clearer_requests, factor: 0.5}}]}}
+""")
+    return 3 * replications
+
+
+def stored(path: Path) -> int:
+    """Replications committed to the store so far (0 before it exists)."""
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        return db.execute("SELECT COUNT(*) FROM replications").fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+    finally:
+        db.close()
