@@ -170,9 +170,8 @@ class Department:
             job.start = now
         if now > job.queued_at:
             charge(job, self.index, INTERRUPTED if job.preempted_by == INTERRUPTION else QUEUE, now - job.queued_at)
-        job.preempted_by = -1
         if job.remaining is not None:  # resume preempted work with the time it had left
-            remaining, job.remaining = job.remaining, None
+            remaining, job.remaining, job.preempted_by = job.remaining, None, -1
             self.work(job, remaining, job.then)
         else:
             job.started(job)
