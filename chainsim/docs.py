@@ -118,9 +118,11 @@ Unplanned periods without (some) staff, e.g. meetings or a system outage: after 
 draw, `staff` are taken off duty for a `lasts` draw. Staff finish the job in hand first.""",
         "{every: {dist: exponential, mean: 240}, lasts: {dist: uniform, low: 15, high: 45}, staff: 1}"),
     schema.Absence: Note("Absence", "absence", """
-At the start of every day (every `run.day_length` from time 0) the number of absent staff is drawn
-as Binomial(head count, p), where the head count is `staff`, or the largest shift of the
-schedule; the absent are subtracted from the staff on duty all that day.""", "{p: 0.05}"),
+At the start of every day (every `run.day_length` from time 0) the number of absent staff is drawn:
+Binomial(head count, p) with `p`, or a draw of `out` (rounded, at most the head count). The head
+count is `staff`, or the most staff on duty at once in the schedule (overlapping windows add up).
+Every shift that day loses the same share of its staff (absent / head count, rounded to whole
+people), so a half-staffed afternoon shift is thinned like the morning one.""", "{p: 0.05}"),
     schema.CustomerClass: Note("Customer classes", "customers", """
 - **patience** is the **total** time a customer is willing to queue over the whole journey: each
   queue the customer waits in uses part of it, and the customer abandons when it runs out while
