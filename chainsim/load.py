@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from chainsim import analytic
 from chainsim.model import Branch, Department, Model, Parallel, Request, Serve
+from chainsim.plan import read_trace
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,6 @@ def arrival_rate(model: Model, name: str) -> float:
     elif a.profile is not None:
         rate = sum(w.rate * _overlap(w.start, w.end, period) for w in a.profile) / period
     else:
-        from chainsim.plan import read_trace
         rate = len(read_trace(a.trace, name)) / model.run.horizon
     return rate * (a.batch.expected() if a.batch is not None else 1.0)
 

@@ -208,12 +208,8 @@ class _Builder:
     def serve(self, step: Serve, path: str, scope: dict[str, tuple[int, int]]) -> ServePlan:
         dept = self.model.departments[step.serve]
         error_rate = step.error_rate if step.error_rate is not None else dept.error_rate
-        target = None
-        if step.rework_to is not None:
-            if step.rework_to not in scope:
-                raise ModelError([Problem(f"{path}.rework_to", f"step {step.rework_to!r} is not an earlier "
-                                          "step of this journey or of an enclosing one")])
-            target = scope[step.rework_to]
+        # The model's reference check has made sure rework_to names an earlier step in scope.
+        target = scope[step.rework_to] if step.rework_to is not None else None
         return ServePlan(
             dept=self.index[step.serve], path=path, time=self.sampler(step.time, f"time:{path}"),
             consult=self.consult(step.consult, f"{path}.consult"), consult_first=step.consult_at == "start",
