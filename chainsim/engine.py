@@ -28,7 +28,7 @@ from collections import deque
 import numpy as np
 import simpy
 from simpy.core import EmptySchedule, StopSimulation
-from simpy.events import Timeout
+from simpy.events import NORMAL, Timeout
 
 from chainsim.distributions import Sampler
 from chainsim.errors import RunLimitError
@@ -66,7 +66,12 @@ INTERNAL_BOOST = {"high": 10**6, "same": 0, "low": -(10**6)}
 
 
 class Job:
-    """One piece of work at a department, with what to do when its staff member is assigned."""
+    """One piece of work at a department, with what to do when its staff member is assigned.
+
+    A job is also the SimPy event of its own completion: ``Environment.step`` needs only an
+    event's ``callbacks`` and ``_ok``, so scheduling the job itself saves an event object per
+    service (see ``Department.work``).
+    """
 
     # Class-level defaults for what most jobs never change: a new job only stores the fields
     # set in __init__, which makes creating one per visit cheaper than filling 36 slots.
@@ -82,6 +87,8 @@ class Job:
     wait_token = 0  # invalidates patience timers that no longer apply
     abandoned = False
     on_hold = False  # held waiting on suppliers (consult phase)
+    callbacks = None  # while its completion is scheduled: what SimPy calls when it is due
+    _ok = True  # a completion never fails
 
     def __init__(self, customer, plan, dept, kind, priority, seq, charges, cause, started, now):
         self.customer = customer  # the external customer this work is for (None: interruption)
@@ -90,7 +97,7 @@ class Job:
         self.kind = kind
         self.priority = priority
         self.seq = seq
-        self.charges = charges  # list to book minutes into, or None
+        self.charges = charges  # {dept * NK + kind: minutes} to book into, or None
         self.cause = cause  # department whose error this work redoes, or -1
         self.started = started  # called when a staff member is assigned
         self.state = WAITING
@@ -102,7 +109,8 @@ def charge(job: Job, dept: int, kind: int, minutes: float) -> None:
     charges = job.charges
     if charges is not None and minutes:
         cause = job.cause
-        charges[cause * NK + REWORK if cause >= 0 else dept * NK + kind] += minutes
+        key = cause * NK + REWORK if cause >= 0 else dept * NK + kind
+        charges[key] = charges.get(key, 0.0) + minutes  # sparse: a customer touches few of the keys
 
 
 # --- 2. departments --------------------------------------------------------------------------
@@ -134,6 +142,7 @@ class Department:
         self.preemptive_priority = spec.discipline == "preemptive"
         self.preemptive = self.preemptive_priority or interrupts
         self.in_work: list[Job] = []  # jobs doing own work, for preemption
+        self.on_worked = [self._worked]
         self.reworks = 0
         self.clarifications = 0
         # Time-weighted totals with no clock tick: the integral of a count n from 0 to T is
@@ -181,20 +190,25 @@ class Department:
         now = self.env._now
         job.then = then
         job.work_started = now
-        if self.preemptive:
+        if self.preemptive:  # a preempted job leaves its completion behind: give each its own event
             job.work_end = now + duration
             self.in_work.append(job)
-        event = Timeout(self.env, duration, job)
-        job.work_event = event
-        event.callbacks.append(self._worked)
+            event = Timeout(self.env, duration, job)
+            job.work_event = event
+            event.callbacks.append(self._preemptible_worked)
+        else:
+            job.callbacks = self.on_worked  # SimPy reads the list and drops it; it is never changed
+            self.env.schedule(job, NORMAL, duration)
 
-    def _worked(self, event: Timeout) -> None:
+    def _preemptible_worked(self, event: Timeout) -> None:
         job = event._value
         if job.work_event is not event:  # preempted meanwhile; a later event will finish it
             return
         job.work_event = None
-        if self.preemptive:
-            self.in_work.remove(job)
+        self.in_work.remove(job)
+        self._worked(job)
+
+    def _worked(self, job: Job) -> None:
         charge(job, self.index, SERVICE, self.env._now - job.work_started)
         job.then(job)
 
@@ -379,15 +393,14 @@ class Pool:
 
 
 class Customer:
-    __slots__ = ("id", "cls", "arrived", "stack", "charges", "cause", "rework_step", "redo",
+    __slots__ = ("id", "cls", "arrived", "charges", "cause", "rework_step", "redo",
                  "patience", "reworks", "clarifies", "first")
 
-    def __init__(self, id: int, cls: ClassPlan, now: float, nkeys: int):
+    def __init__(self, id: int, cls: ClassPlan, now: float):
         self.id = id
         self.cls = cls
         self.arrived = now
-        self.stack = [[cls.journey, 0]]  # (steps, next index) per nesting level of branches
-        self.charges = [0.0] * nkeys
+        self.charges: dict[int, float] = {}  # minutes by dept * NK + kind, only the keys touched
         self.cause = -1  # department whose error is being reworked, or -1
         self.rework_step = None  # the step whose error started the rework
         self.redo = None  # a step to take with its rework time when next reached
@@ -415,7 +428,6 @@ class Simulation:
             for dept in pool.departments:
                 dept.pools.append(pool)
         self.rec = Recorder()
-        self.nkeys = len(self.departments) * NK
         self.horizon = model.run.horizon
         self.arrived = 0
         self.alive: dict[int, Customer] = {}
@@ -441,33 +453,21 @@ class Simulation:
             raise RunLimitError(
                 f"more than run.max_customers = {self.model.run.max_customers:,} customers arrived in one "
                 "replication: shorten run.horizon, lower the arrival rates, or raise run.max_customers")
-        customer = Customer(self.arrived, cls, self.env._now, self.nkeys)
+        customer = Customer(self.arrived, cls, self.env._now)
         self.arrived += 1
         self.alive[customer.id] = customer
-        self._advance(customer)
-
-    def _job(self, customer, plan, dept, kind, priority, charges, cause, started) -> Job:
-        return Job(customer, plan, dept, kind, priority, next(self.seq), charges, cause, started, self.env._now)
+        self._advance(customer, cls.journey)
 
     # -- the journey: steps and branches --
 
-    def _advance(self, c: Customer) -> None:
-        """Take the customer to its next step, through branches; finish when no step is left."""
-        stack = c.stack
-        while stack:
-            frame = stack[-1]
-            steps, i = frame
-            if i == len(steps):
-                stack.pop()
-                continue
-            frame[1] = i + 1
-            step = steps[i]
-            if step.__class__ is BranchPlan:
-                stack.append([step.choose(), 0])
-                continue
+    def _advance(self, c: Customer, step: ServePlan | BranchPlan | None) -> None:
+        """Take the customer to `step`, through branches; finish at the end of the journey."""
+        while step.__class__ is BranchPlan:
+            step = step.choose()
+        if step is None:
+            self._customer_done(c, COMPLETED)
+        else:
             self._serve(c, step)
-            return
-        self._customer_done(c, COMPLETED)
 
     def _serve(self, c: Customer, plan: ServePlan) -> None:
         dept = self.departments[plan.dept]
@@ -481,7 +481,8 @@ class Simulation:
             time = plan.rework_time.draw()
         else:
             time = plan.time.draw()
-        job = self._job(c, plan, dept, STEP, c.cls.priority, c.charges, c.cause, self._step_started)
+        job = Job(c, plan, dept, STEP, c.cls.priority, next(self.seq), c.charges, c.cause, self._step_started,
+                  self.env._now)
         job.time = time
         job.preempts = dept.preemptive_priority
         dept.submit(job)
@@ -518,15 +519,11 @@ class Simulation:
             if c.cause < 0:
                 c.cause, c.rework_step = dept.index, plan
             c.redo = plan
-            if plan.rework_target is None:
-                c.stack[-1][1] -= 1  # this step again
-            else:
-                depth, index = plan.rework_target
-                del c.stack[depth + 1:]
-                c.stack[depth][1] = index
-        elif c.rework_step is plan:
+            self._advance(c, plan.rework_target or plan)  # back to the rework_to step, else this one
+            return
+        if c.rework_step is plan:
             c.cause, c.rework_step = -1, None
-        self._advance(c)
+        self._advance(c, plan.next)
 
     # -- consults: internal requests made while holding the staff member --
 
@@ -561,13 +558,13 @@ class Simulation:
         else:
             holder.pending = len(item)
             for request in item:  # each branch books into its own list; the last back is the critical path
-                charges = [0.0] * self.nkeys if holder.charges is not None else None
+                charges = {} if holder.charges is not None else None
                 self._request(holder, request, charges, self._parallel_back)
 
     def _request(self, holder: Job, plan: RequestPlan, charges, back) -> None:
         dept = self.departments[plan.dept]
-        job = self._job(holder.customer, plan, dept, REQUEST, holder.customer.cls.priority + dept.internal_boost,
-                        charges, holder.cause, self._request_started)
+        job = Job(holder.customer, plan, dept, REQUEST, holder.customer.cls.priority + dept.internal_boost,
+                  next(self.seq), charges, holder.cause, self._request_started, self.env._now)
         job.holder, job.back, job.time = holder, back, plan.time.draw()
         job.preempts = dept.preemptive_priority
         dept.submit(job)
@@ -609,9 +606,8 @@ class Simulation:
         holder.pending -= 1
         if holder.pending == 0 and not holder.abandoned:
             if job.charges is not None:
-                for key, minutes in enumerate(job.charges):
-                    if minutes:
-                        holder.charges[key] += minutes
+                for key, minutes in job.charges.items():
+                    holder.charges[key] = holder.charges.get(key, 0.0) + minutes
             self._next_consult(holder)
 
     # -- clarification: the supplier asks back, the requester's staff member answers --
@@ -660,7 +656,7 @@ class Simulation:
             dept.release(job)
             current = job.items[job.item_index - 1]
             supplier = (current if current.__class__ is RequestPlan else current[0]).dept
-            charge(job, supplier, QUEUE, (now - c.arrived) - sum(c.charges))
+            charge(job, supplier, QUEUE, (now - c.arrived) - sum(c.charges.values()))
         else:
             return
         job.abandoned = True
@@ -678,7 +674,7 @@ class Simulation:
             p_churn = cls.churn_if_late if late else 0.0
         else:
             p_churn = cls.churn_if_abandoned
-        churned = cls.churn.draw() < p_churn
+        churned = p_churn > 0.0 and cls.churn.draw() < p_churn
         self.rec.customer(c.id, cls.index, c.arrived, now, outcome, c.reworks, c.clarifies, churned, c.charges)
         if self.closed and not self.alive and not self.stop.triggered:
             self.stop.succeed()
@@ -743,8 +739,8 @@ class Simulation:
             duration = lasts.draw()
             if dept.capacity == 0:
                 continue
-            job = self._job(None, None, dept, INTERRUPTION, INTERRUPTION_PRIORITY, None, -1,
-                            self._interruption_started)
+            job = Job(None, None, dept, INTERRUPTION, INTERRUPTION_PRIORITY, next(self.seq), None, -1,
+                      self._interruption_started, self.env._now)
             job.time = duration
             job.preempts = spec.mode == "preempt"
             dept.submit(job)
@@ -789,7 +785,7 @@ class Simulation:
         self._run_until_stop(run.max_events)
         for c in list(self.alive.values()):
             self.rec.customer(c.id, c.cls.index, c.arrived, env.now, IN_SYSTEM, c.reworks, c.clarifies,
-                              False, [])
+                              False, {})
         return Replication.from_recorder(
             self.rec, replication=self.replication, seed=self.seed, warmup=run.warmup, horizon=run.horizon,
             end=env.now, classes=[c.name for c in self.plan.classes], departments=[d.name for d in self.departments],

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,11 @@ class RequestPlan:
 
 @dataclass(slots=True, eq=False)
 class ServePlan:
-    """A journey step: queue at a department, hold one staff member, maybe consult, release."""
+    """A journey step: queue at a department, hold one staff member, maybe consult, release.
+
+    Journeys are compiled into linked steps: ``next`` is what comes after this step (another
+    step, a branch, or None at the end of the journey), so walking a journey needs no stack.
+    """
 
     dept: int
     path: str
@@ -61,22 +66,24 @@ class ServePlan:
     consult_first: bool
     error: Coin
     rework_time: Sampler  # time of this step when it is redone (a rework_to target keeps its own time)
-    rework_target: tuple[int, int] | None  # (depth, index) of the step to go back to
+    rework_target: ServePlan | None  # the earlier step that defective work goes back to (None: this one)
+    next: ServePlan | BranchPlan | None = None
 
 
 @dataclass(slots=True, eq=False)
 class BranchPlan:
+    """A random choice between options; each option's last step leads on to the branch's ``next``."""
+
     path: str
     cumulative: list[float]
-    options: list[list]
+    options: list[list]  # the compiled steps of each option
     route: Sampler
+    next: ServePlan | BranchPlan | None = None
+    firsts: list = field(default_factory=list)  # where each option starts (``next`` if it is empty)
 
-    def choose(self) -> list:
-        u = self.route.draw()
-        for bound, option in zip(self.cumulative, self.options, strict=True):
-            if u < bound:
-                return option
-        return self.options[-1]
+    def choose(self) -> ServePlan | BranchPlan | None:
+        """Where the chosen option starts."""
+        return self.firsts[min(bisect_right(self.cumulative, self.route.draw()), len(self.firsts) - 1)]
 
 
 class Arrivals:
@@ -124,7 +131,7 @@ class ClassPlan:
     name: str
     index: int
     priority: int
-    journey: list
+    journey: ServePlan | BranchPlan | None  # the first step
     arrivals: Arrivals
     batch: Sampler | None
     patience: Sampler | None
@@ -142,6 +149,17 @@ class Plan:
 
     model: Model
     classes: list[ClassPlan]
+
+
+def _link(steps: list, after: ServePlan | BranchPlan | None) -> ServePlan | BranchPlan | None:
+    """Point each step at the one after it (the last at `after`); return the first."""
+    for i in reversed(range(len(steps))):
+        step = steps[i]
+        step.next = after
+        if step.__class__ is BranchPlan:
+            step.firsts = [_link(option, after) for option in step.options]
+        after = step
+    return after
 
 
 def compile_model(model: Model, streams: Streams) -> Plan:
@@ -167,7 +185,7 @@ class _Builder:
         path = f"customers.{name}"
         return ClassPlan(
             name=name, index=i, priority=spec.priority,
-            journey=self.steps(spec.journey, f"{path}.journey", depth=0, scope={}),
+            journey=_link(self.steps(spec.journey, f"{path}.journey", scope={}), None),
             arrivals=self.arrivals(spec, name),
             batch=self.sampler(spec.arrivals.batch, f"batch:{name}") if spec.arrivals.batch else None,
             patience=self.sampler(spec.patience, f"patience:{name}") if spec.patience else None,
@@ -189,23 +207,22 @@ class _Builder:
             rates = [(0.0, day, a.rate)]
         return Arrivals(rates, day, self.sampler(Exponential(mean=1.0), f"arrivals:{name}"), None)
 
-    def steps(self, steps: list, path: str, depth: int, scope: dict[str, tuple[int, int]]) -> list:
+    def steps(self, steps: list, path: str, scope: dict[str, ServePlan]) -> list:
         scope = dict(scope)  # ids visible from here: earlier steps of this list and of enclosing lists
         out: list = []
         for i, step in enumerate(steps):
             here = f"{path}[{i}]"
             if isinstance(step, Branch):
-                options = [self.steps(o.then, f"{here}.branch[{j}].then", depth + 1, scope)
-                           for j, o in enumerate(step.branch)]
-                cumulative = list(np.cumsum([o.p for o in step.branch]))
+                options = [self.steps(o.then, f"{here}.branch[{j}].then", scope) for j, o in enumerate(step.branch)]
+                cumulative = np.cumsum([o.p for o in step.branch]).tolist()
                 out.append(BranchPlan(here, cumulative, options, self.sampler(_UNIT, f"route:{here}")))
                 continue
             out.append(self.serve(step, here, scope))
             if step.id is not None:
-                scope[step.id] = (depth, i)
+                scope[step.id] = out[-1]
         return out
 
-    def serve(self, step: Serve, path: str, scope: dict[str, tuple[int, int]]) -> ServePlan:
+    def serve(self, step: Serve, path: str, scope: dict[str, ServePlan]) -> ServePlan:
         dept = self.model.departments[step.serve]
         error_rate = step.error_rate if step.error_rate is not None else dept.error_rate
         # The model's reference check has made sure rework_to names an earlier step in scope.

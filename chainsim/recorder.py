@@ -52,7 +52,7 @@ class Recorder:
         self.a_time = array("d")
 
     def customer(self, id: int, cls: int, arrival: float, end: float, outcome: int, reworks: int,
-                 clarifies: int, churned: bool, charges: list[float]) -> None:
+                 clarifies: int, churned: bool, charges: dict[int, float]) -> None:
         self.c_id.append(id)
         self.c_class.append(cls)
         self.c_arrival.append(arrival)
@@ -61,11 +61,10 @@ class Recorder:
         self.c_reworks.append(reworks)
         self.c_clarifies.append(clarifies)
         self.c_churned.append(churned)
-        for key, minutes in enumerate(charges):
-            if minutes:
-                self.a_customer.append(id)
-                self.a_key.append(key)
-                self.a_time.append(minutes)
+        for key, minutes in charges.items():
+            self.a_customer.append(id)
+            self.a_key.append(key)
+            self.a_time.append(minutes)
 
     def job(self, customer: int, dept: int, kind: int, queued: float, start: float, end: float,
             held: float) -> None:
