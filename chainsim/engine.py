@@ -65,12 +65,22 @@ INTERNAL_BOOST = {"high": 10**6, "same": 0, "low": -(10**6)}
 # --- 1. jobs and where their minutes are charged ------------------------------------------------
 
 
-class Job:
+class Due:
+    """Something SimPy's clock calls back without an Event object of its own.
+
+    ``Environment.step`` reads only an event's ``callbacks`` (and sets them to None) and ``_ok``,
+    so a job's completion and a class's next arrival are scheduled as themselves: no new Timeout
+    per service or arrival. Each is scheduled at most once at a time.
+    """
+
+    callbacks = None  # while scheduled: what SimPy calls when it is due
+    _ok = True  # never fails
+
+
+class Job(Due):
     """One piece of work at a department, with what to do when its staff member is assigned.
 
-    A job is also the SimPy event of its own completion: ``Environment.step`` needs only an
-    event's ``callbacks`` and ``_ok``, so scheduling the job itself saves an event object per
-    service (see ``Department.work``).
+    The job is the event of its own completion (see ``Department.work``).
     """
 
     # Class-level defaults for what most jobs never change: a new job only stores the fields
@@ -87,8 +97,6 @@ class Job:
     wait_token = 0  # invalidates patience timers that no longer apply
     abandoned = False
     on_hold = False  # held waiting on suppliers (consult phase)
-    callbacks = None  # while its completion is scheduled: what SimPy calls when it is due
-    _ok = True  # a completion never fails
 
     def __init__(self, customer, plan, dept, kind, priority, seq, charges, cause, started, now):
         self.customer = customer  # the external customer this work is for (None: interruption)
@@ -197,7 +205,7 @@ class Department:
             job.work_event = event
             event.callbacks.append(self._preemptible_worked)
         else:
-            job.callbacks = self.on_worked  # SimPy reads the list and drops it; it is never changed
+            job.callbacks = self.on_worked
             self.env.schedule(job, NORMAL, duration)
 
     def _preemptible_worked(self, event: Timeout) -> None:
@@ -226,7 +234,8 @@ class Department:
             self.pool_busy -= 1
             self.acc_pool += now
             pool.free += 1
-        self.start_next()
+        if self.waiting:
+            self.start_next()
         if pool is not None:
             pool.dispatch()
 
@@ -392,6 +401,13 @@ class Pool:
 # --- 4. the simulation: customers, journeys and the clock -----------------------------------
 
 
+class NextArrival(Due):
+    """A customer class's next arrival, scheduled as itself (see Due)."""
+
+    def __init__(self, cls: ClassPlan):
+        self.cls = cls
+
+
 class Customer:
     __slots__ = ("id", "cls", "arrived", "charges", "cause", "rework_step", "redo",
                  "patience", "reworks", "clarifies", "first")
@@ -429,27 +445,30 @@ class Simulation:
                 dept.pools.append(pool)
         self.rec = Recorder()
         self.horizon = model.run.horizon
+        self.max_customers = model.run.max_customers
         self.arrived = 0
         self.alive: dict[int, Customer] = {}
         self.closed = False
         self.stop = self.env.event()
         self.seq = itertools.count()
+        self.on_arrival = [self._arrive]  # SimPy reads callback lists and drops them; they never change
 
     # -- arrivals --
 
-    def _schedule_arrival(self, cls: ClassPlan, at: float) -> None:
+    def _schedule_arrival(self, arrival: NextArrival, at: float) -> None:
         if at < self.horizon:
-            Timeout(self.env, at - self.env._now, cls).callbacks.append(self._arrive)
+            arrival.callbacks = self.on_arrival
+            self.env.schedule(arrival, NORMAL, at - self.env._now)
 
-    def _arrive(self, event: Timeout) -> None:
-        cls = event._value
+    def _arrive(self, arrival: NextArrival) -> None:
+        cls = arrival.cls
         size = max(1, round(cls.batch.draw())) if cls.batch is not None else 1
         for _ in range(size):
             self._new_customer(cls)
-        self._schedule_arrival(cls, cls.arrivals.next_after(self.env._now))
+        self._schedule_arrival(arrival, cls.arrivals.next_after(self.env._now))
 
     def _new_customer(self, cls: ClassPlan) -> None:
-        if self.arrived >= self.model.run.max_customers:
+        if self.arrived >= self.max_customers:
             raise RunLimitError(
                 f"more than run.max_customers = {self.model.run.max_customers:,} customers arrived in one "
                 "replication: shorten run.horizon, lower the arrival rates, or raise run.max_customers")
@@ -776,7 +795,7 @@ class Simulation:
         for dept in self.departments:
             self._staffing(dept)
         for cls in self.plan.classes:
-            self._schedule_arrival(cls, cls.arrivals.next_after(0.0))
+            self._schedule_arrival(NextArrival(cls), cls.arrivals.next_after(0.0))
         if run.warmup > 0:
             Timeout(env, run.warmup).callbacks.append(self._end_warmup)
         Timeout(env, run.horizon).callbacks.append(self._close)

@@ -96,6 +96,9 @@ class Arrivals:
         self.unit = unit  # Exp(1) draws, turned into arrival gaps by inverting the integrated rate
         self.trace = trace
         self._next_trace = 0
+        # the common case, one rate all day: a gap is just an Exp(1) draw over the rate
+        self.constant = rates[0][2] if (rates is not None and len(rates) == 1 and rates[0][:2] == (0.0, day)
+                                        and rates[0][2] > 0) else None
 
     def next_after(self, t: float) -> float:
         """Time of the next arrival after t, or inf."""
@@ -105,8 +108,8 @@ class Arrivals:
             self._next_trace += 1
             return float(self.trace[self._next_trace - 1])
         need = self.unit.draw()
-        if len(self.rates) == 1 and self.rates[0][:2] == (0.0, self.day):
-            return t + need / self.rates[0][2]
+        if self.constant is not None:
+            return t + need / self.constant
         # Piecewise-constant rate: walk windows until the integrated rate reaches `need`.
         for _ in range(100_000):
             day_start = math.floor(t / self.day) * self.day

@@ -25,19 +25,19 @@ JOB_KINDS = ("step", "request", "answer", "interruption")
 STEP, REQUEST, ANSWER, INTERRUPTION = range(len(JOB_KINDS))
 
 
+# The integer columns of a customer's row; "charged" counts the customer's attribution rows.
+CUSTOMER_INTS = ("id", "class", "outcome", "reworks", "clarifications", "churned", "charged")
+CUSTOMER_DTYPES = {"class": np.int16, "outcome": np.int8, "churned": np.int8}
+CUSTOMER_COLUMNS = ("id", "class", "arrival", "end", "outcome", "reworks", "clarifications", "churned")
+
+
 class Recorder:
     """Appends rows to typed arrays; converted to numpy once, at the end of the run."""
 
     def __init__(self) -> None:
-        # per external customer
-        self.c_id = array("i")
-        self.c_class = array("h")
-        self.c_arrival = array("d")
-        self.c_end = array("d")
-        self.c_outcome = array("b")
-        self.c_reworks = array("i")
-        self.c_clarifies = array("i")
-        self.c_churned = array("b")
+        # per external customer, one row each (one call per array instead of one per column)
+        self.c_ints = array("i")  # CUSTOMER_INTS
+        self.c_times = array("d")  # arrival, end
         # per job
         self.j_customer = array("i")
         self.j_dept = array("h")
@@ -46,25 +46,16 @@ class Recorder:
         self.j_start = array("d")
         self.j_end = array("d")
         self.j_held = array("d")
-        # attribution: sparse (customer id, dept*kinds+kind, time units)
-        self.a_customer = array("i")
+        # attribution: sparse (dept*kinds+kind, time units), each customer's rows together
         self.a_key = array("h")
         self.a_time = array("d")
 
     def customer(self, id: int, cls: int, arrival: float, end: float, outcome: int, reworks: int,
                  clarifies: int, churned: bool, charges: dict[int, float]) -> None:
-        self.c_id.append(id)
-        self.c_class.append(cls)
-        self.c_arrival.append(arrival)
-        self.c_end.append(end)
-        self.c_outcome.append(outcome)
-        self.c_reworks.append(reworks)
-        self.c_clarifies.append(clarifies)
-        self.c_churned.append(churned)
-        for key, minutes in charges.items():
-            self.a_customer.append(id)
-            self.a_key.append(key)
-            self.a_time.append(minutes)
+        self.c_ints.fromlist([id, cls, outcome, reworks, clarifies, churned, len(charges)])
+        self.c_times.fromlist([arrival, end])
+        self.a_key.fromlist(list(charges))
+        self.a_time.fromlist(list(charges.values()))
 
     def job(self, customer: int, dept: int, kind: int, queued: float, start: float, end: float,
             held: float) -> None:
@@ -122,14 +113,19 @@ class Replication:
         def np_(a: array) -> np.ndarray:
             return np.frombuffer(a, dtype=a.typecode) if len(a) else np.zeros(0, dtype=a.typecode)
 
+        ints = np_(rec.c_ints).reshape(-1, len(CUSTOMER_INTS))
+        times = np_(rec.c_times).reshape(-1, 2)
+        column = {name: ints[:, i].astype(CUSTOMER_DTYPES.get(name, np.int32)) for i, name in enumerate(CUSTOMER_INTS)}
+        column["arrival"], column["end"] = times[:, 0].copy(), times[:, 1].copy()
+        customers = {name: column[name] for name in CUSTOMER_COLUMNS}
+        charged = column["charged"]
         return cls(
-            customers={"id": np_(rec.c_id), "class": np_(rec.c_class), "arrival": np_(rec.c_arrival), "end": np_(rec.c_end),
-                       "outcome": np_(rec.c_outcome), "reworks": np_(rec.c_reworks),
-                       "clarifications": np_(rec.c_clarifies), "churned": np_(rec.c_churned)},
+            customers=customers,
             jobs={"customer": np_(rec.j_customer), "department": np_(rec.j_dept), "kind": np_(rec.j_kind),
                   "queued": np_(rec.j_queued), "start": np_(rec.j_start), "end": np_(rec.j_end),
                   "held": np_(rec.j_held)},
-            attribution={"customer": np_(rec.a_customer), "key": np_(rec.a_key), "time": np_(rec.a_time)},
+            attribution={"customer": np.repeat(customers["id"], charged), "key": np_(rec.a_key),
+                         "time": np_(rec.a_time)},
             recorded_bytes=rec.nbytes(),
             **info,
         )
