@@ -85,6 +85,7 @@ class Job(Due):
 
     # Class-level defaults for what most jobs never change: a new job only stores the fields
     # set in __init__, which makes creating one per visit cheaper than filling 36 slots.
+    state = WAITING
     preempts = False  # may pause lower-priority work on arrival
     start = -1.0  # first time a staff member was assigned
     remaining = None  # own work left after a preemption
@@ -108,8 +109,7 @@ class Job(Due):
         self.charges = charges  # {dept * NK + kind: minutes} to book into, or None
         self.cause = cause  # department whose error this work redoes, or -1
         self.started = started  # called when a staff member is assigned
-        self.state = WAITING
-        self.created = self.queued_at = now
+        self.created = now  # submit() sets queued_at, and state when it queues
 
 
 def charge(job: Job, dept: int, kind: int, minutes: float) -> None:

@@ -83,7 +83,7 @@ class BranchPlan:
 
     def choose(self) -> ServePlan | BranchPlan | None:
         """Where the chosen option starts."""
-        return self.firsts[min(bisect_right(self.cumulative, self.route.draw()), len(self.firsts) - 1)]
+        return self.firsts[bisect_right(self.cumulative, self.route.draw())]
 
 
 class Arrivals:
@@ -218,6 +218,7 @@ class _Builder:
             if isinstance(step, Branch):
                 options = [self.steps(o.then, f"{here}.branch[{j}].then", scope) for j, o in enumerate(step.branch)]
                 cumulative = np.cumsum([o.p for o in step.branch]).tolist()
+                cumulative[-1] = math.inf  # the last option also takes what rounding leaves below 1
                 out.append(BranchPlan(here, cumulative, options, self.sampler(_UNIT, f"route:{here}")))
                 continue
             out.append(self.serve(step, here, scope))

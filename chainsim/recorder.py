@@ -27,7 +27,6 @@ STEP, REQUEST, ANSWER, INTERRUPTION = range(len(JOB_KINDS))
 
 # The integer columns of a customer's row; "charged" counts the customer's attribution rows.
 CUSTOMER_INTS = ("id", "class", "outcome", "reworks", "clarifications", "churned", "charged")
-CUSTOMER_DTYPES = {"class": np.int16, "outcome": np.int8, "churned": np.int8}
 CUSTOMER_COLUMNS = ("id", "class", "arrival", "end", "outcome", "reworks", "clarifications", "churned")
 
 
@@ -38,14 +37,9 @@ class Recorder:
         # per external customer, one row each (one call per array instead of one per column)
         self.c_ints = array("i")  # CUSTOMER_INTS
         self.c_times = array("d")  # arrival, end
-        # per job
-        self.j_customer = array("i")
-        self.j_dept = array("h")
-        self.j_kind = array("b")
-        self.j_queued = array("d")
-        self.j_start = array("d")
-        self.j_end = array("d")
-        self.j_held = array("d")
+        # per job, one row each
+        self.j_ints = array("i")  # customer, department, kind
+        self.j_times = array("d")  # queued, start, end, held
         # attribution: sparse (dept*kinds+kind, time units), each customer's rows together
         self.a_key = array("h")
         self.a_time = array("d")
@@ -59,13 +53,8 @@ class Recorder:
 
     def job(self, customer: int, dept: int, kind: int, queued: float, start: float, end: float,
             held: float) -> None:
-        self.j_customer.append(customer)
-        self.j_dept.append(dept)
-        self.j_kind.append(kind)
-        self.j_queued.append(queued)
-        self.j_start.append(start)
-        self.j_end.append(end)
-        self.j_held.append(held)
+        self.j_ints.fromlist([customer, dept, kind])
+        self.j_times.fromlist([queued, start, end, held])
 
     def nbytes(self) -> int:
         return sum(a.itemsize * len(a) for a in vars(self).values() if isinstance(a, array))
@@ -113,17 +102,18 @@ class Replication:
         def np_(a: array) -> np.ndarray:
             return np.frombuffer(a, dtype=a.typecode) if len(a) else np.zeros(0, dtype=a.typecode)
 
-        ints = np_(rec.c_ints).reshape(-1, len(CUSTOMER_INTS))
-        times = np_(rec.c_times).reshape(-1, 2)
-        column = {name: ints[:, i].astype(CUSTOMER_DTYPES.get(name, np.int32)) for i, name in enumerate(CUSTOMER_INTS)}
-        column["arrival"], column["end"] = times[:, 0].copy(), times[:, 1].copy()
+        def columns(rows: array, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+            """Rows kept flat in one array, as one array per column (views: nothing is copied)."""
+            table = np_(rows).reshape(-1, len(names))
+            return {name: table[:, i] for i, name in enumerate(names)}
+
+        column = columns(rec.c_ints, CUSTOMER_INTS) | columns(rec.c_times, ("arrival", "end"))
         customers = {name: column[name] for name in CUSTOMER_COLUMNS}
         charged = column["charged"]
         return cls(
             customers=customers,
-            jobs={"customer": np_(rec.j_customer), "department": np_(rec.j_dept), "kind": np_(rec.j_kind),
-                  "queued": np_(rec.j_queued), "start": np_(rec.j_start), "end": np_(rec.j_end),
-                  "held": np_(rec.j_held)},
+            jobs=columns(rec.j_ints, ("customer", "department", "kind"))
+            | columns(rec.j_times, ("queued", "start", "end", "held")),
             attribution={"customer": np.repeat(customers["id"], charged), "key": np_(rec.a_key),
                          "time": np_(rec.a_time)},
             recorded_bytes=rec.nbytes(),
