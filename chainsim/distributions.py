@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Annotated, ClassVar, Literal, Self, get_args
 
 import numpy as np
@@ -354,11 +355,13 @@ class Sampler:
 
     Drawing one value per event through numpy costs microseconds of call overhead each time;
     instead we draw ``block`` values with one vectorised ``dist.sample(rng, block)`` call, convert
-    them to Python floats once with ``.tolist()``, and hand them out one by one. Draws come in
-    exactly the order ``dist.sample`` produces them, so the same seed gives the same sequence.
+    them to Python floats once with ``.tolist()``, and hand them out one by one. ``draw`` is the
+    ``__next__`` of an ``itertools.chain`` over those blocks, so a draw is one call into C; the
+    next block is sampled only when one runs out. Draws come in exactly the order ``dist.sample``
+    produces them, so the same seed gives the same sequence.
     """
 
-    __slots__ = ("dist", "_rng", "_block", "_buf", "_draw")
+    __slots__ = ("dist", "_rng", "_block", "draw")
 
     def __init__(self, dist: _Dist, rng: np.random.Generator, block: int = 1024) -> None:
         if block < 1:
@@ -366,13 +369,8 @@ class Sampler:
         self.dist = dist
         self._rng = rng
         self._block = block
-        self._buf: list[float] = []
-        self._draw: Callable[[], float] = self._buf.pop
+        self.draw: Callable[[], float] = chain.from_iterable(self._blocks()).__next__  # the next value
 
-    def draw(self) -> float:
-        """The next value as a Python float."""
-        try:
-            return self._draw()
-        except IndexError:  # block exhausted: refill (reversed, so pop() from the end keeps order)
-            self._buf[:] = self.dist.sample(self._rng, self._block)[::-1].tolist()
-            return self._draw()
+    def _blocks(self) -> Iterator[list[float]]:
+        while True:
+            yield self.dist.sample(self._rng, self._block).tolist()

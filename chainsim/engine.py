@@ -58,6 +58,7 @@ from chainsim.streams import Streams
 
 NK = len(KINDS)
 WAITING, IN_SERVICE, DONE, GONE = range(4)  # job states
+INF = math.inf
 INTERRUPTION_PRIORITY = 10**9  # interruptions go ahead of every other job
 INTERNAL_BOOST = {"high": 10**6, "same": 0, "low": -(10**6)}
 
@@ -94,7 +95,7 @@ class Job(Due):
     by_pool = None  # the pool whose member serves it, if not the department's own staff
     held = 0.0  # time its staff member was held waiting on suppliers
     holder = None  # for a request: the job that waits on it
-    answer_free = -math.inf  # when its staff member is free to answer the next clarification
+    answer_free = -INF  # when its staff member is free to answer the next clarification
     wait_token = 0  # invalidates patience timers that no longer apply
     abandoned = False
     on_hold = False  # held waiting on suppliers (consult phase)
@@ -420,7 +421,7 @@ class Customer:
         self.cause = -1  # department whose error is being reworked, or -1
         self.rework_step = None  # the step whose error started the rework
         self.redo = None  # a step to take with its rework time when next reached
-        self.patience = cls.patience.draw() if cls.patience is not None else math.inf
+        self.patience = cls.patience.draw() if cls.patience is not None else INF
         self.reworks = 0
         self.clarifies = 0
         self.first = True
@@ -503,14 +504,15 @@ class Simulation:
         job = Job(c, plan, dept, STEP, c.cls.priority, next(self.seq), c.charges, c.cause, self._step_started,
                   self.env._now)
         job.time = time
-        job.preempts = dept.preemptive_priority
+        if dept.preemptive_priority:
+            job.preempts = True
         dept.submit(job)
-        if job.state == WAITING and c.patience < math.inf:
+        if job.state == WAITING and c.patience < INF:
             self._patience_timer(job, c.patience)
 
     def _step_started(self, job: Job) -> None:
         c = job.customer
-        if c.patience < math.inf:
+        if c.patience < INF:
             c.patience -= self.env._now - job.queued_at
             job.wait_token += 1  # cancels the patience timer of the queue it just left
         plan = job.plan
@@ -552,7 +554,7 @@ class Simulation:
         holder.on_hold = True
         holder.dept.hold(holder, +1)
         c = holder.customer
-        if holder.kind == STEP and c.cls.patience_on_hold and c.patience < math.inf:
+        if holder.kind == STEP and c.cls.patience_on_hold and c.patience < INF:
             self._patience_timer(holder, c.patience)
         self._next_consult(holder)
 
@@ -585,7 +587,8 @@ class Simulation:
         job = Job(holder.customer, plan, dept, REQUEST, holder.customer.cls.priority + dept.internal_boost,
                   next(self.seq), charges, holder.cause, self._request_started, self.env._now)
         job.holder, job.back, job.time = holder, back, plan.time.draw()
-        job.preempts = dept.preemptive_priority
+        if dept.preemptive_priority:
+            job.preempts = True
         dept.submit(job)
 
     def _request_started(self, job: Job) -> None:
