@@ -40,14 +40,14 @@ def _stats(values: np.ndarray, prefix: str, out: dict[str, float]) -> None:
 
 
 def _rows_of(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
-    """For each attribution row, the position of its customer in customer_ids, or -1."""
-    customer = rep.attribution["customer"]
-    if len(customer_ids) == 0:
-        return np.full(len(customer), -1)
-    order = np.argsort(customer_ids, kind="stable")
-    ids = customer_ids[order]
-    where = np.minimum(np.searchsorted(ids, customer), len(ids) - 1)
-    return np.where(ids[where] == customer, order[where], -1)
+    """For each attribution row, the position of its customer in customer_ids, or -1.
+
+    Customer ids number a replication's customers 0..n-1 in arrival order, each recorded once,
+    so a lookup table by id does it (4 bytes a customer, none of a sort's temporaries).
+    """
+    position = np.full(len(rep.customers["id"]), -1, dtype=np.int32)
+    position[customer_ids] = np.arange(len(customer_ids), dtype=np.int32)
+    return position[rep.attribution["customer"]]
 
 
 def attribution_matrix(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
