@@ -462,21 +462,19 @@ class Simulation:
             self.env.schedule(arrival, NORMAL, at - self.env._now)
 
     def _arrive(self, arrival: NextArrival) -> None:
+        """A class's customers arrive (one, or a batch) and start their journeys; the next arrival is due."""
         cls = arrival.cls
         size = max(1, round(cls.batch.draw())) if cls.batch is not None else 1
         for _ in range(size):
-            self._new_customer(cls)
+            if self.arrived >= self.max_customers:
+                raise RunLimitError(
+                    f"more than run.max_customers = {self.max_customers:,} customers arrived in one "
+                    "replication: shorten run.horizon, lower the arrival rates, or raise run.max_customers")
+            customer = Customer(self.arrived, cls, self.env._now)
+            self.arrived += 1
+            self.alive[customer.id] = customer
+            self._advance(customer, cls.journey)
         self._schedule_arrival(arrival, cls.arrivals.next_after(self.env._now))
-
-    def _new_customer(self, cls: ClassPlan) -> None:
-        if self.arrived >= self.max_customers:
-            raise RunLimitError(
-                f"more than run.max_customers = {self.model.run.max_customers:,} customers arrived in one "
-                "replication: shorten run.horizon, lower the arrival rates, or raise run.max_customers")
-        customer = Customer(self.arrived, cls, self.env._now)
-        self.arrived += 1
-        self.alive[customer.id] = customer
-        self._advance(customer, cls.journey)
 
     # -- the journey: steps and branches --
 
