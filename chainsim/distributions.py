@@ -355,13 +355,13 @@ class Sampler:
 
     Drawing one value per event through numpy costs microseconds of call overhead each time;
     instead we draw ``block`` values with one vectorised ``dist.sample(rng, block)`` call, convert
-    them to Python floats once with ``.tolist()``, and hand them out one by one. ``draw`` is the
-    ``__next__`` of an ``itertools.chain`` over those blocks, so a draw is one call into C; the
-    next block is sampled only when one runs out. Draws come in exactly the order ``dist.sample``
-    produces them, so the same seed gives the same sequence.
+    them to Python floats once with ``.tolist()``, and hand them out one by one. ``values`` is an
+    endless ``itertools.chain`` over those blocks and ``draw`` its ``__next__``, so a draw is one
+    call into C; the next block is sampled only when one runs out. Draws come in exactly the order
+    ``dist.sample`` produces them, so the same seed gives the same sequence.
     """
 
-    __slots__ = ("dist", "_rng", "_block", "draw")
+    __slots__ = ("dist", "_rng", "_block", "values", "draw")
 
     def __init__(self, dist: _Dist, rng: np.random.Generator, block: int = 1024) -> None:
         if block < 1:
@@ -369,7 +369,8 @@ class Sampler:
         self.dist = dist
         self._rng = rng
         self._block = block
-        self.draw: Callable[[], float] = chain.from_iterable(self._blocks()).__next__  # the next value
+        self.values: Iterator[float] = chain.from_iterable(self._blocks())
+        self.draw: Callable[[], float] = self.values.__next__
 
     def _blocks(self) -> Iterator[list[float]]:
         while True:

@@ -474,7 +474,7 @@ class Simulation:
             self.arrived += 1
             self.alive[customer.id] = customer
             self._advance(customer, cls.journey)
-        self._schedule_arrival(arrival, cls.arrivals.next_after(self.env._now))
+        self._schedule_arrival(arrival, cls.arrivals.next())
 
     # -- the journey: steps and branches --
 
@@ -796,7 +796,7 @@ class Simulation:
         for dept in self.departments:
             self._staffing(dept)
         for cls in self.plan.classes:
-            self._schedule_arrival(NextArrival(cls), cls.arrivals.next_after(0.0))
+            self._schedule_arrival(NextArrival(cls), cls.arrivals.next())
         if run.warmup > 0:
             Timeout(env, run.warmup).callbacks.append(self._end_warmup)
         Timeout(env, run.horizon).callbacks.append(self._close)

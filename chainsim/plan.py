@@ -12,7 +12,8 @@ import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import accumulate, chain, repeat
+from operator import truediv
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,11 @@ class ServePlan:
 
 @dataclass(slots=True, eq=False)
 class BranchPlan:
-    """A random choice between options; each option's last step leads on to the branch's ``next``."""
+    """A random choice between options; each option's last step leads on to the branch's ``next``.
+
+    ``choose()`` gives where the next customer's option starts: the first option whose cumulative
+    probability exceeds a route draw. It is set by ``_link``, once the options are linked.
+    """
 
     path: str
     cumulative: list[float]
@@ -88,37 +93,35 @@ class BranchPlan:
     route: Sampler
     next: ServePlan | BranchPlan | None = None
     firsts: list = field(default_factory=list)  # where each option starts (``next`` if it is empty)
-
-    def choose(self) -> ServePlan | BranchPlan | None:
-        """Where the chosen option starts."""
-        return self.firsts[bisect_right(self.cumulative, self.route.draw())]
+    choose: Callable[[], ServePlan | BranchPlan | None] | None = None
 
 
 class Arrivals:
-    """Arrival times of one class: Poisson (constant or by time of day, exact), or a trace."""
+    """Arrival times of one class, in order: ``next()`` gives the next one, inf when there is none.
+
+    Poisson with one rate all day is a running sum of Exp(1) / rate gaps, kept as chained
+    iterators so an arrival is one call into C. Poisson by time of day is exact: each gap inverts
+    the integrated rate from the last arrival. A trace hands out its times.
+    """
 
     def __init__(self, rates: list[tuple[float, float, float]] | None, day: float, unit: Sampler | None,
                  trace: np.ndarray | None):
         self.rates = rates  # (start, end, rate) windows of one day; 0 elsewhere
         self.day = day
         self.unit = unit  # Exp(1) draws, turned into arrival gaps by inverting the integrated rate
-        self.trace = trace
-        self._next_trace = 0
-        # the common case, one rate all day: a gap is just an Exp(1) draw over the rate
-        self.constant = rates[0][2] if (rates is not None and len(rates) == 1 and rates[0][:2] == (0.0, day)
-                                        and rates[0][2] > 0) else None
+        self.last = 0.0  # the last arrival time (by time of day)
+        self.next: Callable[[], float]
+        if trace is not None:
+            self.next = chain(trace.tolist(), repeat(math.inf)).__next__
+        elif len(rates) == 1 and rates[0][:2] == (0.0, day) and rates[0][2] > 0:
+            self.next = accumulate(map(truediv, unit.values, repeat(rates[0][2]))).__next__
+        else:
+            self.next = self._next_by_time_of_day
 
-    def next_after(self, t: float) -> float:
-        """Time of the next arrival after t, or inf."""
-        if self.trace is not None:
-            if self._next_trace >= len(self.trace):
-                return math.inf
-            self._next_trace += 1
-            return float(self.trace[self._next_trace - 1])
-        need = self.unit.draw()
-        if self.constant is not None:
-            return t + need / self.constant
-        # Piecewise-constant rate: walk windows until the integrated rate reaches `need`.
+    def _next_by_time_of_day(self) -> float:
+        """Piecewise-constant rate: walk windows from the last arrival until the integrated rate
+        reaches an Exp(1) draw."""
+        t, need = self.last, self.unit.draw()
         for _ in range(100_000):
             day_start = math.floor(t / self.day) * self.day
             tod = t - day_start
@@ -131,7 +134,8 @@ class Arrivals:
                     until = min(until, start)
             seg_end = day_start + until
             if rate > 0 and t + need / rate <= seg_end:
-                return t + need / rate
+                self.last = t + need / rate
+                return self.last
             need -= rate * (seg_end - t)
             t = seg_end
         return math.inf
@@ -169,6 +173,9 @@ def _link(steps: list, after: ServePlan | BranchPlan | None) -> ServePlan | Bran
         step.next = after
         if step.__class__ is BranchPlan:
             step.firsts = [_link(option, after) for option in step.options]
+            # chained iterators, so a choice is one call into C: route draw -> option index -> its start
+            options = map(bisect_right, repeat(step.cumulative), step.route.values)
+            step.choose = map(step.firsts.__getitem__, options).__next__
         after = step
     return after
 
