@@ -27,15 +27,16 @@ class SerialExecutor:
         pass
 
 
-def chunked(tasks: Iterable[Any], workers: int, per_worker: int = 4) -> list[list[tuple[int, Any]]]:
-    """Split (index, task) pairs into about `per_worker` chunks per worker.
+def chunked(tasks: Iterable[Any], workers: int, per_worker: int = 4, largest: int = 16) -> list[list[tuple[int, Any]]]:
+    """Split (index, task) pairs into about `per_worker` chunks per worker, of at most `largest` tasks.
 
     A replication of a small model takes milliseconds, less than shipping it to a worker; a chunk
-    pays that cost once for several. Several chunks per worker still balance uneven tasks, and a
-    killed run loses only the chunks in flight.
+    pays that cost once for several. Several chunks per worker still balance uneven tasks. Results
+    come back (and are stored) a chunk at a time, so the cap keeps a killed run's loss, and the
+    wait between progress updates, to a few chunks however long the experiment.
     """
     indexed = list(enumerate(tasks))
-    size = max(1, math.ceil(len(indexed) / (workers * per_worker)))
+    size = min(largest, max(1, math.ceil(len(indexed) / (workers * per_worker))))
     return [indexed[i:i + size] for i in range(0, len(indexed), size)]
 
 

@@ -8,7 +8,7 @@ import pytest
 from chainsim import Experiment, Scenario
 from chainsim.api import model_from_text
 from chainsim.dask_executor import DaskExecutor
-from chainsim.executors import ProcessExecutor, SerialExecutor
+from chainsim.executors import ProcessExecutor, SerialExecutor, chunked
 
 TINY = """
 name: Tiny chain
@@ -85,3 +85,15 @@ def test_joining_a_cluster_by_address_matches_too(serial, cluster):
 def test_dask_map_yields_every_index_once_whatever_the_order(cluster):
     got = dict(cluster.map(abs, [-i for i in range(50)]))
     assert got == {i: i for i in range(50)}
+
+
+@pytest.mark.parametrize(("tasks", "workers", "sizes"), [
+    (100, 2, {13, 9}),  # about four chunks a worker
+    (3, 2, {1}),  # never an empty chunk
+    (10_000, 2, {16}),  # a long experiment: capped, so a kill or a progress update waits on few tasks
+])
+def test_chunks_cover_every_task_once_in_order_and_stay_small(tasks: int, workers: int, sizes: set[int]) -> None:
+    chunks = chunked(range(tasks), workers)
+    assert [i for chunk in chunks for i, _ in chunk] == list(range(tasks))
+    assert all(i == task for chunk in chunks for i, task in chunk)
+    assert {len(chunk) for chunk in chunks} == sizes
