@@ -3,7 +3,8 @@
 Read top to bottom:
 
 1. ``Job``: one piece of work at a department (a journey step, an internal request, an
-   interruption), and ``charge``, which books a customer's minutes to (department, kind).
+   interruption), scheduled on SimPy's clock as the event of its own completion (``Due``), and
+   ``charge``, which books a customer's minutes to (department, kind).
 2. ``Department``: staff on duty, a queue, and three verbs: ``submit`` (start now or queue),
    ``work`` (keep one staff member busy for a time) and ``release``.
 3. ``Pool``: cross-trained staff who step in where a queue forms.
@@ -11,8 +12,8 @@ Read top to bottom:
    branch, abandon, balk); the clock around them (schedules, absence, outages, interruptions,
    warm-up, horizon, drain); and ``simulate_replication``, which runs one replication.
 
-Every service completion is a single scheduled SimPy event whose callback moves the job on;
-there is no process per customer. Same-time events run in the order they were scheduled
+Every service completion is a single scheduled SimPy event (the job itself) whose callback moves
+the job on; there is no process per customer. Same-time events run in the order they were scheduled
 (SimPy's event id), so a run is a pure function of the model and the seed. docs/engine.md tells
 how a delay at an internal supplier reaches the external customer and where each minute is charged.
 """
