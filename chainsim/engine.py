@@ -250,9 +250,10 @@ class Department:
             self.begin(job, None)
 
     def enqueue(self, job: Job, front: bool = False) -> None:
+        now = self.env._now
         job.state = WAITING
         self.waiting += 1
-        self.acc_queue -= self.env._now
+        self.acc_queue -= now
         if self.prioritised:
             rank = job.priority if self.by_priority or job.kind == INTERRUPTION else 0
             heapq.heappush(self.queue, (-rank, job.seq, job))
@@ -260,7 +261,7 @@ class Department:
             self.queue.appendleft(job)
         else:
             self.queue.append(job)
-        self.queue_times.append(self.env._now)
+        self.queue_times.append(now)
         self.queue_lengths.append(self.waiting)
 
     def pop(self) -> Job:
@@ -270,9 +271,10 @@ class Department:
             job = heapq.heappop(queue)[2] if self.prioritised else queue.popleft()
             if job.state == WAITING:
                 break
+        now = self.env._now
         self.waiting -= 1
-        self.acc_queue += self.env._now
-        self.queue_times.append(self.env._now)
+        self.acc_queue += now
+        self.queue_times.append(now)
         self.queue_lengths.append(self.waiting)
         return job
 
