@@ -39,44 +39,63 @@ def _stats(values: np.ndarray, prefix: str, out: dict[str, float]) -> None:
     out[f"{prefix}.max"] = float(values.max())
 
 
-def _rows_of(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
-    """For each attribution row, the position of its customer in customer_ids, or -1.
+CUSTOMERS_PER_BLOCK = 1 << 10  # attribution is summed this many customers at a time
+JOBS_PER_BLOCK = 1 << 14  # and department counts this many jobs at a time
 
-    Customer ids number a replication's customers 0..n-1 in arrival order, each recorded once,
-    so a lookup table by id does it (4 bytes a customer, none of a sort's temporaries).
+
+def _attribution_blocks(rep: Replication, customer_ids: np.ndarray):
+    """The attribution rows of the given customers as (position in customer_ids, key, minutes),
+    a block of customers at a time, so the temporaries stay small however long the run.
+
+    A replication keeps each customer's rows together, in the order of its customers, with their
+    count. Customer ids number the customers 0..n-1 in arrival order, each recorded once, so a
+    lookup table by id finds the positions (no sort).
     """
-    position = np.full(len(rep.customers["id"]), -1, dtype=np.int32)
+    ids, count, a = rep.customers["id"], rep.attribution["count"], rep.attribution
+    position = np.full(len(ids), -1, dtype=np.int32)
     position[customer_ids] = np.arange(len(customer_ids), dtype=np.int32)
-    return position[rep.attribution["customer"]]
+    first_row = 0
+    for first in range(0, len(ids), CUSTOMERS_PER_BLOCK):
+        counts = count[first:first + CUSTOMERS_PER_BLOCK]
+        rows = np.repeat(position[ids[first:first + CUSTOMERS_PER_BLOCK]], counts)
+        last_row = first_row + len(rows)
+        keep = rows >= 0
+        yield rows[keep], a["key"][first_row:last_row][keep].astype(np.intp), a["time"][first_row:last_row][keep]
+        first_row = last_row
 
 
 def attribution_matrix(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
     """Minutes per (customer, department*kind) for the given customers: rows sum to time in system."""
-    a = rep.attribution
-    rows = _rows_of(rep, customer_ids)
-    keep = rows >= 0
     matrix = np.zeros((len(customer_ids), len(rep.departments) * len(KINDS)))
-    np.add.at(matrix, (rows[keep], a["key"][keep].astype(np.int64)), a["time"][keep])
+    for rows, key, minutes in _attribution_blocks(rep, customer_ids):
+        np.add.at(matrix, (rows, key), minutes)
     return matrix
 
 
 def customer_queueing(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
     """Each given customer's total time queueing (at every department)."""
-    rows = _rows_of(rep, customer_ids)
-    queued = (rows >= 0) & (rep.attribution["key"] % len(KINDS) == QUEUE)
-    return np.bincount(rows[queued], weights=rep.attribution["time"][queued], minlength=len(customer_ids))
+    total = np.zeros(len(customer_ids))
+    for rows, key, minutes in _attribution_blocks(rep, customer_ids):
+        queued = key % len(KINDS) == QUEUE
+        rows, minutes = rows[queued], minutes[queued]
+        if len(rows):  # a block's customers sit close together in customer_ids: count over their span only
+            low = rows.min()
+            total[low:rows.max() + 1] += np.bincount(rows - low, weights=minutes)
+    return total
 
 
 def attribution_totals(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
     """Minutes per department*kind summed over the given customers (no per-customer table)."""
-    a = rep.attribution
-    keep = _rows_of(rep, customer_ids) >= 0
-    return np.bincount(a["key"][keep].astype(np.int64), weights=a["time"][keep],
-                       minlength=len(rep.departments) * len(KINDS))
+    total = np.zeros(len(rep.departments) * len(KINDS))
+    for _, key, minutes in _attribution_blocks(rep, customer_ids):
+        total += np.bincount(key, weights=minutes, minlength=len(total))
+    return total
 
 
 def replication_kpis(model: Model, rep: Replication) -> dict[str, float]:
     """Every KPI of one replication, counting customers who arrived after the warm-up."""
+    departments: dict[str, float] = {}
+    _departments(model, rep, departments)  # first: its temporaries are gone before the customers' come
     out: dict[str, float] = {}
     c = rep.customers
     counted = c["arrival"] >= rep.warmup
@@ -92,22 +111,24 @@ def replication_kpis(model: Model, rep: Replication) -> dict[str, float]:
     out["external.abandonment_rate"] = lost / out["external.arrived"] if out["external.arrived"] else math.nan
     _stats(tis, "external.time_in_system", out)
 
-    ids = c["id"][done]
-    totals = attribution_totals(rep, ids)
-    queueing = customer_queueing(rep, ids)
-    out["external.queueing.mean"] = float(queueing.mean()) if len(ids) else math.nan
-    out["external.queueing.p90"] = float(np.percentile(queueing, 90)) if len(ids) else math.nan
+    totals = attribution_totals(rep, c["id"][done])
+    _queueing(rep, c["id"][done], out)
 
     classes = c["class"]
+    done_classes = classes[done]
     sla_ok, sla_n = 0, 0
+    churn: dict[str, tuple[float, float, float]] = {}  # per class: late, lost, churned
     for i, name in enumerate(rep.classes):
         spec = model.customers[name]
-        mine = done & (classes == i)
-        times = (c["end"] - c["arrival"])[mine]
+        times = tis[done_classes == i]
         arrived = counted & (classes == i)
+        lost = float((arrived & ((outcome == ABANDONED) | (outcome == BALKED))).sum())
+        expectation = spec.expectation if spec.expectation is not None else spec.sla
+        late = float((times > expectation).sum()) if expectation is not None else 0.0
+        churn[name] = (late, lost, float(c["churned"][arrived].sum()))
         out[f"class.{name}.arrived"] = float(arrived.sum())
-        out[f"class.{name}.completed"] = float(mine.sum())
-        out[f"class.{name}.abandoned"] = float((arrived & ((outcome == ABANDONED) | (outcome == BALKED))).sum())
+        out[f"class.{name}.completed"] = float(len(times))
+        out[f"class.{name}.abandoned"] = lost
         out[f"class.{name}.time_in_system.mean"] = float(times.mean()) if len(times) else math.nan
         out[f"class.{name}.time_in_system.p90"] = float(np.percentile(times, 90)) if len(times) else math.nan
         if spec.sla is not None:
@@ -116,28 +137,29 @@ def replication_kpis(model: Model, rep: Replication) -> dict[str, float]:
             sla_ok += within
             sla_n += len(times)
     out["external.within_sla"] = sla_ok / sla_n if sla_n else math.nan
-    _churn(model, rep, counted, out)
-    _departments(model, rep, out)
+    _churn(model, churn, out)
+    out.update(departments)
     _attribution(rep, totals, tis, out)
     return out
 
 
-def _churn(model: Model, rep: Replication, counted: np.ndarray, out: dict[str, float]) -> None:
-    """Expected churn: each customer's probability of leaving the company, summed; and its value."""
-    c = rep.customers
+def _queueing(rep: Replication, customer_ids: np.ndarray, out: dict[str, float]) -> None:
+    """Mean and 90th percentile of the completed customers' total time queueing."""
+    queueing = customer_queueing(rep, customer_ids)
+    out["external.queueing.mean"] = float(queueing.mean()) if len(queueing) else math.nan
+    out["external.queueing.p90"] = float(np.percentile(queueing, 90)) if len(queueing) else math.nan
+
+
+def _churn(model: Model, churn: dict[str, tuple[float, float, float]], out: dict[str, float]) -> None:
+    """Expected churn: each customer's probability of leaving the company, summed; and its value.
+    `churn` has each class's counted customers served late, lost (abandoned or balked) and churned."""
     expected, churned, revenue = 0.0, 0.0, 0.0
-    for i, name in enumerate(rep.classes):
+    for name, (late, lost, drawn) in churn.items():
         spec = model.customers[name]
-        mine = counted & (c["class"] == i)
-        tis = (c["end"] - c["arrival"])[mine]
-        outcome = c["outcome"][mine]
-        expectation = spec.expectation if spec.expectation is not None else spec.sla
-        late = (outcome == COMPLETED) & (tis > expectation) if expectation is not None else np.zeros(len(tis), bool)
-        lost = (outcome == ABANDONED) | (outcome == BALKED)
-        p = late.sum() * spec.churn_if_late + lost.sum() * spec.churn_if_abandoned
+        p = late * spec.churn_if_late + lost * spec.churn_if_abandoned
         out[f"class.{name}.churn.expected"] = float(p)
         expected += p
-        churned += float(c["churned"][mine].sum())
+        churned += drawn
         revenue += p * spec.value
     out["churn.expected"] = expected
     out["churn.customers"] = churned
@@ -145,9 +167,26 @@ def _churn(model: Model, rep: Replication, counted: np.ndarray, out: dict[str, f
     out["churn.replacement_cost"] = revenue * model.churn.acquisition_cost_multiple
 
 
+def _jobs_by_department(rep: Replication) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Step and request jobs queued after the warm-up, per department, and each department's request
+    turnaround times; read a block of jobs at a time, so the temporaries stay small."""
+    jobs, n = rep.jobs, len(rep.departments)
+    served = np.zeros(n, dtype=np.int64)
+    turnarounds: list[list[np.ndarray]] = [[] for _ in range(n)]
+    for first in range(0, len(jobs["kind"]), JOBS_PER_BLOCK):
+        block = slice(first, first + JOBS_PER_BLOCK)
+        kind, dept, queued = jobs["kind"][block], jobs["department"][block], jobs["queued"][block]
+        counted = queued >= rep.warmup
+        served += np.bincount(dept[counted & ((kind == STEP) | (kind == REQUEST))], minlength=n)
+        requests = np.flatnonzero(counted & (kind == REQUEST))
+        times = jobs["end"][block][requests] - queued[requests]
+        for i in np.unique(dept[requests]):
+            turnarounds[i].append(times[dept[requests] == i])
+    return served, [np.concatenate(t) if t else np.zeros(0) for t in turnarounds]
+
+
 def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
-    jobs = rep.jobs
-    counted = jobs["queued"] >= rep.warmup
+    served, turnarounds = _jobs_by_department(rep)
     length = rep.end - rep.warmup
     for i, d in enumerate(rep.department_records):
         prefix = f"department.{d.name}"
@@ -160,11 +199,9 @@ def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
         before = d.queue_lengths[~after]
         lengths = np.concatenate([before[-1:], d.queue_lengths[after]])
         out[f"{prefix}.queue_length.max"] = float(lengths.max()) if len(lengths) else 0.0
-        mine = counted & (jobs["department"] == i)
-        out[f"{prefix}.jobs"] = float((mine & ((jobs["kind"] == STEP) | (jobs["kind"] == REQUEST))).sum())
-        requests = mine & (jobs["kind"] == REQUEST)
-        turnaround = (jobs["end"] - jobs["queued"])[requests]
-        out[f"{prefix}.requests"] = float(requests.sum())
+        turnaround = turnarounds[i]
+        out[f"{prefix}.jobs"] = float(served[i])
+        out[f"{prefix}.requests"] = float(len(turnaround))
         out[f"{prefix}.turnaround.mean"] = float(turnaround.mean()) if len(turnaround) else math.nan
         out[f"{prefix}.turnaround.p90"] = float(np.percentile(turnaround, 90)) if len(turnaround) else math.nan
         sla = model.departments[d.name].sla

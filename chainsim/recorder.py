@@ -109,13 +109,12 @@ class Replication:
 
         column = columns(rec.c_ints, CUSTOMER_INTS) | columns(rec.c_times, ("arrival", "end"))
         customers = {name: column[name] for name in CUSTOMER_COLUMNS}
-        charged = column["charged"]
+        charged = column["charged"]  # each customer's attribution rows follow one another
         return cls(
             customers=customers,
             jobs=columns(rec.j_ints, ("customer", "department", "kind"))
             | columns(rec.j_times, ("queued", "start", "end", "held")),
-            attribution={"customer": np.repeat(customers["id"], charged), "key": np_(rec.a_key),
-                         "time": np_(rec.a_time)},
+            attribution={"count": charged, "key": np_(rec.a_key), "time": np_(rec.a_time)},
             recorded_bytes=rec.nbytes(),
             **info,
         )
