@@ -8,6 +8,7 @@ docs/output-reference.md lists them all.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 from scipy import stats
@@ -43,7 +44,7 @@ CUSTOMERS_PER_BLOCK = 1 << 10  # attribution is summed this many customers at a 
 JOBS_PER_BLOCK = 1 << 14  # and department counts this many jobs at a time
 
 
-def _attribution_blocks(rep: Replication, customer_ids: np.ndarray):
+def _attribution_blocks(rep: Replication, customer_ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The attribution rows of the given customers as (position in customer_ids, key, minutes),
     a block of customers at a time, so the temporaries stay small however long the run.
 
