@@ -558,11 +558,6 @@ class ExperimentResults:
         table["rank"] = table.groupby("kpi")["improvement"].rank(ascending=False, method="min").astype("Int64")
         return table
 
-    def ranking(self, kpi: str | None = None) -> pd.DataFrame:
-        """Scenarios ordered by improvement of one KPI (default the primary), best first."""
-        kpi = kpi or self.primary
-        return self.compare(kpis=[kpi]).sort_values("rank").reset_index(drop=True)
-
     def sensitivity(self, kpi: str | None = None) -> pd.DataFrame:
         """Tornado data: per factor, the KPI's change vs baseline at the factor's lowest and highest value.
 

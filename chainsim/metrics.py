@@ -78,10 +78,7 @@ def customer_queueing(rep: Replication, customer_ids: np.ndarray) -> np.ndarray:
     total = np.zeros(len(customer_ids))
     for rows, key, minutes in _attribution_blocks(rep, customer_ids):
         queued = key % len(KINDS) == QUEUE
-        rows, minutes = rows[queued], minutes[queued]
-        if len(rows):  # a block's customers sit close together in customer_ids: count over their span only
-            low = rows.min()
-            total[low:rows.max() + 1] += np.bincount(rows - low, weights=minutes)
+        np.add.at(total, rows[queued], minutes[queued])
     return total
 
 
@@ -173,17 +170,17 @@ def _jobs_by_department(rep: Replication) -> tuple[np.ndarray, list[np.ndarray]]
     turnaround times; read a block of jobs at a time, so the temporaries stay small."""
     jobs, n = rep.jobs, len(rep.departments)
     served = np.zeros(n, dtype=np.int64)
-    turnarounds: list[list[np.ndarray]] = [[] for _ in range(n)]
+    request_depts, request_times = [np.zeros(0, dtype=np.int32)], [np.zeros(0)]
     for first in range(0, len(jobs["kind"]), JOBS_PER_BLOCK):
         block = slice(first, first + JOBS_PER_BLOCK)
         kind, dept, queued = jobs["kind"][block], jobs["department"][block], jobs["queued"][block]
         counted = queued >= rep.warmup
         served += np.bincount(dept[counted & ((kind == STEP) | (kind == REQUEST))], minlength=n)
-        requests = np.flatnonzero(counted & (kind == REQUEST))
-        times = jobs["end"][block][requests] - queued[requests]
-        for i in np.unique(dept[requests]):
-            turnarounds[i].append(times[dept[requests] == i])
-    return served, [np.concatenate(t) if t else np.zeros(0) for t in turnarounds]
+        requests = counted & (kind == REQUEST)
+        request_depts.append(dept[requests])
+        request_times.append(jobs["end"][block][requests] - queued[requests])
+    depts, times = np.concatenate(request_depts), np.concatenate(request_times)
+    return served, [times[depts == i] for i in range(n)]
 
 
 def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
