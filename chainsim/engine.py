@@ -228,6 +228,9 @@ class Department:
         job.state = DONE
         pool = job.by_pool
         if pool is None:
+            if self.waiting and self.busy <= self.capacity:  # the staff member takes the next job
+                self.begin(self.pop(), None)
+                return
             if self.busy > self.capacity:  # past the end of their shift: they go now
                 self.acc_overtime += now
             self.busy -= 1
@@ -822,7 +825,7 @@ class Simulation:
         self.stop.callbacks.append(StopSimulation.callback)
         step = self.env.step
         try:
-            for _ in range(max_events):
+            for _ in itertools.repeat(None, max_events):
                 step()
         except StopSimulation:
             return
