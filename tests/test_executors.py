@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
 from chainsim import Experiment, Scenario
 from chainsim.api import model_from_text
-from chainsim.dask_executor import DaskExecutor
+from chainsim.dask_executor import LOCAL_CLUSTER_CONFIG, DaskExecutor
 from chainsim.executors import ProcessExecutor, SerialExecutor, chunked
 
 TINY = """
@@ -85,6 +87,19 @@ def test_joining_a_cluster_by_address_matches_too(serial, cluster):
 def test_dask_map_yields_every_index_once_whatever_the_order(cluster):
     got = dict(cluster.map(abs, [-i for i in range(50)]))
     assert got == {i: i for i in range(50)}
+
+
+def _housekeeping() -> tuple:
+    import dask
+    return tuple(dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG)
+
+
+def test_local_cluster_workers_run_with_housekeeping_turned_down(cluster):
+    """The settings must reach the worker processes (a nanny passes its config on), not just this one."""
+    seen = cluster._client.run(_housekeeping)
+    assert len(seen) == 2
+    assert set(seen.values()) == {tuple(LOCAL_CLUSTER_CONFIG.values())}
+    assert cluster._cluster.scheduler.WORKER_SATURATION == math.inf
 
 
 @pytest.mark.parametrize(("tasks", "workers", "sizes"), [
