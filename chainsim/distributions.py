@@ -63,8 +63,13 @@ Cv = Annotated[
 ]
 NonNegTime = Annotated[float, _bounded(0, strict=False, hint="times cannot be negative")]
 Scale = Annotated[float, _bounded(0, strict=True, hint="the scale is a time and must be positive")]
+# Below shape 0.1 (cv above 430) a Weibull's draws and mean overflow floating point: no service
+# time is that skewed, so the bound costs nothing real and keeps every run finite.
+WEIBULL_MIN_SHAPE = 0.1
 Shape = Annotated[
-    float, _bounded(0, strict=True, hint="the Weibull shape must be positive (1 gives an exponential)")
+    float,
+    _bounded(WEIBULL_MIN_SHAPE, strict=False,
+             hint="shapes below 0.1 (cv above 430) overflow; 1 gives an exponential, below 1 a long tail"),
 ]
 Phases = Annotated[
     int, _bounded(1, strict=False, hint="k is the number of exponential phases, a whole number")
@@ -269,10 +274,10 @@ def _weibull_shape(cv: float) -> float:
     def f(k: float) -> float:
         return gammaln(1 + 2 / k) - 2 * gammaln(1 + 1 / k) - math.log1p(cv * cv)
 
-    lo, hi = 0.02, 1e4  # shapes covering cv from ~1e12 down to ~1.3e-4
+    lo, hi = WEIBULL_MIN_SHAPE, 1e4  # shapes covering cv from ~430 down to ~1.3e-4
     if f(lo) < 0 or f(hi) > 0:
         raise ValueError(
-            f"cv must be between 1.3e-4 and 1e12 for a weibull (got {cv:g}): use gamma or lognormal"
+            f"cv must be between 1.3e-4 and 430 for a weibull (got {cv:g}): use gamma or lognormal"
         )
     return brentq(f, lo, hi, xtol=1e-12, rtol=1e-12)
 
@@ -282,8 +287,8 @@ class Weibull(_Dist):
 
     dist: Literal["weibull"] = Field("weibull", description="Distribution name.")
     mean: Mean | None = Field(None, description=f"Mean time, {TIME}; > 0. Give with cv, or use shape/scale.")
-    cv: Cv | None = Field(None, description="Coefficient of variation; > 0. Give with mean.")
-    shape: Shape | None = Field(None, description="Weibull shape k; > 0 (1 = exponential). Give with scale.")
+    cv: Cv | None = Field(None, description="Coefficient of variation; > 0 and <= 430 for a Weibull. Give with mean.")
+    shape: Shape | None = Field(None, description="Weibull shape k; >= 0.1 (1 = exponential). Give with scale.")
     scale: Scale | None = Field(None, description=f"Weibull scale, {TIME}; > 0. Give with shape.")
     _time_fields = ("mean", "scale")
     _k: float = PrivateAttr()

@@ -115,6 +115,8 @@ def test_special_cases_agree() -> None:
         ({"dist": "weibull", "mean": 1}, "mean"),
         ({"dist": "weibull", "mean": 1, "scale": 2}, "scale"),
         ({"dist": "weibull", "shape": -1, "scale": 2}, "shape"),
+        ({"dist": "weibull", "shape": 0.001, "scale": 1}, "shape"),  # would overflow to inf
+        ({"dist": "weibull", "mean": 5, "cv": 1000}, "cv"),
         ({"dist": "exponential", "mean": 1, "sd": 2}, "sd"),
         ({"dist": "normal", "mean": 1}, "dist"),
         ({"mean": 1}, "dist"),
