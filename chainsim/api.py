@@ -20,7 +20,7 @@ from chainsim.engine import simulate_replication
 from chainsim.errors import ModelError, Problem
 from chainsim.executors import make_executor
 from chainsim.load import load_warnings
-from chainsim.metrics import attribution_matrix, replication_kpis, t_interval
+from chainsim.metrics import attribution_matrix, kpi_range, replication_kpis, t_interval
 from chainsim.model import Model, load_model, parse_model
 from chainsim.recorder import JOB_KINDS, KINDS, OUTCOMES, Replication
 from chainsim.yamlio import parse_yaml
@@ -83,7 +83,7 @@ class Results:
 
     def kpi(self, name: str) -> tuple[float, float, float]:
         """(mean, ci_low, ci_high) of one KPI over replications."""
-        return t_interval(np.array([k.get(name, math.nan) for k in self.kpis]))
+        return t_interval(np.array([k.get(name, math.nan) for k in self.kpis]), within=kpi_range(name))
 
     def summary(self) -> pd.DataFrame:
         """Per KPI: mean and 95% t-interval over replications, and n."""
@@ -91,7 +91,7 @@ class Results:
         rows = []
         for name in names:
             values = np.array([k.get(name, math.nan) for k in self.kpis], dtype=float)
-            mean, lo, hi = t_interval(values)
+            mean, lo, hi = t_interval(values, within=kpi_range(name))
             rows.append((name, mean, lo, hi, int((~np.isnan(values)).sum())))
         return pd.DataFrame(rows, columns=["kpi", "mean", "ci_low", "ci_high", "n"]).set_index("kpi")
 

@@ -32,7 +32,7 @@ from chainsim.engine import simulate_replication
 from chainsim.errors import ModelError, Problem
 from chainsim.executors import make_executor
 from chainsim.levers import apply_levers, lever_cost, lever_problems
-from chainsim.metrics import replication_kpis, t_interval
+from chainsim.metrics import kpi_range, replication_kpis, t_interval
 from chainsim.model import Model, Strict, load_model, parse_model
 from chainsim.store import ResultStore
 from chainsim.streams import stream_key
@@ -519,7 +519,7 @@ class ExperimentResults:
             wide = self.values(kpi)
             for scenario in wide.columns:
                 values = wide[scenario].to_numpy(dtype=float)
-                mean, low, high = t_interval(values)
+                mean, low, high = t_interval(values, within=kpi_range(kpi))
                 rows.append((scenario, kpi, mean, low, high, int((~np.isnan(values)).sum())))
         return pd.DataFrame(rows, columns=["scenario", "kpi", "mean", "ci_low", "ci_high", "n"])
 

@@ -227,8 +227,23 @@ def _attribution(rep: Replication, totals: np.ndarray, tis: np.ndarray, out: dic
         out[f"attribution.{name}.share"] = float(block.sum() / total) if total > 0 else math.nan
 
 
-def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided t-interval over replications (nan bounds with fewer than two)."""
+SHARES = ("share", "utilisation", "abandonment_rate", "within_sla")  # how the names of KPIs in [0, 1] end
+
+
+def kpi_range(name: str) -> tuple[float, float]:
+    """Where a KPI of one replication can lie: every KPI is a count, time, amount or share, so it is
+    never negative, and shares are at most 1."""
+    return (0.0, 1.0) if name.endswith(SHARES) else (0.0, math.inf)
+
+
+def t_interval(values: np.ndarray, level: float = 0.95,
+               within: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float, float]:
+    """Mean and two-sided t-interval over replications (nan bounds with fewer than two).
+
+    `within`: the range the quantity cannot leave (see kpi_range); the interval is cut to it, so a
+    rare event's share never shows a negative lower bound. The true value lies in the range, so the
+    cut interval covers it whenever the t-interval does.
+    """
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     n = len(values)
@@ -238,4 +253,4 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, f
     if n < 2:
         return mean, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
-    return mean, mean - half, mean + half
+    return mean, max(within[0], mean - half), min(within[1], mean + half)

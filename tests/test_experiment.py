@@ -12,7 +12,7 @@ import pytest
 from chainsim import LEVERS, Experiment, ModelError, Scenario, Sequential, apply_levers, load_model
 from chainsim.api import model_from_text
 from chainsim.designs import expand
-from chainsim.metrics import t_interval
+from chainsim.metrics import kpi_range, t_interval
 from chainsim.warmup import choose_warmup, mser, welch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,6 +190,22 @@ def test_paired_difference_is_the_mean_of_per_replication_differences(tiny):
     summary = x.summary().set_index(["scenario", "kpi"])
     assert summary.loc[("baseline", TIME), "mean"] == pytest.approx(wide["baseline"].mean())
     assert summary.loc[("baseline", TIME), "n"] == 6
+
+
+def test_intervals_of_a_kpi_stay_where_the_kpi_can_be(tiny):
+    """A rare event's share (here: abandonment, mostly 0) must not show a negative lower bound."""
+    rare = np.array([0.0, 0.0, 0.0, 0.1])
+    mean, low, high = t_interval(rare)
+    assert low < 0.0
+    assert t_interval(rare, within=kpi_range("external.abandonment_rate")) == (mean, 0.0, high)
+    calm = {"customers.walk_in.arrivals.rate": 0.1, "customers.walk_in.patience.mean": 600}
+    x = Experiment(tiny, [Scenario("calm", overrides=calm)],
+                   replications=5, kpis=["external.abandonment_rate", "external.within_sla", TIME]).run()
+    summary = x.summary()
+    assert (summary["ci_low"] == 0.0).any()  # the cut did happen here (one abandonment in five runs)
+    for row in summary.itertuples():
+        low, high = kpi_range(row.kpi)
+        assert low <= row.ci_low <= row.mean <= row.ci_high <= high, row
 
 
 def test_common_random_numbers_narrow_the_paired_interval(bank):

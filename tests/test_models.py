@@ -8,6 +8,7 @@ Every experiment file must run at a tiny size and answer with a comparison for e
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import chainsim
 from chainsim.experiment import Experiment
 from chainsim.load import offered_load
+from chainsim.metrics import kpi_range
 from chainsim.model import Model, load_model
 from chainsim.recorder import KINDS
 
@@ -72,6 +74,9 @@ def test_model_runs_and_counts_every_customer_and_minute_once(path):
         assert minutes == pytest.approx(kpis["external.time_in_system.mean"], rel=1e-9)
         shares = sum(kpis[f"attribution.{d}.share"] for d in model.departments)
         assert shares == pytest.approx(1.0, rel=1e-9)
+        for name, value in kpis.items():  # the range every confidence interval is cut to
+            low, high = kpi_range(name)
+            assert math.isnan(value) or low <= value <= high, f"{name} = {value} outside [{low}, {high}]"
 
     customers = results.customers()
     counted = customers[customers["counted"]]
