@@ -239,6 +239,7 @@ class Department:
             self.pool_busy -= 1
             self.acc_pool += now
             pool.free += 1
+            pool.acc_busy += now
         if self.waiting:
             self.start_next()
         if pool is not None:
@@ -387,12 +388,22 @@ class Pool:
         self.free = staff
         self.departments = departments
         self.longest_queue = rule == "longest_queue"
+        # Its own staff-time busy (as Department's acc_*): a department served by two pools
+        # cannot tell from its own totals which pool's member did the work.
+        self.acc_busy = 0.0
 
     def take(self, dept: Department, job: Job) -> None:
         self.free -= 1
+        self.acc_busy -= dept.env._now
         dept.pool_busy += 1
         dept.acc_pool -= dept.env._now
         dept.begin(job, self)
+
+    def reset_totals(self, now: float) -> None:
+        self.acc_busy = -(self.staff - self.free) * now
+
+    def busy_time(self, now: float) -> float:
+        return self.acc_busy + (self.staff - self.free) * now
 
     def dispatch(self) -> None:
         """Send free members to waiting work: longest queue first, or the first in the list."""
@@ -786,6 +797,8 @@ class Simulation:
     def _end_warmup(self, _event) -> None:
         for dept in self.departments:
             dept.reset_totals()
+        for pool in self.pools:
+            pool.reset_totals(self.env._now)
 
     def _close(self, _event) -> None:
         """Horizon: no more arrivals. Stop now, or once the customers inside are served (drain)."""
@@ -816,7 +829,7 @@ class Simulation:
             self.rec, replication=self.replication, seed=self.seed, warmup=run.warmup, horizon=run.horizon,
             end=env.now, classes=[c.name for c in self.plan.classes], departments=[d.name for d in self.departments],
             department_records=[d.record() for d in self.departments],
-            pools={p.name: {"staff": p.staff} for p in self.pools},
+            pools={p.name: {"staff": p.staff, "busy": p.busy_time(env.now)} for p in self.pools},
         )
 
 

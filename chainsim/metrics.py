@@ -209,11 +209,8 @@ def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
         out[f"{prefix}.clarifications"] = float(d.clarifications)
         if model.pools:
             out[f"{prefix}.pool_busy.mean"] = d.pool_busy / length if length > 0 else math.nan
-    records = {d.name: d for d in rep.department_records}
-    for name, pool in model.pools.items():
-        # A department in several pools cannot tell them apart: its pool time counts for each.
-        busy = sum(records[d].pool_busy for d in pool.serves)
-        out[f"pool.{name}.utilisation"] = busy / (pool.staff * length) if length > 0 else math.nan
+    for name, pool in rep.pools.items():
+        out[f"pool.{name}.utilisation"] = pool["busy"] / (pool["staff"] * length) if length > 0 else math.nan
 
 
 def _attribution(rep: Replication, totals: np.ndarray, tis: np.ndarray, out: dict[str, float]) -> None:

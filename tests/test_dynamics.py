@@ -412,7 +412,21 @@ def test_pool_lowers_waits_between_full_pooling_and_none():
         agrees_values(work, 0.7, 0.02, f"{dept} busy staff")
     both = values(results, "department.billing.pool_busy.mean") + values(results, "department.claims.pool_busy.mean")
     assert both.max() <= 1.0
-    assert results.records[0].pools == {"flex": {"staff": 1}}
+    np.testing.assert_allclose(values(results, "pool.flex.utilisation"), both, rtol=1e-9)
+
+
+def test_a_department_in_two_pools_books_each_member_to_their_own_pool():
+    # Claims is served by two pools; each pool's busy time is its own members' (not claims' total
+    # pool time counted for both), so the pools' busy staff add up to what the departments received.
+    pools = {"flex": {"staff": 1, "serves": ["billing", "claims"]}, "claims_help": {"staff": 2, "serves": ["claims"]}}
+    results = simulate(pooled("ordered", 0.9).with_changes({"pools": pools, "run.horizon": 3_000}))
+    received = (values(results, "department.billing.pool_busy.mean")
+                + values(results, "department.claims.pool_busy.mean"))
+    flex, helping = values(results, "pool.flex.utilisation"), values(results, "pool.claims_help.utilisation")
+    np.testing.assert_allclose(flex * 1 + helping * 2, received, rtol=1e-9)
+    assert (flex <= 1).all() and (helping <= 1).all() and (helping > 0).all()
+    # flex worked at claims too (beyond its billing time), so claims' pool time came from both pools
+    assert (flex - values(results, "department.billing.pool_busy.mean") > 0.01).all()
 
 
 @pytest.mark.slow
