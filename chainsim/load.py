@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from chainsim import analytic
 from chainsim.model import Branch, Department, Model, Parallel, Request, Serve
-from chainsim.plan import read_trace
+from chainsim.plan import arrival_segments, read_trace
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,11 @@ def arrival_rate(model: Model, name: str) -> float:
     """Mean external arrivals per time unit of one class (batches included)."""
     a = model.customers[name].arrivals
     period = _period(model)
-    if a.rate is not None:
-        rate = a.rate
-        if a.open is not None:
-            rate *= sum(_overlap(w.start, w.end, period) for w in a.open) / period
-    elif a.profile is not None:
-        rate = sum(w.rate * _overlap(w.start, w.end, period) for w in a.profile) / period
-    else:
+    if a.trace is not None:
         rate = len(read_trace(a.trace, name)) / model.run.horizon
+    else:
+        segments = arrival_segments(a, model.day_length)
+        rate = sum(r * _overlap(start, end, period) for start, end, r in segments) / period
     return rate * (a.batch.expected() if a.batch is not None else 1.0)
 
 

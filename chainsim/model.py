@@ -276,11 +276,12 @@ class RateWindow(Window):
 class Arrivals(Strict):
     rate: float | None = Field(None, gt=0, allow_inf_nan=False, description="Constant Poisson rate (customers per time unit).")
     profile: list[RateWindow] | None = Field(None, min_length=1, description="Poisson rate by time-of-day "
-                                             "window, repeating daily (0 outside windows).")
+                                             "window, repeating daily (0 outside windows; where windows "
+                                             "overlap, their rates add up).")
     trace: str | None = Field(None, description="CSV file of arrival times (column `time`, optional `class`), "
                               "relative to the model file.")
     open: list[Window] | None = Field(None, min_length=1, description="Opening hours for a constant `rate` "
-                                      "(time of day, daily). Work in progress continues after closing.")
+                                      "(time of day, daily; overlapping windows merge). Work in progress continues after closing.")
     batch: Distribution | None = Field(None, description="Group size per arrival (rounded, at least 1); default 1.")
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ import numpy as np
 
 from chainsim.distributions import Distribution, Exponential, Sampler, Uniform
 from chainsim.errors import ModelError, Problem
+from chainsim.model import Arrivals as ArrivalsSpec
 from chainsim.model import Branch, CustomerClass, Model, Parallel, Request, Serve
 from chainsim.streams import Streams
 
@@ -96,6 +97,29 @@ class BranchPlan:
     choose: Callable[[], ServePlan | BranchPlan | None] | None = None
 
 
+def day_segments(windows: list[tuple[float, float, float]], day: float,
+                 combine: Callable[[list[float]], float]) -> list[tuple[float, float, float]]:
+    """One day cut into (start, end, rate) segments of constant rate, covering [0, day).
+
+    Where windows overlap, their rates are combined: summed for a rate profile (two streams of
+    customers), the largest for opening hours (open is open). Outside every window the rate is 0.
+    """
+    points = sorted({0.0, day} | {min(x, day) for start, end, _ in windows for x in (start, end)})
+    return [(a, b, combine([r for start, end, r in windows if start <= a < end]))
+            for a, b in zip(points, points[1:], strict=False) if a < b]
+
+
+def arrival_segments(arrivals: ArrivalsSpec, day: float) -> list[tuple[float, float, float]]:
+    """A class's Poisson rate over one day (not for a trace): a profile's windows add up where they
+    overlap; opening hours with a constant rate are open where any window is."""
+    if arrivals.profile is not None:
+        return day_segments([(w.start, w.end, w.rate) for w in arrivals.profile], day, sum)
+    if arrivals.open is not None:
+        return day_segments([(w.start, w.end, arrivals.rate) for w in arrivals.open], day,
+                            lambda rates: max(rates, default=0.0))
+    return [(0.0, day, arrivals.rate)]
+
+
 class Arrivals:
     """Arrival times of one class, in order: ``next()`` gives the next one, inf when there is none.
 
@@ -104,41 +128,47 @@ class Arrivals:
     the integrated rate from the last arrival. A trace hands out its times.
     """
 
-    def __init__(self, rates: list[tuple[float, float, float]] | None, day: float, unit: Sampler | None,
+    def __init__(self, segments: list[tuple[float, float, float]] | None, day: float, unit: Sampler | None,
                  trace: np.ndarray | None):
-        self.rates = rates  # (start, end, rate) windows of one day; 0 elsewhere
+        self.segments = segments  # (start, end, rate) of one day, from day_segments
         self.day = day
         self.unit = unit  # Exp(1) draws, turned into arrival gaps by inverting the integrated rate
         self.last = 0.0  # the last arrival time (by time of day)
+        self.day_number = 0  # the day and segment the last arrival fell in
+        self.segment = 0
         self.next: Callable[[], float]
         if trace is not None:
             self.next = chain(trace.tolist(), repeat(math.inf)).__next__
-        elif len(rates) == 1 and rates[0][:2] == (0.0, day) and rates[0][2] > 0:
-            self.next = accumulate(map(truediv, unit.values, repeat(rates[0][2]))).__next__
+        elif len(segments) == 1 and segments[0][2] > 0:
+            self.next = accumulate(map(truediv, unit.values, repeat(segments[0][2]))).__next__
+        elif not any(rate > 0 for _, _, rate in segments):
+            self.next = repeat(math.inf).__next__
         else:
+            self.daily = sum((end - start) * rate for start, end, rate in segments)  # arrivals a day
             self.next = self._next_by_time_of_day
 
     def _next_by_time_of_day(self) -> float:
-        """Piecewise-constant rate: walk windows from the last arrival until the integrated rate
-        reaches an Exp(1) draw."""
-        t, need = self.last, self.unit.draw()
-        for _ in range(100_000):
-            day_start = math.floor(t / self.day) * self.day
-            tod = t - day_start
-            rate, until = 0.0, self.day
-            for start, end, r in self.rates:
-                if start <= tod < end:
-                    rate, until = r, end
-                    break
-                if start > tod:
-                    until = min(until, start)
-            seg_end = day_start + until
-            if rate > 0 and t + need / rate <= seg_end:
-                self.last = t + need / rate
-                return self.last
-            need -= rate * (seg_end - t)
-            t = seg_end
-        return math.inf
+        """Piecewise-constant rate: walk the day's segments from the last arrival until the integrated
+        rate reaches an Exp(1) draw. The walk goes by day number and segment index; re-deriving the
+        time of day from a time could, by rounding, land back before a segment's end and stall."""
+        need, t = self.unit.draw(), self.last
+        day, i = self.day_number, self.segment
+        while True:
+            start, end, rate = self.segments[i]
+            segment_end = day * self.day + end
+            if rate > 0:
+                if t + need / rate <= segment_end:
+                    self.last, self.day_number, self.segment = t + need / rate, day, i
+                    return self.last
+                need -= rate * (segment_end - t)
+            t = segment_end
+            i += 1
+            if i == len(self.segments):  # a new day; whole days without the arrival are skipped at once
+                i, day = 0, day + 1
+                skip = math.floor(need / self.daily)
+                if skip > 0 and need - skip * self.daily > 0:
+                    day, need = day + skip, need - skip * self.daily
+                t = day * self.day
 
 
 @dataclass(slots=True, eq=False)
@@ -217,13 +247,7 @@ class _Builder:
         a, day = spec.arrivals, self.model.day_length
         if a.trace is not None:
             return Arrivals(None, day, None, read_trace(a.trace, name))
-        if a.profile is not None:
-            rates = sorted((w.start, min(w.end, day), w.rate) for w in a.profile)
-        elif a.open is not None:
-            rates = sorted((w.start, min(w.end, day), a.rate) for w in a.open)
-        else:
-            rates = [(0.0, day, a.rate)]
-        return Arrivals(rates, day, self.sampler(Exponential(mean=1.0), f"arrivals:{name}"), None)
+        return Arrivals(arrival_segments(a, day), day, self.sampler(Exponential(mean=1.0), f"arrivals:{name}"), None)
 
     def steps(self, steps: list, path: str, scope: dict[str, ServePlan]) -> list:
         scope = dict(scope)  # ids visible from here: earlier steps of this list and of enclosing lists

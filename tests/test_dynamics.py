@@ -25,6 +25,9 @@ from scipy import stats
 from chainsim import Model, Results, parse_model, simulate
 from chainsim import analytic as an
 from chainsim.metrics import attribution_matrix, t_interval
+from chainsim.distributions import Exponential, Sampler
+from chainsim.load import arrival_rate
+from chainsim.plan import Arrivals, arrival_segments
 from chainsim.recorder import IN_SYSTEM, KINDS, REWORK
 
 LEVEL = 0.99
@@ -218,6 +221,60 @@ def test_profile_arrival_counts_are_poisson_by_window():
         count = int(((arrivals % day >= start) & (arrivals % day < end)).sum())
         mean = r * (end - start) * days
         assert abs(count - mean) / math.sqrt(mean) < 3.3, (start, end, count, mean)
+
+
+@pytest.mark.parametrize(("day", "windows", "days"), [
+    (1.0, [(0.35, 0.7, 100.0)], 60),  # windows at fractions a float cannot hold exactly
+    (24.0, [(8.3, 17.7, 10.0)], 60),
+    (1440.0, [(500.1, 1000.3, 0.5)], 30),
+    (10.1, [(0.0, 5.0, 10.0)], 140),  # a day length that is not a whole number
+])
+def test_profile_arrivals_come_every_day_whatever_the_window_edges(day, windows, days):
+    # Rounding once made the time of day fall back before a window's end, the walk stalled and the
+    # class stopped arriving after the first day. Every day gets its arrivals, and the total is
+    # Poisson(rate * open length * days): |z| < 3.3.
+    profile = [{"from": a, "to": b, "rate": r} for a, b, r in windows]
+    model = build({"desk": {"staff": 500}},
+                  {"walk_in": {"arrivals": {"profile": profile}, "journey": [{"serve": "desk", "time": fixed(0.001)}]}},
+                  horizon=days * day, warmup=0, replications=1, seed=5)
+    arrivals = simulate(model.with_changes({"run.day_length": day})).customers()["arrival"].to_numpy()
+    assert set(np.floor(arrivals / day).astype(int)) == set(range(days))
+    mean = sum(r * (b - a) for a, b, r in windows) * days
+    assert abs(len(arrivals) - mean) / math.sqrt(mean) < 3.3, (len(arrivals), mean)
+
+
+@pytest.mark.parametrize(("arrivals", "in_overlap"), [
+    ({"profile": [{"from": 0, "to": 480, "rate": 0.1}, {"from": 100, "to": 200, "rate": 0.5}]}, 0.6),
+    ({"rate": 0.5, "open": [{"from": 0, "to": 200}, {"from": 100, "to": 300}]}, 0.5),
+])
+def test_overlapping_windows_add_up_in_a_profile_and_merge_as_opening_hours(arrivals, in_overlap):
+    # Two rate windows are two streams of customers, so their rates add up where they overlap;
+    # two opening-hour windows that overlap are simply open. The offered-load check agrees.
+    days = 50
+    model = build({"desk": {"staff": 50}}, {"walk_in": {"arrivals": arrivals, "journey": [{"serve": "desk", "time": fixed(1)}]}},
+                  horizon=days * 480, warmup=0, replications=1, seed=8).with_changes({"run.day_length": 480})
+    times = simulate(model).customers()["arrival"].to_numpy() % 480
+    count = int(((times >= 100) & (times < 200)).sum())
+    mean = in_overlap * 100 * days
+    assert abs(count - mean) / math.sqrt(mean) < 3.3, (count, mean)
+    expected_per_day = sum(r * (b - a) for a, b, r in arrival_segments(model.customers["walk_in"].arrivals, 480))
+    assert arrival_rate(model, "walk_in") == pytest.approx(expected_per_day / 480)
+    assert expected_per_day == pytest.approx(0.1 * 480 + 0.5 * 100 if "profile" in arrivals else 0.5 * 300)
+
+
+def test_rare_arrivals_by_time_of_day_skip_empty_days_and_keep_their_rate():
+    # One minute a day open at 0.05 per minute: a day has an arrival with rate 0.05, so gaps are
+    # mostly whole days skipped at once. Times stay inside the window, and the number of arrivals
+    # in 20 000 days is Poisson(1000).
+    arrivals = Arrivals([(0.0, 1.0, 0.0), (1.0, 2.0, 0.05), (2.0, 480.0, 0.0)], 480.0,
+                        Sampler(Exponential(mean=1.0), np.random.default_rng(4)), None)
+    times = []
+    while (t := arrivals.next()) < 20_000 * 480.0:
+        times.append(t)
+    tod = np.array(times) % 480.0
+    assert ((tod >= 1.0) & (tod < 2.0)).all()
+    assert np.all(np.diff(times) > 0)
+    assert abs(len(times) - 1000) / math.sqrt(1000) < 3.3, len(times)
 
 
 def test_batch_arrivals_multiply_the_count():
