@@ -291,9 +291,16 @@ class Department:
         self.queue_lengths.append(self.waiting)
 
     def preempt_for(self, job: Job) -> bool:
-        """Pause the lowest-priority job in own work for `job` (preempt-resume), if there is one."""
+        """Pause the lowest-priority job in own work for `job` (preempt-resume), if there is one.
+
+        While more own staff are busy than on duty, some are only finishing their job before they
+        go: none of them takes new work, so only pool members' jobs can be paused then.
+        """
+        off_duty_busy = self.busy > self.capacity
         victim = None
         for other in self.in_work:
+            if off_duty_busy and other.by_pool is None:
+                continue
             if other.priority < job.priority and (
                     victim is None or (other.priority, -other.seq) < (victim.priority, -victim.seq)):
                 victim = other

@@ -124,6 +124,17 @@ def test_preemptive_priority_pauses_and_resumes_the_low_class(tmp_path):
     assert table.loc[routine, ("desk", "queue")] == pytest.approx(3)
 
 
+def test_staff_finishing_after_their_shift_are_not_preempted_for_new_work(tmp_path):
+    # One on duty in [0, 10) and from 50. Routine at 9 (10 minutes) runs past the shift's end to 19;
+    # urgent at 12 finds nobody on duty: the staff member finishing the routine job goes home and
+    # does not take urgent work, which waits for 50: urgent 50..53.
+    model = two_class_trace(tmp_path, "preemptive", [(9, "routine"), (12, "urgent")]).with_changes(
+        {"departments.desk.staff": None, "run.day_length": 200,
+         "departments.desk.schedule": [{"from": 0, "to": 10, "staff": 1}, {"from": 50, "to": 200, "staff": 1}]})
+    customers = simulate(model).customers().set_index("class")
+    assert (customers.loc["routine", "end"], customers.loc["urgent", "end"]) == (19, 53)
+
+
 def test_nonpreemptive_priority_jumps_the_queue_but_waits_for_the_job_in_hand(tmp_path):
     # Routine at 0 and 1, urgent at 2: routine 0..10, urgent 10..13, routine 13..23.
     results = simulate(two_class_trace(tmp_path, "priority", [(0, "routine"), (1, "routine"), (2, "urgent")]))
