@@ -25,6 +25,7 @@ import itertools
 import math
 from array import array
 from collections import deque
+from collections.abc import Iterator
 
 import numpy as np
 import simpy
@@ -129,8 +130,10 @@ def charge(job: Job, dept: int, kind: int, minutes: float) -> None:
 class Department:
     """Staff, a queue, and time-weighted totals of what the staff did."""
 
-    def __init__(self, env: simpy.Environment, index: int, name: str, spec: DepartmentSpec):
+    def __init__(self, env: simpy.Environment, index: int, name: str, spec: DepartmentSpec,
+                 order: Iterator[int]):
         self.env = env
+        self.order = order  # the simulation's running count: ties in a priority queue go first-come
         self.index = index
         self.name = name
         self.spec = spec
@@ -260,7 +263,9 @@ class Department:
         self.acc_queue -= now
         if self.prioritised:
             rank = job.priority if self.by_priority or job.kind == INTERRUPTION else 0
-            heapq.heappush(self.queue, (-rank, job.seq, job))
+            # A job back in the queue (after a clarification or a rework) waits behind those already
+            # there; one paused by a preemption keeps its place from when it was created.
+            heapq.heappush(self.queue, (-rank, job.seq if front else next(self.order), job))
         elif front:
             self.queue.appendleft(job)
         else:
@@ -461,7 +466,8 @@ class Simulation:
         self.env = simpy.Environment()
         self.streams = Streams(self.seed, replication)
         self.plan = compile_model(model, self.streams)
-        self.departments = [Department(self.env, i, name, spec)
+        self.seq = itertools.count()  # creation order of jobs, and queue order among equals
+        self.departments = [Department(self.env, i, name, spec, self.seq)
                             for i, (name, spec) in enumerate(model.departments.items())]
         by_name = {d.name: d for d in self.departments}
         self.pools = [Pool(name, p.staff, [by_name[d] for d in p.serves], p.rule) for name, p in model.pools.items()]
@@ -475,7 +481,6 @@ class Simulation:
         self.alive: dict[int, Customer] = {}
         self.closed = False
         self.stop = self.env.event()
-        self.seq = itertools.count()
         self.on_arrival = [self._arrive]  # SimPy reads callback lists and drops them; they never change
 
     # -- arrivals --

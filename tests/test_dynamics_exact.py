@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from chainsim import Model, Results, parse_model, simulate
+from chainsim.api import model_from_text
 
 
 def fixed(value: float) -> dict:
@@ -133,6 +134,30 @@ def test_staff_finishing_after_their_shift_are_not_preempted_for_new_work(tmp_pa
          "departments.desk.schedule": [{"from": 0, "to": 10, "staff": 1}, {"from": 50, "to": 200, "staff": 1}]})
     customers = simulate(model).customers().set_index("class")
     assert (customers.loc["routine", "end"], customers.loc["urgent", "end"]) == (19, 53)
+
+
+def test_a_request_back_in_the_queue_waits_behind_those_already_there():
+    # Requests come back to the supplier's queue after a clarification or a rework. A department
+    # with interruptions keeps a priority queue (interruptions go first); among equal jobs it must
+    # still be first come, first served, so interruptions that never come change nothing at all.
+    text = """
+name: requeue
+run: {horizon: 2000, replications: 3, seed: 4}
+departments:
+  a: {staff: 10}
+  b: {staff: 1, error_rate: 0.2%s}
+customers:
+  x:
+    arrivals: {rate: 0.15}
+    journey:
+      - serve: a
+        time: {dist: fixed, value: 0.1}
+        consult: {request: b, time: {dist: exponential, mean: 4}, clarify: {p: 0.3, time: {dist: fixed, value: 1}}}
+"""
+    never = ", interruptions: {every: {dist: fixed, value: 1000000}, lasts: {dist: fixed, value: 1}}"
+    plain, with_never = (simulate(model_from_text(text % extra)) for extra in ("", never))
+    assert plain.kpi_table().equals(with_never.kpi_table())
+    assert plain.kpis[0]["department.b.reworks"] > 0 and plain.kpis[0]["department.a.clarifications"] > 0
 
 
 def test_nonpreemptive_priority_jumps_the_queue_but_waits_for_the_job_in_hand(tmp_path):
