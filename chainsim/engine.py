@@ -449,7 +449,7 @@ class Customer:
         self.charges: dict[int, float] = {}  # minutes by dept * NK + kind, only the keys touched
         self.cause = -1  # department whose error is being reworked, or -1
         self.rework_step = None  # the step whose error started the rework
-        self.redo = None  # a step to take with its rework time when next reached
+        self.redo: set[ServePlan] | None = None  # steps to take with their rework time when next reached
         self.patience = cls.patience.draw() if cls.patience is not None else INF
         self.reworks = 0
         self.clarifies = 0
@@ -523,8 +523,8 @@ class Simulation:
             if c.cls.balk_at is not None and dept.waiting >= c.cls.balk_at:
                 self._customer_done(c, BALKED)
                 return
-        if c.redo is plan:
-            c.redo = None
+        if c.redo and plan in c.redo:  # several can be pending: an earlier step may err on the way back
+            c.redo.discard(plan)
             time = plan.rework_time.draw()
         else:
             time = plan.time.draw()
@@ -566,7 +566,9 @@ class Simulation:
             dept.reworks += 1
             if c.cause < 0:
                 c.cause, c.rework_step = dept.index, plan
-            c.redo = plan
+            if c.redo is None:
+                c.redo = set()
+            c.redo.add(plan)
             self._advance(c, plan.rework_target or plan)  # back to the rework_to step, else this one
             return
         if c.rework_step is plan:

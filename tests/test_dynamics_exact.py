@@ -276,6 +276,28 @@ def test_redo_of_a_step_uses_its_rework_factor(tmp_path):
     assert (row[("desk", "service")], row[("desk", "rework")]) == pytest.approx((4, 2))
 
 
+def test_a_step_waiting_for_its_redo_keeps_it_when_an_earlier_step_errs_on_the_way_back(tmp_path):
+    # A (1) -> B (1, may err, redone in place) -> C (10, may err, goes back to A, redone in 0.5).
+    # Wanted: C errs once, and B errs once on the walk back. C is still owed its short redo:
+    # 0..1 A, 1..2 B, 2..12 C (error), 12..13 A, 13..14 B (error), 14..15 B redo, 15..15.5 C.
+    trace = trace_file(tmp_path, [(0, "walk_in")])
+
+    def make(seed: int) -> Model:
+        return build({"a": {"staff": 1}, "b": {"staff": 1}, "c": {"staff": 1}},
+                     {"walk_in": {"arrivals": {"trace": trace}, "journey": [
+                         {"serve": "a", "id": "A", "time": fixed(1)},
+                         {"serve": "b", "time": fixed(1), "error_rate": 0.5, "rework_time": fixed(1)},
+                         {"serve": "c", "time": fixed(10), "error_rate": 0.5, "rework_to": "A",
+                          "rework_time": fixed(0.5)}]}}, seed=seed)
+
+    def errors_as_wanted(results: Results) -> bool:  # C errs, then B: B runs three times, C twice
+        return len(steps(results, "c")) == 2 and steps(results, "b")["end"].tolist() == [2, 14, 15]
+
+    results = first_seed(make, errors_as_wanted)
+    assert steps(results, "c")["end"].tolist() == [12, 15.5]
+    assert results.customers()["end"].iloc[0] == 15.5
+
+
 # --- pools, balking, patience, batches --------------------------------------------------------------
 
 
