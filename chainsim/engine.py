@@ -156,7 +156,9 @@ class Department:
         self.preemptive = self.preemptive_priority or interrupts
         self.in_work: list[Job] = []  # jobs doing own work, for preemption
         self.on_worked = [self._worked]
+        # counts after the warm-up (reset_totals)
         self.reworks = 0
+        self.redone_requests = 0  # of those reworks, requests redone: another visit, but no new job row
         self.clarifications = 0
         # Time-weighted totals with no clock tick: the integral of a count n from 0 to T is
         # n(T)*T - sum(change * t) over its changes, so each change books one product into acc_*.
@@ -366,10 +368,11 @@ class Department:
         return (self.busy, self.held, self.interrupting, self.pool_busy, self.capacity, self.overtime, self.waiting)
 
     def reset_totals(self) -> None:
-        """Count the time-weighted totals from now on (end of warm-up)."""
+        """Count the time-weighted totals and the counts from now on (end of warm-up)."""
         now = self.env._now
         (self.acc_busy, self.acc_held, self.acc_interrupting, self.acc_pool, self.acc_capacity, self.acc_overtime,
          self.acc_queue) = (-n * now for n in self._counts())
+        self.reworks = self.redone_requests = self.clarifications = 0
 
     def record(self) -> DepartmentRecord:
         now = self.env._now
@@ -380,7 +383,7 @@ class Department:
         return DepartmentRecord(
             name=self.name, busy=busy, held=held, interrupted=interrupted,
             available=capacity + overtime, queue=queue, pool_busy=pool,
-            reworks=self.reworks, clarifications=self.clarifications,
+            reworks=self.reworks, redone_requests=self.redone_requests, clarifications=self.clarifications,
             queue_times=np.frombuffer(self.queue_times, dtype=float),
             queue_lengths=np.frombuffer(self.queue_lengths, dtype=np.int32),
             staff_times=np.frombuffer(self.staff_times, dtype=float) if self.staff_times else np.zeros(0),
@@ -638,6 +641,7 @@ class Simulation:
         dept.release(job)
         if plan.error.p and plan.error.flip():  # defective: the supplier redoes it before it goes back
             dept.reworks += 1
+            dept.redone_requests += 1
             job.customer.reworks += 1
             if job.cause < 0:
                 job.cause = dept.index

@@ -198,7 +198,7 @@ def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
         lengths = np.concatenate([before[-1:], d.queue_lengths[after]])
         out[f"{prefix}.queue_length.max"] = float(lengths.max()) if len(lengths) else 0.0
         turnaround = turnarounds[i]
-        out[f"{prefix}.jobs"] = float(served[i])
+        out[f"{prefix}.jobs"] = float(served[i] + d.redone_requests)
         out[f"{prefix}.requests"] = float(len(turnaround))
         out[f"{prefix}.turnaround.mean"] = float(turnaround.mean()) if len(turnaround) else math.nan
         out[f"{prefix}.turnaround.p90"] = float(np.percentile(turnaround, 90)) if len(turnaround) else math.nan

@@ -71,7 +71,8 @@ class DepartmentRecord:
     available: float  # staff-time available (on duty, or still finishing a job)
     queue: float  # integral of queue length
     pool_busy: float  # pool staff-time spent here
-    reworks: int
+    reworks: int  # defective pieces of work done here
+    redone_requests: int  # of those, internal requests redone (a visit with no job row of its own)
     clarifications: int  # questions this department had to answer
     queue_times: np.ndarray
     queue_lengths: np.ndarray

@@ -298,6 +298,27 @@ def test_a_step_waiting_for_its_redo_keeps_it_when_an_earlier_step_errs_on_the_w
     assert results.customers()["end"].iloc[0] == 15.5
 
 
+def test_department_counts_start_after_the_warm_up_and_count_a_redone_request_as_a_visit(tmp_path):
+    # Customers at 0 and 50 (warm-up 25): the desk consults checks (fixed 2), which may be unclear
+    # (asked back) or defective (redone). Wanted: each customer has one of each. Only the second
+    # customer's are counted: at checks 1 rework, 2 visits (the request and its redo), and at the
+    # desk 1 question answered and 1 visit.
+    trace = trace_file(tmp_path, [(0, "walk_in"), (50, "walk_in")])
+
+    def make(seed: int) -> Model:
+        return build({"desk": {"staff": 1}, "checks": {"staff": 1, "error_rate": 0.5}},
+                     {"walk_in": {"arrivals": {"trace": trace}, "journey": [
+                         {"serve": "desk", "time": fixed(1),
+                          "consult": {"request": "checks", "time": fixed(2), "clarify": {"p": 0.5, "time": fixed(1)}}}]}},
+                     seed=seed, warmup=25)
+
+    results = first_seed(make, lambda r: r.customers()[["reworks", "clarifications"]].to_numpy().tolist() == [[1, 1], [1, 1]])
+    kpis = results.kpis[0]
+    assert (kpis["department.checks.reworks"], kpis["department.checks.jobs"]) == (1, 2)
+    assert (kpis["department.desk.clarifications"], kpis["department.desk.jobs"]) == (1, 1)
+    assert kpis["department.checks.requests"] == 1
+
+
 # --- pools, balking, patience, batches --------------------------------------------------------------
 
 
