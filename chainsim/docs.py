@@ -223,8 +223,10 @@ defective:
   it). With `rework_to: <id>` the journey goes back to that earlier step instead and is walked
   again from there: the steps in between are redone at their normal time, the erring step at
   its rework time. `rework_to` may name an earlier step of the same list or of a list that
-  encloses it (a step inside a branch can go back before the branch); not a step inside an
-  earlier branch, nor a later step.
+  encloses it (a step inside a branch can go back before the branch: walking back through it,
+  the customer takes the same option as the first time, since the case has not changed); not
+  a step inside an earlier branch, nor a later step. If an earlier step errs on the way back,
+  both are redone at their rework time.
 - at a **request**, the supplier redoes it (queueing again, for the rework time) before it goes
   back.
 

@@ -443,7 +443,7 @@ class NextArrival(Due):
 
 class Customer:
     __slots__ = ("id", "cls", "arrived", "charges", "cause", "rework_step", "redo",
-                 "patience", "reworks", "clarifies", "first")
+                 "patience", "reworks", "clarifies", "first", "routes")
 
     def __init__(self, id: int, cls: ClassPlan, now: float):
         self.id = id
@@ -453,6 +453,7 @@ class Customer:
         self.cause = -1  # department whose error is being reworked, or -1
         self.rework_step = None  # the step whose error started the rework
         self.redo: set[ServePlan] | None = None  # steps to take with their rework time when next reached
+        self.routes: dict[BranchPlan, ServePlan | BranchPlan | None] | None = None  # at remembered branches
         self.patience = cls.patience.draw() if cls.patience is not None else INF
         self.reworks = 0
         self.clarifies = 0
@@ -513,11 +514,19 @@ class Simulation:
     def _advance(self, c: Customer, step: ServePlan | BranchPlan | None) -> None:
         """Take the customer to `step`, through branches; finish at the end of the journey."""
         while step.__class__ is BranchPlan:
-            step = step.choose()
+            step = self._route(c, step) if step.remembered else step.choose()
         if step is None:
             self._customer_done(c, COMPLETED)
         else:
             self._serve(c, step)
+
+    def _route(self, c: Customer, branch: BranchPlan) -> ServePlan | BranchPlan | None:
+        """The option this customer took at the branch before, else a new choice (see remembered)."""
+        if c.routes is None:
+            c.routes = {}
+        if branch not in c.routes:
+            c.routes[branch] = branch.choose()
+        return c.routes[branch]
 
     def _serve(self, c: Customer, plan: ServePlan) -> None:
         dept = self.departments[plan.dept]

@@ -95,6 +95,9 @@ class BranchPlan:
     next: ServePlan | BranchPlan | None = None
     firsts: list = field(default_factory=list)  # where each option starts (``next`` if it is empty)
     choose: Callable[[], ServePlan | BranchPlan | None] | None = None
+    # A step inside goes back to before the branch on an error: the customer, whose case has not
+    # changed, takes the same option again (else the erring step might never be redone).
+    remembered: bool = False
 
 
 def day_segments(windows: list[tuple[float, float, float]], day: float,
@@ -258,7 +261,10 @@ class _Builder:
                 options = [self.steps(o.then, f"{here}.branch[{j}].then", scope) for j, o in enumerate(step.branch)]
                 cumulative = np.cumsum([o.p for o in step.branch]).tolist()
                 cumulative[-1] = math.inf  # the last option also takes what rounding leaves below 1
-                out.append(BranchPlan(here, cumulative, options, self.sampler(_UNIT, f"route:{here}")))
+                inside = list(_serves(options))
+                remembered = any(s.rework_target is not None and s.rework_target not in inside for s in inside)
+                out.append(BranchPlan(here, cumulative, options, self.sampler(_UNIT, f"route:{here}"),
+                                      remembered=remembered))
                 continue
             out.append(self.serve(step, here, scope))
             if step.id is not None:
@@ -302,6 +308,16 @@ class _Builder:
             clarify=self.coin(clarify.p, f"clarify:{path}") if clarify else None,
             answer_time=self.sampler(clarify.time or r.time, f"answer:{path}") if clarify else None,
         )
+
+
+def _serves(options: list[list]) -> Iterator[ServePlan]:
+    """Every step in the options of a branch, nested branches included."""
+    for option in options:
+        for step in option:
+            if step.__class__ is BranchPlan:
+                yield from _serves(step.options)
+            else:
+                yield step
 
 
 def _rework_time(step: Serve | Request) -> Distribution:

@@ -319,6 +319,34 @@ def test_department_counts_start_after_the_warm_up_and_count_a_redone_request_as
     assert kpis["department.checks.requests"] == 1
 
 
+def test_rework_back_across_a_branch_takes_the_same_option_again():
+    # A, then a branch: half go to C (which errs half the time and goes back to A), half skip it;
+    # then Z (100). A customer sent back by C's error has the same case, so passes C again, and C's
+    # rework ends there: Z's 100 minutes are never booked as C's rework.
+    model = model_from_text("""
+name: branch rework
+run: {horizon: 5000, replications: 1, seed: 2}
+departments: {a: {staff: 100}, c: {staff: 100}, z: {staff: 100}}
+customers:
+  x:
+    arrivals: {rate: 0.05}
+    journey:
+      - {serve: a, id: A, time: {dist: fixed, value: 1}}
+      - branch:
+          - {p: 0.5, then: [{serve: c, time: {dist: fixed, value: 1}, error_rate: 0.5, rework_to: A}]}
+          - {p: 0.5, then: []}
+      - {serve: z, time: {dist: fixed, value: 100}}
+""")
+    results = simulate(model)
+    done = results.customers().query("outcome == 'completed'")["customer"]
+    table = results.customer_attribution().loc[done]
+    np.testing.assert_allclose(table[("z", "service")], 100, rtol=1e-12)
+    assert table[("c", "rework")].max() < 100
+    visits_c = steps(results, "c").groupby("customer").size()
+    reworked = results.customers().set_index("customer").loc[visits_c.index, "reworks"]
+    assert (visits_c == reworked + 1).all() and reworked.sum() > 10
+
+
 # --- pools, balking, patience, batches --------------------------------------------------------------
 
 
