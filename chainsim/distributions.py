@@ -29,11 +29,17 @@ from pydantic import (
 from scipy.optimize import brentq
 from scipy.special import gammaln
 
-TIME = "in time units of the model"
+TIME = "in time units of the model, at most 1e12"
 
 
-def _bounded(lower: float, *, strict: bool, hint: str) -> AfterValidator:
-    """Validator: finite and > lower (strict) or >= lower; the message names the field and the fix."""
+# Times and their spread are held to ranges no organisation leaves, so that means, variances and
+# draws stay finite floating-point numbers (a cv of 1e200 or a time of 1e308 would overflow).
+MAX_TIME = 1e12
+MIN_CV, MAX_CV = 1e-6, 1e3
+
+
+def _bounded(lower: float, *, strict: bool, hint: str, upper: float = MAX_TIME) -> AfterValidator:
+    """Validator: finite, > lower (strict) or >= lower, and <= upper; the message names the field and the fix."""
     op = ">" if strict else ">="
 
     def check(v: float, info: ValidationInfo) -> float:
@@ -42,6 +48,8 @@ def _bounded(lower: float, *, strict: bool, hint: str) -> AfterValidator:
             raise ValueError(f"{name} must be a finite number (got {v}): write a plain number such as 2.5")
         if v < lower or (strict and v == lower):
             raise ValueError(f"{name} must be {op} {lower:g} (got {v:g}): {hint}")
+        if v > upper:
+            raise ValueError(f"{name} must be <= {upper:g} (got {v:g}): {hint}")
         return v
 
     return AfterValidator(check)
@@ -52,13 +60,16 @@ Mean = Annotated[
     _bounded(
         0,
         strict=True,
-        hint="a time distribution needs a positive mean (use dist: fixed, value: 0 for no delay)",
+        hint="a time distribution needs a positive mean, in time units of the model "
+             "(use dist: fixed, value: 0 for no delay)",
     ),
 ]
 Cv = Annotated[
     float,
     _bounded(
-        0, strict=True, hint="cv is standard deviation / mean; use dist: fixed for a time with no variability"
+        MIN_CV, strict=False, upper=MAX_CV,
+        hint=f"cv is standard deviation / mean, between {MIN_CV:g} and {MAX_CV:g}; "
+             "use dist: fixed for a time with no variability",
     ),
 ]
 NonNegTime = Annotated[float, _bounded(0, strict=False, hint="times cannot be negative")]
@@ -220,7 +231,7 @@ class _MeanCv(_Dist):
     """Distributions given by their mean and coefficient of variation: the moments are the inputs."""
 
     mean: Mean = Field(description=f"Mean time, {TIME}; > 0.")
-    cv: Cv = Field(description="Coefficient of variation (standard deviation / mean); > 0.")
+    cv: Cv = Field(description="Coefficient of variation (standard deviation / mean); 1e-6 to 1000.")
     _time_fields = ("mean",)
 
     def expected(self) -> float:
@@ -287,7 +298,7 @@ class Weibull(_Dist):
 
     dist: Literal["weibull"] = Field("weibull", description="Distribution name.")
     mean: Mean | None = Field(None, description=f"Mean time, {TIME}; > 0. Give with cv, or use shape/scale.")
-    cv: Cv | None = Field(None, description="Coefficient of variation; > 0 and <= 430 for a Weibull. Give with mean.")
+    cv: Cv | None = Field(None, description="Coefficient of variation; 1e-6 to 430 for a Weibull. Give with mean.")
     shape: Shape | None = Field(None, description="Weibull shape k; >= 0.1 (1 = exponential). Give with scale.")
     scale: Scale | None = Field(None, description=f"Weibull scale, {TIME}; > 0. Give with shape.")
     _time_fields = ("mean", "scale")

@@ -62,7 +62,8 @@ class RunSettings(Strict):
                                "replication; a run that would exceed it stops with a clear error.")
     max_events: int = Field(50_000_000, ge=1, description="Safety cap on simulation events per replication "
                             "(service completions, arrivals, interruptions...); a run that would exceed it "
-                            "stops with a clear error.")
+                            "stops with a clear error, and interruptions, outages or shift changes expected "
+                            "to exceed it are refused before the run.")
 
 
 # --- departments ------------------------------------------------------------------------------
@@ -188,7 +189,9 @@ class ReworkFields(Strict):
 
 
 class Request(ReworkFields):
-    request: str = Field(description="Supplier department the internal request goes to.")
+    request: str = Field(description="Supplier department the internal request goes to; not one whose staff "
+                         "member is already held waiting on it (the step's own, or an outer request's): that would "
+                         "deadlock.")
     time: Distribution = Field(description="Supplier staff time for the request.")
     consult: Consult | None = Field(None, description="Requests this request makes in turn, while holding "
                                     "the supplier's staff member (nested consult).")
@@ -229,7 +232,7 @@ class Serve(ReworkFields):
                                     "holding the customer.")
     consult_at: Literal["end", "start"] = Field("end", description="end: the staff member does the step's own "
                                                 "work, then consults; start: consults first, then the own work.")
-    id: str | None = Field(None, description="Name of the step, for `rework_to` in a later step.")
+    id: str | None = Field(None, description="Name of the step (unique in the journey), for `rework_to` in a later step.")
     rework_to: str | None = Field(None, description="Defective work goes back to this earlier step (its id) "
                                   "and the journey is redone from there; default: redo this step.")
 
@@ -359,9 +362,17 @@ class Model(Strict):
                 raise ValueError(f"name {key!r}: use letters, digits, _ or -")
         return value
 
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"this chainsim reads schema_version {SCHEMA_VERSION} (got {version}): "
+                             f"write {SCHEMA_VERSION}, or use the chainsim version the file was written for")
+        return version
+
     @model_validator(mode="after")
     def _cross_references(self) -> Model:
-        problems = list(_reference_problems(self))
+        problems = list(_reference_problems(self)) + list(_day_problems(self)) + list(_clock_problems(self))
         if self.run.warmup >= self.run.horizon:
             problems.append(Problem("run.warmup", f"warm-up {self.run.warmup:g} must be shorter than "
                                     f"the horizon {self.run.horizon:g}"))
@@ -424,20 +435,30 @@ def _unknown(kind: str, name: str, known: list[str]) -> str:
     return f"unknown {kind} {name!r}: {hint}"
 
 
-def _raw_consult_requests(consult: Any, path: str):
-    """Yield (path, request dict) for every request in raw (unvalidated) consult data."""
+def _raw_direct_requests(consult: Any, path: str):
+    """Yield (path, request dict) for the requests one consult makes itself (not nested ones)."""
     if isinstance(consult, list):
         for i, item in enumerate(consult):
-            yield from _raw_consult_requests(item, f"{path}[{i}]")
+            yield from _raw_direct_requests(item, f"{path}[{i}]")
     elif isinstance(consult, dict) and isinstance(consult.get("parallel"), list):
         for i, item in enumerate(consult["parallel"]):
-            yield from _raw_consult_requests(item, f"{path}.parallel[{i}]")
+            yield from _raw_direct_requests(item, f"{path}.parallel[{i}]")
     elif isinstance(consult, dict):
         yield path, consult
-        yield from _raw_consult_requests(consult.get("consult"), f"{path}.consult")
 
 
-def _journey_problems(steps: Any, path: str, visible: set[str], depts: list[str], receives_work: dict):
+def _raw_consult_requests(consult: Any, path: str, holders: tuple[str, ...] = ()):
+    """Yield (path, request dict, holders) for every request in raw (unvalidated) consult data;
+    holders are the departments whose staff are held waiting on it (the step's and the outer requests')."""
+    for rpath, request in _raw_direct_requests(consult, path):
+        yield rpath, request, holders
+        name = request.get("request")
+        yield from _raw_consult_requests(request.get("consult"), f"{rpath}.consult",
+                                         (*holders, name) if isinstance(name, str) else holders)
+
+
+def _journey_problems(steps: Any, path: str, visible: set[str], depts: list[str], receives_work: dict,
+                      ids: dict[str, str] | None = None):
     """Unknown departments and rework_to targets out of scope, read from the raw data.
 
     Working on the raw data (not the validated model) lets these be listed together with field
@@ -445,6 +466,7 @@ def _journey_problems(steps: Any, path: str, visible: set[str], depts: list[str]
     """
     if not isinstance(steps, list):
         return
+    ids = {} if ids is None else ids  # every step id of the journey so far, and where
     visible = set(visible)  # ids of earlier steps in this list and in enclosing lists
     for i, step in enumerate(steps):
         here = f"{path}[{i}]"
@@ -454,25 +476,36 @@ def _journey_problems(steps: Any, path: str, visible: set[str], depts: list[str]
             for j, option in enumerate(step["branch"]):
                 if isinstance(option, dict):
                     yield from _journey_problems(option.get("then"), f"{here}.branch[{j}].then", visible, depts,
-                                                 receives_work)
+                                                 receives_work, ids)
             continue
         serve = step.get("serve")
         if isinstance(serve, str):
             if serve not in depts:
                 yield Problem(f"{here}.serve", _unknown("department", serve, depts))
             receives_work.setdefault(serve, here)
+        step_id = step.get("id")
+        if isinstance(step_id, str) and step_id in ids:
+            yield Problem(f"{here}.id", f"id {step_id!r} is already used by {ids[step_id]}: give each step its own id")
+        elif isinstance(step_id, str):
+            ids[step_id] = here
         target = step.get("rework_to")
         if target is not None and target not in visible:
             yield Problem(f"{here}.rework_to", f"no earlier step with id {target!r} in this journey "
                           "(or in an enclosing one, for a step inside a branch): give an earlier step that id, "
                           "or drop rework_to to redo this step")
-        if isinstance(step.get("id"), str):
-            visible.add(step["id"])
-        for rpath, request in _raw_consult_requests(step.get("consult"), f"{here}.consult"):
+        if isinstance(step_id, str):
+            visible.add(step_id)
+        holders = (serve,) if isinstance(serve, str) else ()
+        for rpath, request, waiting in _raw_consult_requests(step.get("consult"), f"{here}.consult", holders):
             name = request.get("request")
             if isinstance(name, str):
                 if name not in depts:
                     yield Problem(f"{rpath}.request", _unknown("department", name, depts))
+                elif name in waiting:
+                    yield Problem(f"{rpath}.request", f"{name!r} already has a staff member held waiting on this "
+                                  "request, so it would wait on itself: with every staff member holding a "
+                                  "customer nobody is left to answer (a deadlock). Ask another department, "
+                                  "or make the work a step of the journey")
                 receives_work.setdefault(name, rpath)
 
 
@@ -510,6 +543,50 @@ def _reference_problems(model: Model):
         if spec is not None and spec.internal_priority != "same" and spec.discipline == "fifo":
             yield Problem(f"departments.{dept}.internal_priority", "internal_priority needs discipline "
                           "`priority` or `preemptive`")
+
+
+def _day_problems(model: Model):
+    """Time-of-day windows that start after the day ends would never open."""
+    day, unit = model.day_length, model.time_unit
+    windows = [(f"departments.{name}.schedule", d.schedule) for name, d in model.departments.items()]
+    windows += [(f"customers.{name}.arrivals.{key}", getattr(c.arrivals, key))
+                for name, c in model.customers.items() for key in ("profile", "open")]
+    for path, listed in windows:
+        for i, window in enumerate(listed or []):
+            if window.start >= day:
+                yield Problem(f"{path}[{i}].from", f"starts at {window.start:g}, after the day ends ({day:g} {unit}s, "
+                              f"run.day_length): give a time of day below {day:g}, or a longer run.day_length")
+
+
+def _clock_problems(model: Model):
+    """Interruptions, outages and shifts make events with no customer behind them, so no customer
+    cap stops them: a tiny gap would run for hours or fill the memory. Their counts follow from the
+    file, and are held to the run's caps before anything runs."""
+    run, unit, day = model.run, model.time_unit, model.day_length
+    length = run.horizon + ((run.drain_limit or run.horizon) if run.drain else 0.0)  # longest possible run
+    counts: list[tuple[float, str, str]] = []  # (events, field, what makes them)
+    for name, d in model.departments.items():
+        where = f"departments.{name}"
+        if d.interruptions is not None:
+            gap = d.interruptions.every.expected()
+            n = length / gap
+            if n > run.max_customers:
+                yield Problem(f"{where}.interruptions.every", f"a mean gap of {gap:g} {unit}s gives about {n:,.0g} "
+                              f"interruptions in one replication, more than run.max_customers = {run.max_customers:,}: "
+                              f"give the time between interruptions in {unit}s")
+                continue
+            counts.append((2 * n, f"{where}.interruptions.every", f"interruptions every {gap:g} {unit}s"))
+        if d.outages is not None:
+            cycle = d.outages.every.expected() + d.outages.lasts.expected()
+            counts.append((2 * length / cycle, f"{where}.outages.every", f"an outage cycle (every + lasts) of {cycle:g} {unit}s"))
+        if d.schedule is not None:
+            counts.append((2 * len(d.schedule) * length / day, "run.day_length",
+                           f"shift changes in a day of {day:g} {unit}s"))
+    total = sum(n for n, _, _ in counts)
+    if total > run.max_events:
+        n, path, what = max(counts)
+        yield Problem(path, f"{what}: about {n:,.0g} events in one replication, more than run.max_events = "
+                      f"{run.max_events:,} allows: check the value is in {unit}s, or raise run.max_events")
 
 
 def _set_path(data: dict, path: str, value: Any) -> None:

@@ -133,37 +133,41 @@ def _rework(draw, item: dict) -> None:
 
 
 @st.composite
-def requests(draw, depts: list[str], depth: int) -> dict:
-    req: dict[str, Any] = {"request": draw(st.sampled_from(depts)), "time": draw(distributions(0.2, 8))}
+def requests(draw, depts: list[str], depth: int, holders: tuple[str, ...]) -> dict:
+    """A request to a department not already holding the customer (that would deadlock)."""
+    to = draw(st.sampled_from([d for d in depts if d not in holders]))
+    req: dict[str, Any] = {"request": to, "time": draw(distributions(0.2, 8))}
     _rework(draw, req)
     if draw(st.integers(0, 2)) == 0:
         req["clarify"] = {"p": draw(_num(0, 0.5))}
         if draw(st.booleans()):
             req["clarify"]["time"] = draw(distributions(0.2, 4))
-    if depth < 2 and draw(st.integers(0, 3)) == 0:
-        req["consult"] = draw(consults(depts, depth + 1))
+    if depth < 2 and len(set(depts) - {*holders, to}) and draw(st.integers(0, 3)) == 0:
+        req["consult"] = draw(consults(depts, (*holders, to), depth + 1))
     return req
 
 
 @st.composite
-def consults(draw, depts: list[str], depth: int = 0) -> Any:
+def consults(draw, depts: list[str], holders: tuple[str, ...], depth: int = 0) -> Any:
     """A single request, a sequential list, a parallel fork-join, or a list mixing both; nested."""
     kind = draw(st.sampled_from(["single", "sequence", "parallel", "mixed"]))
     if kind == "single":
-        return draw(requests(depts, depth))
+        return draw(requests(depts, depth, holders))
     if kind == "parallel":
-        return {"parallel": draw(st.lists(requests(depts, depth), min_size=1, max_size=3))}
-    item = requests(depts, depth)
+        return {"parallel": draw(st.lists(requests(depts, depth, holders), min_size=1, max_size=3))}
+    item = requests(depts, depth, holders)
     if kind == "mixed":
-        item = st.one_of(item, st.lists(requests(depts, depth), min_size=1, max_size=2).map(
+        item = st.one_of(item, st.lists(requests(depts, depth, holders), min_size=1, max_size=2).map(
             lambda rs: {"parallel": rs}))
     return draw(st.lists(item, min_size=1, max_size=3))
 
 
 @st.composite
 def journeys(draw, depts: list[str], scope: tuple[str, ...] = (), depth: int = 0,
-             min_size: int = 1) -> list[dict]:
-    """Steps: serves (with consults, rework, ids, rework_to an id in scope) and nested branches."""
+             min_size: int = 1, ids: list[str] | None = None) -> list[dict]:
+    """Steps: serves (with consults, rework, ids unique in the journey, rework_to an id in scope) and
+    nested branches."""
+    ids = [] if ids is None else ids
     scope_ids = list(scope)
     steps: list[dict] = []
     for _ in range(draw(st.integers(min_size, 3 if depth == 0 else 2))):
@@ -172,18 +176,19 @@ def journeys(draw, depts: list[str], scope: tuple[str, ...] = (), depth: int = 0
             weights = [draw(st.integers(1, 10)) for _ in range(n)]
             ps = [round(w / sum(weights), 6) for w in weights]
             ps[-1] = round(1 - sum(ps[:-1]), 12)
-            steps.append({"branch": [{"p": p, "then": draw(journeys(depts, tuple(scope_ids), depth + 1, 0))}
+            steps.append({"branch": [{"p": p, "then": draw(journeys(depts, tuple(scope_ids), depth + 1, 0, ids))}
                                      for p in ps]})
             continue
         step: dict[str, Any] = {"serve": draw(st.sampled_from(depts)), "time": draw(distributions(0.2, 10))}
-        if draw(st.booleans()):
-            step["consult"] = draw(consults(depts))
+        if len(depts) > 1 and draw(st.booleans()):
+            step["consult"] = draw(consults(depts, (step["serve"],)))
             step["consult_at"] = draw(st.sampled_from(["end", "start"]))
         _rework(draw, step)
         if scope_ids and draw(st.integers(0, 2)) == 0:
             step["rework_to"] = draw(st.sampled_from(scope_ids))
         if draw(st.booleans()):
-            step["id"] = f"s{depth}_{len(steps)}_{len(scope_ids)}"
+            step["id"] = f"s{len(ids)}"
+            ids.append(step["id"])
             scope_ids.append(step["id"])
         steps.append(step)
     return steps

@@ -231,11 +231,15 @@ def test_zero_staff_where_no_work_arrives_is_fine():
 @pytest.mark.parametrize("time, path_tail, expected", [
     ({"dist": "uniform", "low": 5, "high": 2}, "", "high must be > low (got low=5, high=2): swap them"),
     ({"dist": "triangular", "low": 1, "mode": 9, "high": 5}, "", "mode must lie within [low, high]"),
-    ({"dist": "lognormal", "mean": 2, "cv": -1}, ".cv", "cv must be > 0 (got -1)"),
+    ({"dist": "lognormal", "mean": 2, "cv": -1}, ".cv", "cv must be >= 1e-06 (got -1)"),
     ({"dist": "erlang", "mean": 3, "k": 0}, ".k", "k must be >= 1 (got 0)"),
     ({"dist": "fixed", "value": -2}, ".value", "value must be >= 0 (got -2): times cannot be negative"),
     ({"dist": "empirical", "values": [1, -2]}, ".values[1]", "values must be >= 0 (got -2)"),
     ({"dist": "exponential", "mean": float("nan")}, ".mean", "mean must be a finite number (got nan)"),
+    # beyond these, means and variances overflow floating point (a traceback, or -inf results)
+    ({"dist": "lognormal", "mean": 2, "cv": 1e200}, ".cv", "cv must be <= 1000 (got 1e+200)"),
+    ({"dist": "gamma", "mean": 2, "cv": 1e-200}, ".cv", "cv must be >= 1e-06 (got 1e-200)"),
+    ({"dist": "triangular", "low": 0, "mode": 1, "high": 1e308}, ".high", "high must be <= 1e+12 (got 1e+308)"),
 ])
 def test_impossible_distribution_parameters(time, path_tail, expected):
     path, message = only_problem(lambda d: journey(d)[0].update(time=time))
@@ -374,3 +378,75 @@ def test_overloaded_department_is_warned_about():
 
 def test_model_within_capacity_has_no_warning():
     assert load_warnings(chainsim.parse_model(copy.deepcopy(GOOD))) == []
+
+
+# --- models that could never finish, or deadlock ----------------------------------------------
+
+
+def test_a_department_consulting_itself_would_deadlock():
+    path, message = only_problem(lambda d: journey(d)[0]["consult"].update(request="front_desk"))
+    assert path == f"{JOURNEY}[0].consult.request"
+    assert message.startswith("'front_desk' already has a staff member held waiting on this request")
+
+
+def test_a_consult_cycle_through_a_nested_request_would_deadlock():
+    nested = {"request": "front_desk", "time": {"dist": "fixed", "value": 1}}
+    path, message = only_problem(lambda d: journey(d)[0]["consult"].update(consult=nested))
+    assert path == f"{JOURNEY}[0].consult.consult.request"
+    assert "deadlock" in message
+
+
+def test_step_ids_are_unique_in_a_journey():
+    def twice(d: dict) -> None:
+        journey(d)[0]["id"] = "desk"
+        branch_step(d)["id"] = "desk"
+    assert only_problem(twice) == (f"{JOURNEY}[1].branch[0].then[0].id",
+                                   f"id 'desk' is already used by {JOURNEY}[0]: give each step its own id")
+
+
+@pytest.mark.parametrize("change, path", [
+    (lambda d: d["customers"]["walk_in"]["arrivals"].update(open=[{"from": 2000, "to": 2100}]),
+     "customers.walk_in.arrivals.open[0].from"),
+    (lambda d: d["departments"]["compliance"].update(staff=None, schedule=[{"from": 0, "to": 600, "staff": 1},
+                                                                           {"from": 1500, "to": 1600, "staff": 2}]),
+     "departments.compliance.schedule[1].from"),
+])
+def test_a_window_starting_after_the_day_ends_is_refused(change, path):
+    found, message = only_problem(change)
+    assert found == path
+    assert message.startswith("starts at ") and "after the day ends (1440 minutes" in message
+
+
+@pytest.mark.parametrize("change, path, words", [
+    (lambda d: d["departments"]["compliance"].update(
+        interruptions={"every": {"dist": "fixed", "value": 1e-9}, "lasts": {"dist": "fixed", "value": 1}}),
+     "departments.compliance.interruptions.every", "more than run.max_customers"),
+    (lambda d: d["departments"]["compliance"].update(
+        outages={"every": {"dist": "fixed", "value": 1e-6}, "lasts": {"dist": "fixed", "value": 0}}),
+     "departments.compliance.outages.every", "more than run.max_events"),
+    (lambda d: (d["run"].update(day_length=1e-6),
+                d["departments"]["compliance"].update(staff=None, schedule=[{"from": 0, "to": 1e-7, "staff": 1}])),
+     "run.day_length", "more than run.max_events"),
+])
+def test_clock_events_that_would_swamp_a_run_are_refused_before_it_starts(change, path, words):
+    # Interruptions, outages and shift changes come with no customer, so no customer cap stops
+    # them: a gap written in the wrong unit once ran for minutes, or filled 23 GB, before failing.
+    found, message = only_problem(change)
+    assert found == path
+    assert words in message
+
+
+def test_raising_max_events_lets_a_busy_clock_run():
+    data = copy.deepcopy(GOOD)
+    data["departments"]["compliance"]["outages"] = {"every": {"dist": "fixed", "value": 1e-5},
+                                                    "lasts": {"dist": "fixed", "value": 1e-5}}
+    with pytest.raises(ModelError):
+        chainsim.parse_model(data)
+    data["run"]["max_events"] = 10**9
+    assert chainsim.parse_model(data).run.max_events == 10**9
+
+
+def test_a_newer_schema_version_is_refused():
+    assert only_problem(lambda d: d.update(schema_version=2)) == (
+        "schema_version", "this chainsim reads schema_version 1 (got 2): write 1, or use the chainsim version "
+                          "the file was written for")
