@@ -15,6 +15,8 @@ import streamlit as st
 
 import chainsim
 from chainsim import plots, studio
+from chainsim.errors import RunLimitError
+from chainsim.model import MAX_SEED
 from chainsim.report import build_report
 
 st.set_page_config(page_title="chainsim · what-if studio", page_icon="🔗", layout="wide")
@@ -75,6 +77,13 @@ def choose_model() -> tuple[str, chainsim.Model | None]:
         return name, None
 
 
+def show_run_limit(exc: RunLimitError) -> None:
+    """A run stopped by a safety cap of the model file: say which, and stop this page (nothing is half-shown)."""
+    st.error(f"**The run stopped:** {exc}. Edit the model's `run:` settings (View or edit the YAML), "
+             "then run again.", icon="✋")
+    st.stop()
+
+
 def show_problems(exc: chainsim.ModelError, name: str) -> None:
     lines = "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems)
     st.error(f"**{name} cannot run: {len(exc.problems)} problem(s)**\n\n{lines}", icon="⚠️")
@@ -96,7 +105,7 @@ def run_settings() -> tuple[int, int]:
     sb.header("Run")
     reps = sb.slider("Replications", *studio.REPLICATIONS_RANGE, key="replications",
                      help="Independent simulated days; more give tighter 95% confidence intervals.")
-    seed = sb.number_input("Seed", 0, 2**31 - 1, key="seed",
+    seed = sb.number_input("Seed", 0, MAX_SEED, key="seed",
                            help="Same seed, same numbers. Baseline and scenario share it (common random numbers).")
     return int(reps), int(seed)
 
@@ -233,9 +242,12 @@ def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: i
     if st.button("Run sweep", disabled=limit is not None, key="run_sweep"):
         bar = st.progress(0.0, text="Sweeping…")
         points_run = sweep.points()
-        results = studio.run_sweep(
-            models, lambda m, i: simulate_cached(m.canonical_json(), reps, seed, _what=sweep.describe(points_run[i])),
-            lambda done, total: bar.progress(done / total, text=f"Sweeping: {done} of {total} runs"))
+        try:
+            results = studio.run_sweep(
+                models, lambda m, i: simulate_cached(m.canonical_json(), reps, seed, _what=sweep.describe(points_run[i])),
+                lambda done, total: bar.progress(done / total, text=f"Sweeping: {done} of {total} runs"))
+        except RunLimitError as exc:
+            show_run_limit(exc)
         bar.empty()
         st.session_state["sweep"] = (sweep, results)
     if "sweep" in st.session_state:
@@ -305,7 +317,10 @@ def main() -> None:
         st.warning(limit, icon="✋")
     seen = st.session_state.setdefault("seen", set())
     if clicked or key in seen:
-        st.session_state["last"] = (key, run_models(models, reps, seed), text)
+        try:
+            st.session_state["last"] = (key, run_models(models, reps, seed), text)
+        except RunLimitError as exc:
+            show_run_limit(exc)
         seen.add(key)
     last_key, runs, run_text = st.session_state.get("last", (None, None, text))
     if runs is not None and last_key != key:

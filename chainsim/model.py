@@ -28,6 +28,8 @@ from chainsim.errors import ModelError, Problem
 from chainsim.yamlio import read_yaml
 
 SCHEMA_VERSION = 1
+MAX_SEED = 2**53 - 1  # the largest whole number a browser's number box holds exactly
+DEFAULT_MAX_CUSTOMERS = 2_000_000  # per replication: a few GB of records at most
 MAX_STAFF = 100_000  # per department, shift or pool: beyond any organisation, and keeps counts small ints
 DAY_LENGTH = {"second": 86400.0, "minute": 1440.0, "hour": 24.0, "day": 1.0}
 
@@ -48,7 +50,7 @@ class RunSettings(Strict):
                           "arriving at or after this time (time units). 0 for a day that starts empty.")
     replications: int = Field(10, ge=1, le=100_000, description="Independent runs; KPIs are reported "
                               "as the mean over replications with a 95% t-interval.")
-    seed: int = Field(1, ge=0, description="Root seed. Same seed, same numbers.")
+    seed: int = Field(1, ge=0, le=MAX_SEED, description="Root seed (0 to 2^53 - 1). Same seed, same numbers.")
     drain: bool = Field(True, description="After the horizon, no new customers arrive but those inside "
                         "are served to the end (true), or the run stops at the horizon and they are "
                         "reported as still in the system (false).")
@@ -58,7 +60,7 @@ class RunSettings(Strict):
     day_length: float | None = Field(None, gt=0, allow_inf_nan=False, description="Length of the day "
                                      "over which schedules and rate profiles repeat (time units). "
                                      "Default: 24 hours in the model's time unit.")
-    max_customers: int = Field(2_000_000, ge=1, description="Safety cap on external customers per "
+    max_customers: int = Field(DEFAULT_MAX_CUSTOMERS, ge=1, description="Safety cap on external customers per "
                                "replication; a run that would exceed it stops with a clear error.")
     max_events: int = Field(50_000_000, ge=1, description="Safety cap on simulation events per replication "
                             "(service completions, arrivals, interruptions...); a run that would exceed it "
@@ -570,10 +572,11 @@ def _clock_problems(model: Model):
         if d.interruptions is not None:
             gap = d.interruptions.every.expected()
             n = length / gap
-            if n > run.max_customers:
+            held = max(run.max_customers, DEFAULT_MAX_CUSTOMERS)  # each waits as a job, like a customer
+            if n > held:
                 yield Problem(f"{where}.interruptions.every", f"a mean gap of {gap:g} {unit}s gives about {n:,.0g} "
-                              f"interruptions in one replication, more than run.max_customers = {run.max_customers:,}: "
-                              f"give the time between interruptions in {unit}s")
+                              f"interruptions in one replication, more than the {held:,} jobs a replication can "
+                              f"hold: give the time between interruptions in {unit}s")
                 continue
             counts.append((2 * n, f"{where}.interruptions.every", f"interruptions every {gap:g} {unit}s"))
         if d.outages is not None:

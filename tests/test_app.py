@@ -128,6 +128,25 @@ def test_the_work_cap_applies_to_edited_yaml_and_says_how_to_go_bigger():
     assert "chainsim run scenario.yaml" in message
 
 
+def test_a_run_stopped_by_a_cap_of_the_file_says_which_cap_not_a_traceback():
+    at = _app()
+    capped = BANK.read_text().replace("horizon: 480,", "horizon: 480, max_customers: 10,")
+    at.text_area(key="yaml_text").input(capped).run()
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    text = _errors(at)
+    assert "The run stopped" in text and "run.max_customers = 10" in text
+    assert not at.metric
+
+
+def test_a_seed_beyond_32_bits_is_kept_as_the_file_says():
+    at = _app()
+    seed = 2**40 + 7
+    at.text_area(key="yaml_text").input(re.sub(r"seed: \d+", f"seed: {seed}", BANK.read_text())).run()
+    assert not at.exception, at.exception
+    assert at.sidebar.number_input(key="seed").value == seed
+
+
 def test_a_sweep_runs_within_the_cap_and_draws_a_chart():
     at = _app()
     at.sidebar.slider(key="replications").set_value(4).run()

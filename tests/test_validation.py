@@ -420,7 +420,7 @@ def test_a_window_starting_after_the_day_ends_is_refused(change, path):
 @pytest.mark.parametrize("change, path, words", [
     (lambda d: d["departments"]["compliance"].update(
         interruptions={"every": {"dist": "fixed", "value": 1e-9}, "lasts": {"dist": "fixed", "value": 1}}),
-     "departments.compliance.interruptions.every", "more than run.max_customers"),
+     "departments.compliance.interruptions.every", "more than the 2,000,000 jobs a replication can hold"),
     (lambda d: d["departments"]["compliance"].update(
         outages={"every": {"dist": "fixed", "value": 1e-6}, "lasts": {"dist": "fixed", "value": 0}}),
      "departments.compliance.outages.every", "more than run.max_events"),
