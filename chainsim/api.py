@@ -21,7 +21,7 @@ from chainsim.errors import ModelError, Problem
 from chainsim.executors import make_executor
 from chainsim.load import load_warnings
 from chainsim.metrics import attribution_matrix, kpi_range, replication_kpis, t_interval
-from chainsim.model import Model, load_model, parse_model
+from chainsim.model import MAX_SEED, Model, load_model, parse_model
 from chainsim.recorder import JOB_KINDS, KINDS, OUTCOMES, Replication
 from chainsim.yamlio import parse_yaml
 
@@ -39,13 +39,18 @@ def _replicate(model: Model, seed: int, replication: int) -> tuple[Replication, 
 def simulate(model: Model | str | Path, replications: int | None = None, seed: int | None = None,
              workers: int | None = 1, dask: str | None = None, progress=None,
              keep_records: bool = True) -> Results:
-    """Run replications of a model; `progress(done, total)` is called as each finishes."""
-    if not isinstance(model, Model):
+    """Run replications of a model; `progress(done, total)` is called as each finishes.
+
+    `model`: a Model, the path of a model file, or the model as a mapping (as read from YAML).
+    """
+    if isinstance(model, dict):
+        model = parse_model(model)
+    elif not isinstance(model, Model):
         model = load_model(model)
-    n = model.run.replications if replications is None else int(replications)
-    if n < 1:
-        raise ModelError([Problem("replications", f"must be >= 1 (got {n})")])
-    seed = model.run.seed if seed is None else int(seed)
+    n = model.run.replications if replications is None else _whole("replications", replications, 1, 100_000)
+    seed = model.run.seed if seed is None else _whole("seed", seed, 0, MAX_SEED)
+    if workers is not None:
+        workers = _whole("workers", workers, 1, 10_000)
     started = time.perf_counter()
     executor = make_executor(workers, dask)
     outputs: list[Any] = [None] * n
@@ -58,6 +63,15 @@ def simulate(model: Model | str | Path, replications: int | None = None, seed: i
         executor.close()
     return Results(model=model, seed=seed, records=[o[0] for o in outputs], kpis=[o[1] for o in outputs],
                    seconds=time.perf_counter() - started, warnings=load_warnings(model))
+
+
+def _whole(name: str, value: Any, low: int, high: int) -> int:
+    """An argument that must be a whole number in [low, high], or a ModelError naming it (not a
+    TypeError deep inside, nor 2.7 silently read as 2)."""
+    number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if not (number and math.isfinite(value) and int(value) == value and low <= value <= high):
+        raise ModelError([Problem(name, f"must be a whole number from {low:,} to {high:,} (got {value!r})")])
+    return int(value)
 
 
 @dataclass

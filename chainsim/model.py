@@ -702,6 +702,8 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 def load_model(path: str | Path) -> Model:
     """Read and validate a model file; relative trace files are resolved next to it."""
+    if not isinstance(path, (str, Path)):
+        raise ModelError([Problem("model", f"give the path of a model file (got {type(path).__name__})")])
     path = Path(path)
     data = read_yaml(path)
     model = parse_model(data, source=str(path))

@@ -450,3 +450,27 @@ def test_a_newer_schema_version_is_refused():
     assert only_problem(lambda d: d.update(schema_version=2)) == (
         "schema_version", "this chainsim reads schema_version 1 (got 2): write 1, or use the chainsim version "
                           "the file was written for")
+
+
+# --- the Python API's own arguments -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("arguments, name", [
+    ({"replications": "abc"}, "replications"), ({"replications": float("nan")}, "replications"),
+    ({"replications": 2.7}, "replications"), ({"replications": 0}, "replications"),
+    ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"seed": float("inf")}, "seed"),
+    ({"workers": -1}, "workers"), ({"workers": "a"}, "workers"), ({"workers": True}, "workers"),
+])
+def test_simulate_arguments_are_checked_by_name(arguments, name):
+    with pytest.raises(ModelError) as caught:
+        chainsim.simulate(chainsim.parse_model(GOOD), **arguments)
+    [problem] = caught.value.problems
+    assert problem.path == name and problem.message.startswith("must be a whole number from")
+
+
+def test_simulate_takes_a_model_as_a_mapping_and_refuses_what_is_not_a_model():
+    assert chainsim.simulate(copy.deepcopy(GOOD), replications=2.0, seed=3.0).seed == 3
+    for wrong in (None, 3):
+        with pytest.raises(ModelError) as caught:
+            chainsim.simulate(wrong)
+        assert caught.value.problems[0].path == "model"
