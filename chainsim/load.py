@@ -52,6 +52,20 @@ def arrival_rate(model: Model, name: str) -> float:
     return rate * (a.batch.expected() if a.batch is not None else 1.0)
 
 
+def _trace_warnings(model: Model):
+    for name, cls in model.customers.items():
+        if cls.arrivals.trace is None:
+            continue
+        times = read_trace(cls.arrivals.trace, name)
+        where = f"customers.{name}.arrivals.trace"
+        if len(times) == 0:
+            yield (f"{where}: {cls.arrivals.trace} has no arrival times for class {name!r} (its `class` column "
+                   "names other classes, or it is empty): this class brings no customers")
+        elif (late := int((times >= model.run.horizon).sum())) > 0:
+            yield (f"{where}: {late:,} of {len(times):,} arrival times are at or after run.horizon "
+                   f"({model.run.horizon:g}) and are left out: lengthen run.horizon to include them")
+
+
 def _repeats(error_rate: float) -> float:
     return 1.0 / (1.0 - error_rate)
 
@@ -158,8 +172,9 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
 
 
 def load_warnings(model: Model) -> list[str]:
-    """Plain-words warnings for departments whose offered load reaches their staff."""
-    out = []
+    """Plain-words warnings for departments whose offered load reaches their staff, and for arrival
+    traces that bring fewer customers than the file suggests."""
+    out = list(_trace_warnings(model))
     for d in offered_load(model):
         if d.overloaded:
             out.append(

@@ -474,3 +474,17 @@ def test_simulate_takes_a_model_as_a_mapping_and_refuses_what_is_not_a_model():
         with pytest.raises(ModelError) as caught:
             chainsim.simulate(wrong)
         assert caught.value.problems[0].path == "model"
+
+
+@pytest.mark.parametrize("rows, words", [
+    ("time\n", "has no arrival times for class 'walk_in'"),
+    ("time,class\n1,other\n2,other\n", "has no arrival times for class 'walk_in'"),
+    ("time\n10\n500\n600\n", "2 of 3 arrival times are at or after run.horizon (480) and are left out"),
+])
+def test_a_trace_that_brings_fewer_customers_than_it_seems_is_warned_about(tmp_path: Path, rows, words):
+    trace = tmp_path / "arrivals.csv"
+    trace.write_text(rows)
+    data = copy.deepcopy(GOOD)
+    data["customers"]["walk_in"]["arrivals"] = {"trace": str(trace)}
+    [warning] = load_warnings(chainsim.parse_model(data))
+    assert warning.startswith("customers.walk_in.arrivals.trace: ") and words in warning
