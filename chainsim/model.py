@@ -240,7 +240,7 @@ class Serve(ReworkFields):
 
 
 class Option(Strict):
-    p: float = Field(ge=0, le=1, description="Probability of this option.")
+    p: float = Field(ge=0, le=1, allow_inf_nan=False, description="Probability of this option.")
     then: list[Step] = Field(description="Steps taken in this option (may be empty).")
 
 
@@ -257,6 +257,8 @@ class Branch(Strict):
 
 def _step_tag(value: Any) -> str | None:
     keys = value if isinstance(value, dict) else vars(value) if isinstance(value, BaseModel) else {}
+    if "serve" in keys and "branch" in keys:
+        return None  # one or the other: a step is either served or a choice
     if "serve" in keys:
         return "serve"
     if "branch" in keys:
@@ -654,6 +656,8 @@ def _message(error: dict) -> str:
         return f"unknown field {name!r}" + (f": did you mean {close[0]!r}?" if close else ": remove it")
     if kind == "missing":
         return "required field is missing: add it"
+    if kind == "finite_number":
+        return f"must be a finite number (got {error.get('input')!r}): write a plain number such as 0.5"
     if kind in ("model_attributes_type", "dict_type", "model_type"):
         if loc and loc[-1] in _DIST_PLACES:
             return f"a time is a distribution, not {error.get('input')!r}: write e.g. {{dist: fixed, value: 5}}"

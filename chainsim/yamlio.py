@@ -66,6 +66,8 @@ def parse_yaml(text: str | bytes, source: str = "model") -> Any:
 
 def read_yaml(path: str | Path) -> Any:
     path = Path(path)
+    if path.is_dir():
+        raise ModelError([Problem(str(path), "is a folder: give the path of a model file (.yaml) in it")])
     if not path.is_file():
         raise ModelError([Problem(str(path), "file not found: check the path")])
     if path.stat().st_size > MAX_BYTES:

@@ -488,3 +488,20 @@ def test_a_trace_that_brings_fewer_customers_than_it_seems_is_warned_about(tmp_p
     data["customers"]["walk_in"]["arrivals"] = {"trace": str(trace)}
     [warning] = load_warnings(chainsim.parse_model(data))
     assert warning.startswith("customers.walk_in.arrivals.trace: ") and words in warning
+
+
+def test_a_step_with_both_serve_and_branch_says_to_pick_one():
+    path, message = only_problem(lambda d: journey(d)[1].update(serve="front_desk"))
+    assert (path, message) == (f"{JOURNEY}[1]", "a step starts with `serve: <department>` or `branch:`")
+
+
+def test_a_branch_probability_that_is_not_a_number_says_so():
+    path, message = only_problem(lambda d: journey(d)[1]["branch"][0].update(p=float("nan")))
+    assert path == f"{JOURNEY}[1].branch[0].p"
+    assert message.startswith("must be a finite number (got nan)")
+
+
+def test_a_folder_given_as_a_model_is_called_a_folder(tmp_path: Path):
+    with pytest.raises(ModelError) as caught:
+        chainsim.load_model(tmp_path)
+    assert caught.value.problems[0].message.startswith("is a folder: give the path of a model file")
