@@ -595,21 +595,25 @@ def _clock_problems(model: Model):
 
 
 def _set_path(data: dict, path: str, value: Any) -> None:
+    """Set a value by dotted path (list items by index); a path that leads nowhere is a ModelError."""
     keys = path.split(".")
     node: Any = data
-    for i, key in enumerate(keys[:-1]):
-        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
-        elif isinstance(node, dict) and key in node:
-            node = node[key]
-        else:
-            done = ".".join(keys[:i]) or "the model"
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        done = ".".join(keys[:i]) or "the model"
+        if isinstance(node, list):
+            if not (key.isdigit() and int(key) < len(node)):
+                raise ModelError([Problem(path, f"{done} is a list of {len(node)}: give an index from 0 to "
+                                          f"{len(node) - 1} instead of {key!r}")])
+            key = int(key)
+        elif not isinstance(node, dict):
+            raise ModelError([Problem(path, f"{done} is a value ({node!r}), not a mapping: stop the path there")])
+        elif not last and key not in node:
             raise ModelError([Problem(path, f"no {key!r} under {done}: check the path")])
-    last = keys[-1]
-    if isinstance(node, list) and last.isdigit():
-        node[int(last)] = value
-    else:
-        node[last] = value
+        if last:
+            node[key] = value
+        else:
+            node = node[key]
 
 
 # --- parsing with readable errors ------------------------------------------------------------

@@ -505,3 +505,16 @@ def test_a_folder_given_as_a_model_is_called_a_folder(tmp_path: Path):
     with pytest.raises(ModelError) as caught:
         chainsim.load_model(tmp_path)
     assert caught.value.problems[0].message.startswith("is a folder: give the path of a model file")
+
+
+@pytest.mark.parametrize("path, words", [
+    ("run.horizon.x", "run.horizon is a value (480.0), not a mapping"),
+    ("customers.walk_in.journey.3", "customers.walk_in.journey is a list of 2: give an index from 0 to 1"),
+    ("customers.walk_in.journey.first", "instead of 'first'"),
+    ("nowhere.x", "no 'nowhere' under the model"),
+])
+def test_a_change_by_a_path_that_leads_nowhere_names_it(path, words):
+    with pytest.raises(ModelError) as caught:
+        chainsim.parse_model(GOOD).with_changes({path: 1})
+    [problem] = caught.value.problems
+    assert problem.path == path and words in problem.message
