@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ from chainsim.errors import ModelError, RunLimitError
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_LIMIT = 3
+EXIT_NO_BASELINE = 4  # every replication of the baseline failed: there is nothing to compare with
 
 
 class Group(click.Group):
@@ -85,6 +87,30 @@ def _print_results(results) -> None:
                "  delay share = share of external customers' time in system caused there.")
 
 
+def _check_writable(path: str | None, option: str, folder: bool = False) -> None:
+    """Fail before simulating, not after: an output that cannot be written would waste the whole run."""
+    if not path or path == "-":
+        return
+    target = Path(path)
+    try:
+        if folder:  # written later with mkdir(parents=True): the nearest existing folder must take files
+            existing = next(p for p in [target, *target.parents] if p.exists())
+            if not existing.is_dir():
+                raise NotADirectoryError(f"{existing} is a file, not a folder")
+            tempfile.TemporaryFile(dir=existing).close()
+        elif target.exists():
+            if target.is_dir():
+                raise IsADirectoryError("it is a folder")
+            open(target, "a").close()  # appending nothing changes nothing
+        else:
+            open(target, "x").close()  # the surest test is to create it
+            target.unlink()
+    except OSError as exc:
+        reason = f"folder {target.parent} does not exist" if isinstance(exc, FileNotFoundError) and not folder \
+            else exc.strerror or str(exc)
+        raise click.BadParameter(f"cannot write {path}: {reason}: choose another path", param_hint=option) from None
+
+
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--replications", "-r", type=click.IntRange(1, 100_000), help="Replications (default: the file's).")
@@ -99,10 +125,12 @@ def run(model, replications, seed, horizon, workers, json_path, csv_dir) -> None
     from chainsim.api import simulate
     from chainsim.model import load_model
 
+    _check_writable(json_path, "--json")
+    _check_writable(csv_dir, "--csv", folder=True)
     m = load_model(model)
     if horizon is not None:
         m = m.with_changes({"run.horizon": horizon})
-    results = simulate(m, replications=replications, seed=seed, workers=workers or None)
+    results = _simulate_or_say_how_far(simulate, m, replications, seed, workers)
     if json_path == "-":
         click.echo(json.dumps(results.to_json(), indent=2))
         return
@@ -113,6 +141,21 @@ def run(model, replications, seed, horizon, workers, json_path, csv_dir) -> None
     if csv_dir:
         results.to_csv(csv_dir)
         click.echo(f"wrote CSV tables to {csv_dir}/")
+
+
+def _simulate_or_say_how_far(simulate, model, replications: int | None, seed: int | None, workers: int):
+    """simulate(), but a replication stopped by a run cap also says how many replications had finished."""
+    finished = [0]
+
+    def progress(done: int, total: int) -> None:
+        finished[0] = done
+
+    try:
+        return simulate(model, replications=replications, seed=seed, workers=workers or None, progress=progress)
+    except RunLimitError as exc:
+        total = model.run.replications if replications is None else replications
+        raise RunLimitError(f"{exc}\n  {finished[0]} of {total} replications had finished; none are reported, as "
+                            "the capped ones are the busiest and leaving them out would flatter the results") from None
 
 
 @main.command()
@@ -132,8 +175,11 @@ def validate(model) -> None:
         click.secho(f"warning: {warning}", fg="yellow")
 
 
-def _print_experiment(results) -> None:
-    """The answer of an experiment: the primary KPI per scenario, vs baseline, per cost; tornado if any."""
+def _print_experiment(results) -> bool:
+    """The answer of an experiment: the primary KPI per scenario, vs baseline, per cost; tornado if any.
+
+    False (after saying why) when the baseline has no results, so there is nothing to compare with.
+    """
     d = results.definition
     reps = results.table.groupby("scenario")["replication"].nunique()
     click.secho(f"{results.name}: {len(results.scenarios)} scenarios, {reps.min() if len(reps) else 0}-"
@@ -144,6 +190,11 @@ def _print_experiment(results) -> None:
     for scenario, rows in results.failures.groupby("scenario", sort=False):
         click.secho(f"warning: scenario {scenario!r}: {len(rows)} replication(s) failed: "
                     f"{rows['message'].iloc[0]}", fg="yellow")
+    missing = results.no_results(results.baseline)
+    if missing:
+        click.secho(f"error: {missing}: the baseline is what the other scenarios are compared with; "
+                    "fix that and run again", fg="red", err=True)
+        return False
     kpi = results.primary
     s = results.summary([kpi]).set_index("scenario")
     c = results.compare(kpis=[kpi]).set_index("scenario")
@@ -166,6 +217,7 @@ def _print_experiment(results) -> None:
         for _, t in tornado.iterrows():
             click.echo(f"  {str(t['factor'])[:40]:<41} at {_fmt(t['low'])}: {_fmt(t['difference_low']):>8}"
                        f"   at {_fmt(t['high'])}: {_fmt(t['difference_high']):>8}")
+    return True
 
 
 @main.command()
@@ -189,6 +241,9 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
 
     if dask_address and ctx.get_parameter_source("workers") != click.core.ParameterSource.DEFAULT:
         raise click.UsageError("give --workers or --dask, not both")
+    if dask_address and dask_address != "local" and "://" not in dask_address:
+        raise click.BadParameter(f"{dask_address!r} is not a scheduler address: give 'local' or one such as "
+                                 "tcp://HOST:8786", param_hint="--dask")
     x = Experiment.from_file(file)
     if replications is not None:
         x.replications = replications
@@ -215,8 +270,10 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
     finally:
         if bar:
             bar[0].close()
-    _print_experiment(x.results)
+    answered = _print_experiment(x.results)
     click.echo(f"\nresults in {out}; tables: chainsim summarise {out} --csv FILE")
+    if not answered:
+        sys.exit(EXIT_NO_BASELINE)
 
 
 @main.command()
@@ -229,22 +286,28 @@ def summarise(store, name, csv_path, parquet_path) -> None:
     from chainsim.experiment import ExperimentResults
     from chainsim.store import ResultStore, StoreError
 
-    with ResultStore(store) as db:
-        try:
+    try:
+        db = ResultStore(store, readonly=True)  # reading must never create or change the file
+        with db:
             names = [name] if name else db.experiments()
+            if not names:
+                raise StoreError(f"{store} holds no results (it has no experiments)")
+            answered = []
             for i, experiment_name in enumerate(names):
                 if i:
                     click.echo("")
-                _print_experiment(ExperimentResults.from_store(db, experiment_name))
-        except StoreError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        if csv_path:
-            db.export_csv(csv_path, name)
-            click.echo(f"\nwrote {csv_path}")
-        if parquet_path:
-            db.export_parquet(parquet_path, name)
-            click.echo(f"\nwrote {parquet_path}")
+                answered.append(_print_experiment(ExperimentResults.from_store(db, experiment_name)))
+            if csv_path:
+                db.export_csv(csv_path, name)
+                click.echo(f"\nwrote {csv_path}")
+            if parquet_path:
+                db.export_parquet(parquet_path, name)
+                click.echo(f"\nwrote {parquet_path}")
+    except StoreError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if not all(answered):
+        sys.exit(EXIT_NO_BASELINE)
 
 
 @main.command()
@@ -261,7 +324,8 @@ def report(model, out, replications, seed, workers) -> None:
     from chainsim.model import load_model
     from chainsim.report import write_report
 
-    results = simulate(load_model(model), replications=replications, seed=seed, workers=workers or None)
+    _check_writable(out, "--out")
+    results = _simulate_or_say_how_far(simulate, load_model(model), replications, seed, workers)
     path = write_report(out, {"Baseline": results})
     click.echo(f"{results.model.name}: {results.replications} replications in {results.seconds:.1f} s; "
                f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

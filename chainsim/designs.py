@@ -25,6 +25,7 @@ from chainsim.errors import ModelError, Problem
 from chainsim.levers import LEVERS, lever_problems
 
 DESIGN_TYPES = ("list", "grid", "latin_hypercube", "one_at_a_time")
+MAX_POINTS = 10_000  # more scenarios than anyone can read; a typo in a grid must not run for days
 FACTOR_KEYS = {"path", "values", "low", "high", "integer", "vary", "cost_per_unit", "lever"}
 
 
@@ -87,6 +88,18 @@ def parse_factor(name: str, spec: Any, where: str) -> Factor:
     if values is not None and (not isinstance(values, list) or not values):
         raise ModelError([Problem(f"{where}.values", "give a non-empty list of values")])
     low, high = spec.get("low"), spec.get("high")
+    for key in ("low", "high", "cost_per_unit"):
+        value = spec.get(key)
+        if value is not None and not _finite(value):
+            raise ModelError([Problem(f"{where}.{key}", f"must be a finite number (got {value!r})")])
+    cost_per_unit = spec.get("cost_per_unit") or 0.0
+    if cost_per_unit < 0:
+        raise ModelError([Problem(f"{where}.cost_per_unit", f"must be >= 0 (got {cost_per_unit!r})")])
+    if cost_per_unit and values is not None and not all(_finite(v) for v in values):
+        raise ModelError([Problem(f"{where}.values", "with cost_per_unit every value must be a number (cost = value "
+                                  f"x cost_per_unit); got {values!r}")])
+    if not isinstance(spec.get("integer", False), bool):
+        raise ModelError([Problem(f"{where}.integer", f"write true or false (got {spec['integer']!r})")])
     if values is None and (low is None or high is None):
         raise ModelError([Problem(where, "give `values: [...]` or a range `low:` and `high:`")])
     if low is not None and high is not None and not low < high:
@@ -106,7 +119,12 @@ def parse_factor(name: str, spec: Any, where: str) -> Factor:
         raise ModelError([Problem(f"{where}.vary", "vary goes with a lever: add `lever: NAME`")])
     return Factor(name=name, path=None if lever else spec.get("path", name), lever=lever, vary=spec.get("vary"),
                   values=tuple(values) if values is not None else None, low=low, high=high,
-                  integer=bool(spec.get("integer", False)), cost_per_unit=float(spec.get("cost_per_unit", 0.0)))
+                  integer=spec.get("integer", False), cost_per_unit=float(cost_per_unit))
+
+
+def _finite(value: Any) -> bool:
+    """A finite int or float; not True/False (an int to Python), not YAML's .inf or .nan."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 def _point(pairs: list[tuple[Factor, Any]], name: str | None = None) -> Point:
@@ -129,6 +147,10 @@ def grid(factors: list[Factor]) -> list[Point]:
     for f in factors:
         if f.values is None:
             raise ModelError([Problem(f"design.factors.{f.name}", "a grid needs `values: [...]` for each factor")])
+    size = math.prod(len(f.values) for f in factors)
+    if size > MAX_POINTS:
+        raise ModelError([Problem("design.factors", f"a grid of these factors has {size:,} scenarios, more than "
+                                  f"{MAX_POINTS:,}: use fewer values, or type: latin_hypercube with samples")])
     return [_point(list(zip(factors, combo, strict=True))) for combo in itertools.product(*(f.values for f in factors))]
 
 
@@ -137,8 +159,8 @@ def latin_hypercube(factors: list[Factor], samples: int, seed: int = 0) -> list[
     for f in factors:
         if f.low is None or f.high is None:
             raise ModelError([Problem(f"design.factors.{f.name}", "a Latin hypercube needs a range `low:` and `high:`")])
-    if samples < 1:
-        raise ModelError([Problem("design.samples", f"must be >= 1 (got {samples})")])
+    if not 1 <= samples <= MAX_POINTS:
+        raise ModelError([Problem("design.samples", f"must be 1 to {MAX_POINTS:,} (got {samples:,})")])
     unit = qmc.LatinHypercube(d=len(factors), rng=seed).random(samples)
     width = len(str(samples))
     return [_point([(f, f.at(u)) for f, u in zip(factors, row, strict=True)], name=f"lhs-{i + 1:0{width}d}")

@@ -15,11 +15,12 @@ lever's field and the fix. This API is stable: the app and experiment files depe
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from chainsim.distributions import Distribution
 from chainsim.errors import ModelError, Problem
@@ -90,16 +91,27 @@ def _all_requests(data: dict) -> Iterator[tuple[dict, str]]:
 _DIST = TypeAdapter(Distribution)
 
 
-def _scaled(dist: dict, factor: float) -> dict:
-    return _DIST.validate_python(dist).scaled(factor).model_dump(exclude_none=True)
+def _scaled(dist: dict, factor: float, path: str) -> dict:
+    """dist with its times times factor; ModelError at path (the factor) if that leaves the valid range."""
+    try:
+        return _DIST.validate_python(dist).scaled(factor).model_dump(exclude_none=True)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        reason = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise ModelError([Problem(path, f"{factor:g} makes a time invalid ({reason.removeprefix('Value error, ')}): "
+                                  "use a factor nearer 1")]) from None
 
 
 # --- checking field values ------------------------------------------------------------------
 
 
+def _is_number(value: Any) -> bool:
+    """A finite int or float (YAML's .inf and .nan are floats, and True is an int: neither is meant)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
 def _number(value: Any, path: str, *, positive: bool = False, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ModelError([Problem(path, f"must be a number (got {value!r})")])
+    if not _is_number(value):
+        raise ModelError([Problem(path, f"must be a finite number (got {value!r})")])
     if positive and not value > 0:
         raise ModelError([Problem(path, f"must be > 0 (got {value!r}): 1 means no change")])
     if minimum is not None and value < minimum:
@@ -108,12 +120,15 @@ def _number(value: Any, path: str, *, positive: bool = False, minimum: float | N
 
 
 def _count(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+    if not _is_number(value) or int(value) != value:
         raise ModelError([Problem(path, f"must be a whole number of staff (got {value!r})")])
     return int(value)
 
 
 def _name(value: Any, known: dict, kind: str, path: str) -> str:
+    if not isinstance(value, str):
+        raise ModelError([Problem(path, f"give one {kind} name (got {value!r}); known {kind}s: "
+                                  f"{', '.join(sorted(known))}")])
     if value in known:
         return value
     close = difflib.get_close_matches(str(value), list(known), n=1)
@@ -160,22 +175,22 @@ def _edit_train(data: dict, f: dict, path: str) -> None:
     if "error_rate" in dept:
         dept["error_rate"] *= errors
     for work in [s for s in _all_serves(data) if s["serve"] == name]:
-        _train_work(work, errors, time)
+        _train_work(work, errors, time, path)
     for request, holder in list(_all_requests(data)):
         clarify = request.get("clarify")
         if clarify is not None and name in (holder, request["request"]):
             # The answer to a clarification is the requester's (holder's) work; by default it takes
             # the request's own time, so pin it before the request's time changes.
             answer = clarify.get("time", request["time"])
-            clarify["time"] = _scaled(answer, time) if holder == name else answer
+            clarify["time"] = _scaled(answer, time, f"{path}.time_factor") if holder == name else answer
         if request["request"] == name:
-            _train_work(request, errors, time)
+            _train_work(request, errors, time, path)
 
 
-def _train_work(work: dict, errors: float, time: float) -> None:
-    work["time"] = _scaled(work["time"], time)
+def _train_work(work: dict, errors: float, time: float, path: str) -> None:
+    work["time"] = _scaled(work["time"], time, f"{path}.time_factor")
     if "rework_time" in work:
-        work["rework_time"] = _scaled(work["rework_time"], time)
+        work["rework_time"] = _scaled(work["rework_time"], time, f"{path}.time_factor")
     if "error_rate" in work:
         work["error_rate"] *= errors
 
@@ -248,7 +263,7 @@ def _edit_patience(data: dict, f: dict, path: str) -> None:
     for cname in _classes(data, f, path):
         cls = data["customers"][cname]
         if "patience" in cls:
-            cls["patience"] = _scaled(cls["patience"], factor)
+            cls["patience"] = _scaled(cls["patience"], factor, f"{path}.factor")
             changed += 1
     if not changed:
         raise ModelError([Problem(path, "no customer class here has `patience`: give the class a patience first")])
@@ -317,8 +332,8 @@ def lever_problems(levers: list[dict], where: str = "levers") -> list[Problem]:
             if field.required and key not in spec:
                 problems.append(Problem(f"{path}.{key}", f"{lever.name} needs {key!r}: {field.description}"))
         cost = spec.get("cost", 0)
-        if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
-            problems.append(Problem(f"{path}.cost", f"must be a number >= 0 (got {cost!r})"))
+        if not _is_number(cost) or cost < 0:
+            problems.append(Problem(f"{path}.cost", f"must be a finite number >= 0 (got {cost!r})"))
     return problems
 
 

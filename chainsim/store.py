@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS failures (
     message TEXT NOT NULL, finished REAL NOT NULL, PRIMARY KEY (experiment, scenario, replication));
 """
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+SAME_ON_RESUME = ("model", "seed", "common_random_numbers", "warmup")  # what the stored numbers depend on
 TIDY_COLUMNS = ["experiment", "scenario", "replication", "seed", "kpi", "value"]
 
 
@@ -58,13 +60,49 @@ def model_hash(model_json: str | None) -> str | None:
 class ResultStore:
     """One SQLite file of experiment results. Use as a context manager, or call close()."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """Open (or create) the store at path; readonly: only read an existing one, never create or change it."""
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions below
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
+        self._check_file(readonly)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions below
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path} as a results store ({exc}): choose a file in a folder "
+                             "you can write to (--out)") from None
+        try:
+            self._db.execute("PRAGMA busy_timeout=10000")
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "experiments" not in tables:
+                raise StoreError(f"{self.path} is an SQLite file of another program, not a results store: "
+                                 "choose another file (--out)")
+            if readonly and not tables:
+                raise StoreError(f"{self.path} holds no results (it has no experiments)")
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
+                self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(f"cannot use {self.path} as a results store ({exc}): choose another file (--out)") from None
+        except StoreError:
+            self._db.close()
+            raise
+
+    def _check_file(self, readonly: bool) -> None:
+        """Refuse a missing file (when reading) or one that is not SQLite before SQLite touches it."""
+        if not self.path.exists():
+            if readonly:
+                raise StoreError(f"{self.path} does not exist: give the results file of an experiment")
+            return
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder: give a file name for the results store (--out)")
+        with open(self.path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+        if readonly and not header:
+            raise StoreError(f"{self.path} holds no results (the file is empty)")
+        if header and header != SQLITE_HEADER:
+            raise StoreError(f"{self.path} is not a results store (not an SQLite file): give the store's path, "
+                             "or choose another file for results (--out)")
 
     def __enter__(self) -> ResultStore:
         return self
@@ -82,18 +120,19 @@ class ResultStore:
         """Register an experiment and its scenarios; return the (scenario, replication) pairs already done.
 
         Without resume, a store already holding this experiment is refused (nothing is overwritten).
-        With resume, every scenario already stored must have the same model as now.
+        With resume, the stored experiment must be this one: same seed, random numbers, warm-up, model and
+        scenarios (more replications are fine), else StoreError says what changed.
         """
         known = self._db.execute("SELECT 1 FROM experiments WHERE experiment = ?", (experiment,)).fetchone()
         if known and not resume:
             raise StoreError(f"{self.path} already holds experiment {experiment!r}: continue it with resume "
                              "(--resume), or write to another store (--out)")
-        stored = {name: digest for name, digest in self._db.execute(
-            "SELECT scenario, model_hash FROM scenarios WHERE experiment = ?", (experiment,))}
-        for name, _definition, model_json in scenarios:
-            if name in stored and stored[name] != model_hash(model_json):
-                raise StoreError(f"scenario {name!r} in {self.path} was run with a different model: "
-                                 "resume only continues the same experiment; write to another store (--out)")
+        if known:
+            changed = self._changes(experiment, definition, scenarios)
+            if changed:
+                raise StoreError(f"cannot resume {experiment!r} in {self.path}: {'; '.join(changed)}. Resume only "
+                                 "continues the same experiment: write to a new file (--out NEW.sqlite), or undo "
+                                 "the change")
         with self._transaction():
             self._db.execute("INSERT OR IGNORE INTO experiments VALUES (?, ?, ?, ?)",
                              (experiment, json.dumps(definition), version, time.time()))
@@ -104,6 +143,26 @@ class ResultStore:
                 [(experiment, name, i, json.dumps(d), m, model_hash(m)) for i, (name, d, m) in enumerate(scenarios)])
         return set(self._db.execute("SELECT scenario, replication FROM replications WHERE experiment = ?",
                                     (experiment,)).fetchall())
+
+    def _changes(self, experiment: str, definition: dict, scenarios: list[tuple[str, dict, str | None]]) -> list[str]:
+        """What differs between the stored experiment and this one, in what its numbers depend on."""
+        stored = self.definition(experiment)
+        changed = [f"its {key} changed (stored {stored[key]!r}, now {definition.get(key)!r})"
+                   for key in SAME_ON_RESUME if key in stored and stored[key] != definition.get(key)]
+        rows = self._db.execute("SELECT scenario, definition, model_hash FROM scenarios WHERE experiment = ?",
+                                (experiment,)).fetchall()
+        before = {name: (_plain(json.loads(d)), digest) for name, d, digest in rows}
+        now = {name: (_plain(json.loads(json.dumps(d))), model_hash(m)) for name, d, m in scenarios}
+        if before.keys() != now.keys():
+            added = ", ".join(map(repr, sorted(now.keys() - before.keys()))) or "none"
+            removed = ", ".join(map(repr, sorted(before.keys() - now.keys()))) or "none"
+            changed.append(f"its scenarios changed (added: {added}; removed: {removed})")
+        for name in [name for name in now if name in before]:
+            if before[name][1] != now[name][1]:
+                changed.append(f"scenario {name!r} was run with a different model")
+            elif before[name][0] != now[name][0]:
+                changed.append(f"scenario {name!r} changed (its overrides, levers or cost)")
+        return changed
 
     def record(self, experiment: str, scenario: str, replication: int, seed: int,
                kpis: dict[str, float], seconds: float) -> None:
@@ -183,6 +242,11 @@ class ResultStore:
     def export_parquet(self, path: str | Path, experiment: str | None = None) -> None:
         """Tidy KPI rows to a parquet file (pyarrow)."""
         self.kpi_table(experiment).to_parquet(path, index=False, engine="pyarrow")
+
+
+def _plain(definition: dict) -> dict:
+    """A scenario definition without its description: rewording it changes no number."""
+    return {k: v for k, v in definition.items() if k != "description"}
 
 
 def _real(value: float) -> float | None:

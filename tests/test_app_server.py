@@ -79,9 +79,9 @@ def test_the_app_does_not_read_trace_files_from_the_server():
 
 
 @pytest.mark.parametrize("edit", [
-    # 4.8 million interruptions a replication from about 106 customers: hours of work at 200 replications
-    ("  front_desk:\n", "  front_desk:\n    interruptions: {every: {dist: fixed, value: 0.0001}, "
-                        "lasts: {dist: fixed, value: 0.00001}}\n"),
+    # 480,000 interruptions a replication from about 106 customers: hours of work at 200 replications
+    ("  front_desk:\n", "  front_desk:\n    interruptions: {every: {dist: fixed, value: 0.001}, "
+                        "lasts: {dist: fixed, value: 0.0001}}\n"),
     # a 3,000-step journey per customer
     ("    journey:\n", "    journey:\n" + "      - {serve: it, time: {dist: fixed, value: 0.001}}\n" * 3000),
 ], ids=["tiny-interruption-gaps", "long-journey"])

@@ -118,3 +118,98 @@ def test_bad_argument_exits_nonzero_with_a_clear_message(tmp_path, args, says):
     assert done.returncode == 2
     assert_no_traceback(done)
     assert says in done.stderr
+
+
+# --- experiments, stores and outputs: refused clearly, before running, losing nothing -----------------
+
+HELLO = """
+name: Hello chain
+run: {horizon: 120, replications: 2, seed: 1}
+departments:
+  front_desk: {staff: 2}
+  back_office: {staff: 1}
+customers:
+  walk_in:
+    arrivals: {rate: 0.2}
+    journey:
+      - serve: front_desk
+        time: {dist: exponential, mean: 6}
+        consult: {request: back_office, time: {dist: exponential, mean: 3}}
+"""
+
+
+def _experiment_file(folder: Path, scenarios: str, extra: str = "") -> Path:
+    (folder / "hello.yaml").write_text(HELLO)
+    path = folder / "x.yaml"
+    path.write_text(f"name: x\nmodel: hello.yaml\nreplications: 2\n{extra}scenarios:\n{scenarios}")
+    return path
+
+
+HIRE = "  - {name: hire, levers: [{lever: add_staff, department: back_office, cost: 10}]}\n"
+
+
+def test_a_scenario_that_cannot_be_built_stops_the_experiment_before_it_runs(tmp_path):
+    _experiment_file(tmp_path, HIRE + "  - {name: typo, levers: [{lever: add_staff, department: it}]}\n"
+                     "  - {name: cut, levers: [{lever: add_staff, department: back_office, count: -5}]}\n")
+    done = chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert_no_traceback(done)
+    assert "scenario 'typo' levers[0].department: unknown department 'it'" in done.stderr
+    assert "scenario 'cut' levers[0].count: 'back_office' would have -4 staff" in done.stderr
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_when_every_baseline_replication_fails_the_run_and_summarise_say_so(tmp_path):
+    _experiment_file(tmp_path, HIRE)
+    (tmp_path / "hello.yaml").write_text(HELLO.replace("seed: 1}", "seed: 1, max_customers: 1}"))
+    for command in (["experiment", "x.yaml", "--workers", "1"], ["summarise", "x.sqlite"]):
+        done = chainsim(*command, cwd=tmp_path)
+        assert done.returncode == 4, done.stderr
+        assert_no_traceback(done)
+        assert "warning: scenario 'baseline': 2 replication(s) failed: RunLimitError" in done.stdout
+        assert "error: no replication of 'baseline' finished: 2 failed, the first with RunLimitError" in done.stderr
+
+
+def test_bad_results_files_and_addresses_are_refused_and_left_alone(tmp_path):
+    _experiment_file(tmp_path, HIRE)
+    (tmp_path / "h.py").write_text("print('hello')\n")
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    for args, says in [
+        (["experiment", "x.yaml", "--out", "h.py"], "h.py is not a results store (not an SQLite file)"),
+        (["experiment", "x.yaml", "--out", "no/x.sqlite"], "cannot open no/x.sqlite as a results store"),
+        (["experiment", "x.yaml", "--dask", "bogus"], "'bogus' is not a scheduler address"),
+        (["summarise", "h.py"], "h.py is not a results store"),
+        (["summarise", "empty.sqlite"], "empty.sqlite holds no results"),
+    ]:
+        done = chainsim(*args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr)
+        assert_no_traceback(done)
+        assert says in done.stderr, (args, done.stderr)
+    assert (tmp_path / "h.py").read_text() == "print('hello')\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.sqlite", "h.py", "hello.yaml", "x.yaml"]
+    assert (tmp_path / "empty.sqlite").read_bytes() == b""
+
+
+@pytest.mark.parametrize("args, option", [
+    (["run", "hello.yaml", "--json", "no/r.json"], "--json"),
+    (["run", "hello.yaml", "--csv", "hello.yaml/tables"], "--csv"),
+    (["report", "hello.yaml", "--out", "no/r.html"], "--out"),
+])
+def test_an_output_that_cannot_be_written_is_refused_before_simulating(tmp_path, args, option):
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    done = chainsim(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert_no_traceback(done)
+    assert f"Invalid value for {option}: cannot write" in done.stderr
+    assert "External customers" not in done.stdout and "replications" not in done.stdout
+
+
+def test_a_run_cap_says_how_many_replications_had_finished(tmp_path):
+    """Replication 19 of this model (seed 1) is the first with more than 85 customers."""
+    capped = HELLO.replace("horizon: 120, replications: 2, seed: 1", "horizon: 480, max_customers: 85, seed: 1")
+    (tmp_path / "capped.yaml").write_text(capped.replace("rate: 0.2", "rate: 0.15"))
+    done = chainsim("run", "capped.yaml", "-r", "20", cwd=tmp_path)
+    assert done.returncode == 3
+    assert_no_traceback(done)
+    assert "more than run.max_customers = 85" in done.stderr
+    assert "19 of 20 replications had finished; none are reported" in done.stderr

@@ -97,26 +97,33 @@ model: tiny.yaml
 replications: 4
 scenarios:
   - {name: hire, levers: [{lever: add_staff, department: checks}]}
-  - {name: typo, overrides: {departments.checks.staff: three}}
   - {name: capped, overrides: {run.max_customers: 3}}
 """
 
 
-def test_a_bad_override_in_an_experiment_file_gives_failure_rows_and_the_rest_finishes(tmp_path):
-    """`typo` is refused when its model is built; `capped` raises inside the worker process."""
+def test_a_failing_replication_in_an_experiment_file_gives_failure_rows_and_the_rest_finish(tmp_path):
+    """`capped` raises inside the worker process: failure rows, and the other scenarios finish."""
     write_experiment(tmp_path, "crashed", replications=50, horizon=1200, seed=11)
     (tmp_path / "f.yaml").write_text(FAILING)
     run = subprocess.run(_cli("f.yaml", "f.sqlite"), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stdout + run.stderr
-    assert "warning: scenario 'typo': 4 replication(s) failed: ModelError" in run.stdout
     assert "warning: scenario 'capped': 4 replication(s) failed: RunLimitError" in run.stdout
 
     with ResultStore(tmp_path / "f.sqlite") as db:
         failures = db.failures("partly broken")
         table = db.kpi_table("partly broken")
     messages = failures.groupby("scenario")["message"]
-    assert messages.size().to_dict() == {"capped": 4, "typo": 4}
-    assert messages.apply(lambda m: m.str.contains("departments.checks.staff").all())["typo"]
+    assert messages.size().to_dict() == {"capped": 4}
     assert messages.apply(lambda m: m.str.contains("max_customers").all())["capped"]
     assert table.groupby("scenario")["replication"].nunique().to_dict() == {"baseline": 4, "hire": 4}
+
+
+def test_a_scenario_the_model_refuses_stops_the_experiment_before_anything_runs(tmp_path):
+    write_experiment(tmp_path, "crashed", replications=50, horizon=1200, seed=11)
+    (tmp_path / "f.yaml").write_text(FAILING + "  - {name: typo, overrides: {departments.checks.staff: three}}\n")
+    run = subprocess.run(_cli("f.yaml", "f.sqlite"), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert "typo" in run.stdout + run.stderr and "departments.checks.staff" in run.stdout + run.stderr
+    assert not (tmp_path / "f.sqlite").exists()

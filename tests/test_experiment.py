@@ -120,6 +120,13 @@ def test_every_lever_is_described_in_plain_words():
     ([{"lever": "add_staff", "department": "it", "cost": -5}], "levers[0].cost", ">= 0"),
     ([{"lever": "train", "department": "back_office", "error_factor": 20}], "departments.back_office.error_rate",
      "after levers train"),
+    ([{"lever": "add_staff", "department": "it", "count": float("inf")}], "levers[0].count", "whole number"),
+    ([{"lever": "add_staff", "department": "it", "count": float("nan")}], "levers[0].count", "whole number"),
+    ([{"lever": "train", "department": "it", "time_factor": float("inf")}], "levers[0].time_factor", "finite"),
+    ([{"lever": "train", "department": "it", "time_factor": 1e30}], "levers[0].time_factor", "nearer 1"),
+    ([{"lever": "patience", "factor": float("inf")}], "levers[0].factor", "finite"),
+    ([{"lever": "add_staff", "department": ["it"]}], "levers[0].department", "give one department name"),
+    ([{"lever": "add_staff", "department": "it", "cost": float("nan")}], "levers[0].cost", "finite number >= 0"),
 ])
 def test_bad_levers_name_the_field_and_the_fix(bank, levers, path, words):
     with pytest.raises(ModelError) as err:
@@ -168,6 +175,11 @@ def test_one_at_a_time_moves_one_factor_to_each_extreme():
     ({"type": "grid", "factors": {"a": {"lever": "add_staff", "department": "it", "vary": "cnt", "values": [1]}}},
      "name the add_staff field"),
     ({"type": "sobol", "factors": {"a": [1]}}, "unknown design"),
+    ({"type": "latin_hypercube", "factors": {"a": {"low": "a", "high": "b"}}}, r"a.low: must be a finite number"),
+    ({"type": "grid", "factors": {"a": {"lever": "add_staff", "department": "it", "vary": "count", "values": [1],
+                                        "cost_per_unit": "lots"}}}, "cost_per_unit: must be a finite number"),
+    ({"type": "one_at_a_time", "factors": {"a": {"low": 1, "high": 3, "integer": "no"}}}, "write true or false"),
+    ({"type": "grid", "factors": {f"f{i}": list(range(10)) for i in range(8)}}, "100,000,000 scenarios"),
 ])
 def test_bad_designs_say_what_to_write(design, words):
     with pytest.raises(ModelError, match=words):
@@ -228,17 +240,41 @@ def test_common_random_numbers_narrow_the_paired_interval(bank):
     assert widths[True] < 0.5 * widths[False], widths
 
 
-def test_a_failing_scenario_becomes_failure_rows_and_the_others_finish(tiny):
-    x = Experiment(tiny, [Scenario("negative staff", overrides={"departments.desk.staff": -1}),
-                          Scenario("capped", overrides={"run.max_customers": 3}),
+def test_a_failing_replication_becomes_failure_rows_and_the_others_finish(tiny):
+    x = Experiment(tiny, [Scenario("capped", overrides={"run.max_customers": 3}),
                           Scenario("fine", levers=[{"lever": "demand_growth", "percent": 10}])],
                    replications=3).run()
     failures = x.results.failures
-    assert sorted(set(failures["scenario"])) == ["capped", "negative staff"]
-    assert len(failures) == 6
-    assert failures.set_index("scenario").loc["negative staff", "message"].iloc[0].startswith("ModelError")
-    assert "max_customers" in failures.set_index("scenario").loc["capped", "message"].iloc[0]
+    assert list(failures["scenario"]) == ["capped"] * 3
+    assert "max_customers" in failures["message"].iloc[0]
     assert set(x.results.table["scenario"]) == {"baseline", "fine"}
+
+
+def test_a_scenario_that_cannot_be_built_stops_the_experiment_before_anything_runs(tiny, tmp_path):
+    x = Experiment(tiny, [Scenario("negative staff", overrides={"departments.desk.staff": -1}),
+                          Scenario("typo", levers=[{"lever": "add_staff", "department": "it"}]),
+                          Scenario("fine", levers=[{"lever": "demand_growth", "percent": 10}])], replications=3)
+    ticks = []
+    with pytest.raises(ModelError) as err:
+        x.run(store=tmp_path / "x.sqlite", progress=lambda done, total: ticks.append(done))
+    paths = [p.path for p in err.value.problems]
+    assert paths == ["scenario 'negative staff' overrides: departments.desk.staff", "scenario 'typo' levers[0].department"]
+    assert ticks == [] and not (tmp_path / "x.sqlite").exists()
+
+
+def test_a_baseline_name_must_name_a_scenario_and_kpis_cannot_be_empty(tiny):
+    with pytest.raises(ModelError, match=r"baseline: no scenario is named 'hier': did you mean 'hire'\?"):
+        Experiment(tiny, [Scenario("hire", levers=[{"lever": "add_staff", "department": "desk"}])], baseline="hier")
+    assert [s.name for s in Experiment(tiny, []).scenarios] == ["baseline"]  # the default is added
+    with pytest.raises(ModelError, match="kpis: name at least one KPI"):
+        Experiment(tiny, [], kpis=[])
+
+
+def test_compare_says_why_the_baseline_has_no_results(tiny):
+    x = Experiment(tiny.with_changes({"run.max_customers": 3}), [], replications=2).run()
+    with pytest.raises(ValueError, match="no replication of 'baseline' finished: 2 failed, the first with "
+                                         "RunLimitError: more than run.max_customers"):
+        x.compare()
 
 
 def test_sequential_replications_stop_at_the_precision_or_the_maximum(tiny):
@@ -277,6 +313,14 @@ def test_experiment_file_errors_name_the_field(tmp_path):
     bad.write_text("name: x\nmodel: m.yaml\nkpis: [external.wait]\nreplications: 2\n")
     with pytest.raises(ModelError, match="unknown KPI 'external.wait'"):
         Experiment.from_file(bad).run()
+    bad.write_text("name: x\nmodel: m.yaml\nreplications: abc\n")
+    with pytest.raises(ModelError) as err:
+        Experiment.from_file(bad)
+    assert str(err.value) == (f"{bad}: replications: give a whole number of replications (such as 20), or a "
+                              "sequential rule {kpi, relative_half_width, min, max} (got 'abc')")
+    bad.write_text("name: x\nmodel: m.yaml\nreplications: {kpi: a, relative_half_width: 2}\n")
+    with pytest.raises(ModelError, match=r"replications.relative_half_width: Input should be less than 1$"):
+        Experiment.from_file(bad)
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name)

@@ -140,11 +140,34 @@ customers:
 """
 
 
-def test_a_run_of_endless_events_is_capped_too(tmp_path: Path) -> None:
+def test_endless_interruptions_are_refused_before_the_run(tmp_path: Path) -> None:
+    """A billion interruptions and almost no customers: known from the file, so refused up front."""
     path = tmp_path / "endless.yaml"
     path.write_text(ENDLESS_EVENTS)
     done = subprocess.run([sys.executable, "-m", "chainsim.cli", "run", str(path)],
                           capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "departments.a.interruptions.every" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+REWORK_LOOP = """name: events from a rework loop
+run: {horizon: 1000, replications: 1, max_events: 2000}
+departments:
+  a: {staff: 1, error_rate: 0.999}
+customers:
+  c:
+    arrivals: {rate: 0.01}
+    journey: [{serve: a, time: {dist: fixed, value: 0.001}}]
+"""
+
+
+def test_a_run_of_endless_events_is_capped_too(tmp_path: Path) -> None:
+    """Events no check can foresee (each customer redone ~1,000 times) still stop at run.max_events."""
+    path = tmp_path / "loop.yaml"
+    path.write_text(REWORK_LOOP)
+    done = subprocess.run([sys.executable, "-m", "chainsim.cli", "run", str(path)],
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == EXIT_RUN_LIMIT, done.stderr
-    assert "run.max_events = 200,000" in done.stderr
+    assert "run.max_events = 2,000" in done.stderr
     assert "Traceback" not in done.stderr

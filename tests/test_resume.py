@@ -62,3 +62,17 @@ def test_ctrl_c_stops_cleanly_keeps_what_finished_and_exits_130(tmp_path):
     assert run.returncode == 130, err
     assert "continue with --resume" in err and "Traceback" not in err
     assert 10 <= stored(store) < total
+
+
+def test_resume_after_changing_the_seed_is_refused_and_mixes_nothing(tmp_path):
+    write_experiment(tmp_path, "reseeded", replications=2, horizon=200, seed=1)
+    cli = [sys.executable, "-m", "chainsim.cli", "experiment", "x.yaml", "--out", "x.sqlite", "--workers", "1"]
+    first = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    experiment = tmp_path / "x.yaml"
+    experiment.write_text(experiment.read_text() + "seed: 99\n")
+    resumed = subprocess.run([*cli, "--resume", "-r", "4"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 2 and "Traceback" not in resumed.stderr
+    assert "its seed changed (stored 1, now 99)" in resumed.stderr and "--out NEW.sqlite" in resumed.stderr
+    with ResultStore(tmp_path / "x.sqlite") as db:
+        assert set(db.kpi_table("reseeded")["seed"]) == {1} and db.replication_count("reseeded") == 6

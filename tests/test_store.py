@@ -92,13 +92,44 @@ def test_resume_refuses_a_changed_scenario(tmp_path):
 
 def test_failures_are_stored_and_retried_on_resume(tmp_path):
     path = tmp_path / "f.sqlite"
-    x = Experiment(model_from_text(TINY), [Scenario("broken", overrides={"departments.desk.staff": -2})],
+    x = Experiment(model_from_text(TINY), [Scenario("capped", overrides={"run.max_customers": 3})],
                    name="f", replications=2).run(store=path)
     with ResultStore(path) as db:
         failures = db.failures("f")
-    assert list(failures["scenario"]) == ["broken", "broken"]
-    assert failures["message"].str.contains("departments.desk.staff").all()
+    assert list(failures["scenario"]) == ["capped", "capped"]
+    assert failures["message"].str.contains("max_customers").all()
     assert x.results.failures["message"].tolist() == failures["message"].tolist()
+
+
+def test_resume_refuses_a_changed_seed_or_scenario_cost_and_says_what_changed(tmp_path):
+    path = tmp_path / "r.sqlite"
+    _experiment(replications=2).run(store=path)
+    reseeded = _experiment(replications=4)
+    reseeded.seed = 99
+    with pytest.raises(StoreError, match=r"its seed changed \(stored 5, now 99\).*--out NEW.sqlite"):
+        reseeded.run(store=path, resume=True)
+    repriced = Experiment(model_from_text(TINY), [Scenario("hire", levers=[
+        {"lever": "add_staff", "department": "checks", "cost": 99}])], name="tiny", replications=4)
+    with pytest.raises(StoreError, match="scenario 'hire' changed"):
+        repriced.run(store=path, resume=True)
+    with ResultStore(path) as db:
+        assert set(db.kpi_table("tiny")["seed"]) == {5} and db.replication_count("tiny") == 4  # nothing mixed in
+
+
+def test_a_store_is_refused_clearly_when_it_is_not_one(tmp_path):
+    text = tmp_path / "h.py"
+    text.write_text("print('hello')\n")
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    for path, words in [(text, "not an SQLite file"), (tmp_path / "no" / "x.sqlite", "cannot open")]:
+        with pytest.raises(StoreError, match=words):
+            ResultStore(path)
+    for path, words in [(text, "not an SQLite file"), (empty, "holds no results"),
+                        (tmp_path / "missing.sqlite", "does not exist")]:
+        with pytest.raises(StoreError, match=words):
+            ResultStore(path, readonly=True)
+    assert text.read_text() == "print('hello')\n" and empty.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.sqlite", "h.py"]  # nothing created
 
 
 def test_export_csv_and_parquet_hold_the_tidy_rows(tmp_path):
