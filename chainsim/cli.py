@@ -166,12 +166,14 @@ def validate(model) -> None:
     from chainsim.model import load_model
 
     m = load_model(model)
+    loads = offered_load(m)  # reads arrival traces: a bad one is an error before any "ok"
+    warnings = load_warnings(m)
     click.secho(f"ok: {m.name}", fg="green")
     click.echo(f"  {'department':<16}{'jobs/' + m.time_unit:>14}{'staff':>8}{'expected util.':>16}")
-    for d in offered_load(m):
+    for d in loads:
         flag = "  OVERLOADED" if d.overloaded else ""
         click.echo(f"  {m.label(d.department)[:15]:<16}{d.arrival_rate:>14.3g}{d.staff:>8.3g}{d.utilisation:>16.0%}{flag}")
-    for warning in load_warnings(m):
+    for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow")
 
 

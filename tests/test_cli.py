@@ -83,6 +83,17 @@ def test_bad_model_exits_2_with_the_field_path(tmp_path):
         assert "departments.compliance.staf: unknown field 'staf': did you mean 'staff'?" in done.stderr
 
 
+def test_validate_with_an_unreadable_trace_gives_the_error_and_no_ok(tmp_path):
+    (tmp_path / "arrivals.csv").write_text("time\n1\nsoon\n")
+    model = tmp_path / "traced.yaml"
+    model.write_text(DEFAULT_MODEL.read_text().replace("arrivals: {rate: 0.22}", "arrivals: {trace: arrivals.csv}", 1))
+    done = chainsim("validate", str(model), cwd=tmp_path)
+    assert done.returncode == 2
+    assert_no_traceback(done)
+    assert done.stdout == ""
+    assert "arrivals.csv line 3: needs a numeric `time` column" in done.stderr
+
+
 def test_unknown_department_exits_2_with_the_path(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(DEFAULT_MODEL.read_text().replace("request: compliance", "request: complianse"))
