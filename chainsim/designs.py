@@ -22,7 +22,7 @@ from typing import Any
 from scipy.stats import qmc
 
 from chainsim.errors import ModelError, Problem
-from chainsim.levers import LEVERS, lever_problems
+from chainsim.levers import LEVERS, is_number, lever_problems
 
 DESIGN_TYPES = ("list", "grid", "latin_hypercube", "one_at_a_time")
 MAX_POINTS = 10_000  # more scenarios than anyone can read; a typo in a grid must not run for days
@@ -90,12 +90,12 @@ def parse_factor(name: str, spec: Any, where: str) -> Factor:
     low, high = spec.get("low"), spec.get("high")
     for key in ("low", "high", "cost_per_unit"):
         value = spec.get(key)
-        if value is not None and not _finite(value):
+        if value is not None and not is_number(value):
             raise ModelError([Problem(f"{where}.{key}", f"must be a finite number (got {value!r})")])
     cost_per_unit = spec.get("cost_per_unit") or 0.0
     if cost_per_unit < 0:
         raise ModelError([Problem(f"{where}.cost_per_unit", f"must be >= 0 (got {cost_per_unit!r})")])
-    if cost_per_unit and values is not None and not all(_finite(v) for v in values):
+    if cost_per_unit and values is not None and not all(is_number(v) for v in values):
         raise ModelError([Problem(f"{where}.values", "with cost_per_unit every value must be a number (cost = value "
                                   f"x cost_per_unit); got {values!r}")])
     if not isinstance(spec.get("integer", False), bool):
@@ -120,11 +120,6 @@ def parse_factor(name: str, spec: Any, where: str) -> Factor:
     return Factor(name=name, path=None if lever else spec.get("path", name), lever=lever, vary=spec.get("vary"),
                   values=tuple(values) if values is not None else None, low=low, high=high,
                   integer=spec.get("integer", False), cost_per_unit=float(cost_per_unit))
-
-
-def _finite(value: Any) -> bool:
-    """A finite int or float; not True/False (an int to Python), not YAML's .inf or .nan."""
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 def _point(pairs: list[tuple[Factor, Any]], name: str | None = None) -> Point:

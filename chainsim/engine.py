@@ -36,7 +36,7 @@ from chainsim.distributions import Sampler
 from chainsim.errors import RunLimitError
 from chainsim.model import Department as DepartmentSpec
 from chainsim.model import Model
-from chainsim.plan import BranchPlan, ClassPlan, RequestPlan, ServePlan, compile_model
+from chainsim.plan import BranchPlan, ClassPlan, RequestPlan, ServePlan, compile_model, day_segments
 from chainsim.recorder import (
     ABANDONED,
     ANSWER,
@@ -761,12 +761,10 @@ class Simulation:
     def _shifts(self, dept: Department):
         """Staff by time of day, every day; overlapping windows add up."""
         day = self.model.day_length
-        windows = dept.spec.schedule
-        points = sorted({0.0} | {w.start for w in windows if w.start < day} | {w.end for w in windows if w.end < day})
-        levels = [sum(w.staff for w in windows if w.start <= p < w.end) for p in points]
+        segments = day_segments([(w.start, w.end, w.staff) for w in dept.spec.schedule], day, sum)
         for day_number in itertools.count():
-            for point, level in zip(points, levels, strict=True):
-                at = day_number * day + point
+            for start, _end, level in segments:
+                at = day_number * day + start
                 if at > self.env.now:
                     yield self.env.timeout(at - self.env.now)
                 dept.set_staffing(scheduled=level)

@@ -104,13 +104,13 @@ def _scaled(dist: dict, factor: float, path: str) -> dict:
 # --- checking field values ------------------------------------------------------------------
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     """A finite int or float (YAML's .inf and .nan are floats, and True is an int: neither is meant)."""
     return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 def _number(value: Any, path: str, *, positive: bool = False, minimum: float | None = None) -> float:
-    if not _is_number(value):
+    if not is_number(value):
         raise ModelError([Problem(path, f"must be a finite number (got {value!r})")])
     if positive and not value > 0:
         raise ModelError([Problem(path, f"must be > 0 (got {value!r}): 1 means no change")])
@@ -120,7 +120,7 @@ def _number(value: Any, path: str, *, positive: bool = False, minimum: float | N
 
 
 def _count(value: Any, path: str) -> int:
-    if not _is_number(value) or int(value) != value:
+    if not is_number(value) or int(value) != value:
         raise ModelError([Problem(path, f"must be a whole number of staff (got {value!r})")])
     return int(value)
 
@@ -332,7 +332,7 @@ def lever_problems(levers: list[dict], where: str = "levers") -> list[Problem]:
             if field.required and key not in spec:
                 problems.append(Problem(f"{path}.{key}", f"{lever.name} needs {key!r}: {field.description}"))
         cost = spec.get("cost", 0)
-        if not _is_number(cost) or cost < 0:
+        if not is_number(cost) or cost < 0:
             problems.append(Problem(f"{path}.cost", f"must be a finite number >= 0 (got {cost!r})"))
     return problems
 

@@ -119,11 +119,16 @@ def test_the_customer_cap_holds_on_worker_processes() -> None:
         simulate(model_from_text(CAPPED), replications=2, workers=2)
 
 
-def test_the_cli_exits_3_with_the_cap_message_and_no_traceback(tmp_path: Path) -> None:
-    path = tmp_path / "runaway.yaml"
-    path.write_text(CAPPED)
-    done = subprocess.run([sys.executable, "-m", "chainsim.cli", "run", str(path)],
+def cli_run(folder: Path, model_text: str) -> subprocess.CompletedProcess:
+    """`chainsim run` on the model text, in a fresh process, as a user would."""
+    path = folder / "model.yaml"
+    path.write_text(model_text)
+    return subprocess.run([sys.executable, "-m", "chainsim.cli", "run", str(path)],
                           capture_output=True, text=True, timeout=120)
+
+
+def test_the_cli_exits_3_with_the_cap_message_and_no_traceback(tmp_path: Path) -> None:
+    done = cli_run(tmp_path, CAPPED)
     assert done.returncode == EXIT_RUN_LIMIT == 3
     assert "run.max_customers = 500" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
@@ -142,10 +147,7 @@ customers:
 
 def test_endless_interruptions_are_refused_before_the_run(tmp_path: Path) -> None:
     """A billion interruptions and almost no customers: known from the file, so refused up front."""
-    path = tmp_path / "endless.yaml"
-    path.write_text(ENDLESS_EVENTS)
-    done = subprocess.run([sys.executable, "-m", "chainsim.cli", "run", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    done = cli_run(tmp_path, ENDLESS_EVENTS)
     assert done.returncode == 2, done.stderr
     assert "departments.a.interruptions.every" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
@@ -164,10 +166,7 @@ customers:
 
 def test_a_run_of_endless_events_is_capped_too(tmp_path: Path) -> None:
     """Events no check can foresee (each customer redone ~1,000 times) still stop at run.max_events."""
-    path = tmp_path / "loop.yaml"
-    path.write_text(REWORK_LOOP)
-    done = subprocess.run([sys.executable, "-m", "chainsim.cli", "run", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    done = cli_run(tmp_path, REWORK_LOOP)
     assert done.returncode == EXIT_RUN_LIMIT, done.stderr
     assert "run.max_events = 2,000" in done.stderr
     assert "Traceback" not in done.stderr
