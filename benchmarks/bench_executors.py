@@ -1,14 +1,17 @@
-"""Replications per second of one experiment: serial, all local cores, and a Dask LocalCluster.
+"""Replications per second of experiments: serial, all local cores, and a Dask LocalCluster.
 
-    python benchmarks/bench_executors.py                      # experiments/one_more_hire.yaml, 40 reps
-    python benchmarks/bench_executors.py -r 20 --repeat 9     # 100 tasks, medians of 9 runs
+    python benchmarks/bench_executors.py                      # the two default experiments, 20 reps each
+    python benchmarks/bench_executors.py -r 20 --repeat 9     # 100 tasks each, medians of 9 runs
     python benchmarks/bench_executors.py -r 100 --experiment experiments/sensitivity.yaml
 
-Each executor runs the same experiment (same scenarios, replications and seeds) and must produce
-the same KPI table; the time of a run excludes starting the executor: the local processes and the
-cluster's workers are started, and import chainsim, in a first small run (2 replications per
-scenario) whose time is shown as start-up. The executors take turns, run after run, and the
-figures are medians. Not a test: the figures depend on the machine.
+By default two experiments of 5 scenarios each: `one_more_hire` on the retail bank (one day, a
+replication takes about 5 ms, so per-task overhead shows) and `hospital_ed` (about 20 ms a
+replication, nearer what an analyst sweeps). Each executor runs the same experiment (same
+scenarios, replications and seeds) and must produce the same KPI table; the time of a run excludes
+starting the executor: the local processes and the cluster's workers are started, and import
+chainsim, in a first small run (2 replications per scenario) whose time is shown as start-up. The
+executors take turns, run after run, and the figures are medians. Not a test: the figures depend
+on the machine.
 """
 
 from __future__ import annotations
@@ -38,42 +41,50 @@ def timed_run(path: Path, replications: int, executor) -> tuple[float, pd.DataFr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiment", type=Path, default=ROOT / "experiments" / "one_more_hire.yaml")
-    parser.add_argument("-r", "--replications", type=int, default=40, help="per scenario")
+    parser.add_argument("--experiment", type=Path, nargs="+",
+                        default=[ROOT / "experiments" / "one_more_hire.yaml", ROOT / "experiments" / "hospital_ed.yaml"])
+    parser.add_argument("-r", "--replications", type=int, default=20, help="per scenario")
     parser.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 1, help="local cores to use")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per executor, interleaved; medians")
     args = parser.parse_args()
-    scenarios = len(Experiment.from_file(args.experiment).scenarios)
-    tasks = scenarios * args.replications
     print(f"$ python benchmarks/bench_executors.py -r {args.replications} -w {args.workers} --repeat {args.repeat}")
-    print(f"{args.experiment.name}: {scenarios} scenarios x {args.replications} replications = {tasks} tasks, "
-          f"{os.cpu_count()} cores; median of {args.repeat} interleaved runs\n")
-
+    print(f"{os.cpu_count()} cores; medians of {args.repeat} interleaved runs")
     serial = SerialExecutor()
-    _, reference = timed_run(args.experiment, 2, serial)  # imports and caches warm, as in the pools below
     started = time.perf_counter()
     processes = ProcessExecutor(args.workers)
-    timed_run(args.experiment, 2, processes)  # the pool starts its workers on first use
+    timed_run(args.experiment[0], 2, processes)  # the pool starts its workers on first use
     startup = {"processes": time.perf_counter() - started}
     started = time.perf_counter()
     dask = DaskExecutor("local", workers=args.workers)
-    timed_run(args.experiment, 2, dask)  # workers import chainsim once; not part of the figures
+    timed_run(args.experiment[0], 2, dask)  # workers import chainsim once; not part of the figures
     startup["dask"] = time.perf_counter() - started
     executors = {"serial": serial, "processes": processes, "dask": dask}
-    seconds: dict[str, list[float]] = {name: [] for name in executors}
     try:
-        for _ in range(args.repeat):
-            for name, executor in executors.items():
-                took, table = timed_run(args.experiment, args.replications, executor)
-                if name == "serial":
-                    reference = table
-                pd.testing.assert_frame_equal(table, reference, check_exact=True)
-                seconds[name].append(took)
+        for path in args.experiment:
+            compare(path, args, executors, startup)
     finally:
         processes.close()
         dask.close()
 
+
+def compare(path: Path, args: argparse.Namespace, executors: dict, startup: dict[str, float]) -> None:
+    """Run one experiment on each executor in turn, `--repeat` times, and print the medians."""
+    _, reference = timed_run(path, 2, executors["serial"])  # imports and caches warm, as in the pools
+    for executor in executors.values():
+        timed_run(path, 2, executor)  # the workers read this model once before the timed runs
+    seconds: dict[str, list[float]] = {name: [] for name in executors}
+    for _ in range(args.repeat):
+        for name, executor in executors.items():
+            took, table = timed_run(path, args.replications, executor)
+            if name == "serial":
+                reference = table
+            pd.testing.assert_frame_equal(table, reference, check_exact=True)
+            seconds[name].append(took)
+
     median = {name: statistics.median(times) for name, times in seconds.items()}
+    tasks = len(Experiment.from_file(path).scenarios) * args.replications
+    print(f"\n{path.name}: {tasks} tasks ({tasks // args.replications} scenarios x {args.replications} "
+          f"replications), {1000 * median['serial'] / tasks:.1f} ms a replication serial\n")
     labels = {"serial": "serial (1 worker)", "processes": f"local processes ({args.workers})",
               "dask": f"Dask LocalCluster ({args.workers})"}
     print(f"{'executor':<28}{'seconds':>9}{'reps/s':>9}{'vs serial':>11}{'per worker':>12}{'start-up s':>12}")
