@@ -76,9 +76,9 @@ A department is a queueing station: `staff` (or a `schedule`) serve one job each
 - **Queue order.** `fifo`: first come, first served. `priority`: the waiting job with the highest
   priority goes first (a customer's class `priority`, higher first; ties first come, first
   served), never interrupting work in hand. `preemptive`: a higher-priority arrival pauses the
-  lowest-priority job in own work (not a staff member held on a consult, nor one only finishing
-  a job after their shift ended); the paused job goes back to the queue and later resumes with
-  the time it had left.
+  lowest-priority job in own work (not a staff member held on a consult; and while nobody is on
+  duty, not one only finishing a job after their shift ended); the paused job goes back to the
+  queue and later resumes with the time it had left.
 - **internal_priority** shifts every internal request (consult) at this department above (`high`)
   or below (`low`) all external customers' steps, whatever their class priority; `same` gives a
   request the priority of the customer it is made for.

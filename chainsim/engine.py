@@ -300,13 +300,15 @@ class Department:
     def preempt_for(self, job: Job) -> bool:
         """Pause the lowest-priority job in own work for `job` (preempt-resume), if there is one.
 
-        While more own staff are busy than on duty, some are only finishing their job before they
-        go: none of them takes new work, so only pool members' jobs can be paused then.
+        Staff going off duty finish their job and take no new one. Staff are interchangeable (the
+        first to finish is the one who goes), so while anyone is on duty, the staff member of the
+        paused job can be taken to be one of them; with nobody on duty, only pool members' jobs can
+        be paused.
         """
-        off_duty_busy = self.busy > self.capacity
+        nobody_on_duty = self.capacity == 0
         victim = None
         for other in self.in_work:
-            if off_duty_busy and other.by_pool is None:
+            if nobody_on_duty and other.by_pool is None:
                 continue
             if other.priority < job.priority and (
                     victim is None or (other.priority, -other.seq) < (victim.priority, -victim.seq)):

@@ -3,7 +3,7 @@
 Used before every run (to warn about departments that cannot keep up) and by the app's instant
 estimate. Staff time held during a consult counts the suppliers' service times but not their
 queues, so the held load here is a lower bound; rework to an earlier step is approximated as a
-redo of the erring step.
+redo of the erring step (with its rework time, and its consults made again).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from chainsim import analytic
 from chainsim.model import Branch, Department, Model, Parallel, Request, Serve
-from chainsim.plan import arrival_segments, read_trace
+from chainsim.plan import arrival_segments, read_trace, rework_time
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,10 @@ class _Tally:
         return step.error_rate if step.error_rate is not None else self.model.departments[dept].error_rate
 
     def serve(self, step: Serve, weight: float) -> None:
-        n = weight * _repeats(self._error_rate(step, step.serve))
-        held = self.consult(step.consult, n)
-        self.jobs[step.serve] += n
-        self.time[step.serve] += n * (step.time.expected() + held)
+        repeats = _repeats(self._error_rate(step, step.serve))
+        held = self.consult(step.consult, weight * repeats)
+        self.jobs[step.serve] += weight * repeats
+        self.time[step.serve] += weight * _visit_time(step, repeats, held)
 
     def consult(self, consult, weight: float) -> float:
         """Add the suppliers' load; return the expected time the holder is held (service only)."""
@@ -104,16 +104,22 @@ class _Tally:
         return sum(self.consult(item, weight) for item in consult)
 
     def request(self, r: Request, weight: float) -> float:
-        n = weight * _repeats(self._error_rate(r, r.request))
-        held = self.consult(r.consult, n)
-        own = r.time.expected() + held
-        self.jobs[r.request] += n
-        self.time[r.request] += n * own
+        repeats = _repeats(self._error_rate(r, r.request))
+        held = self.consult(r.consult, weight * repeats)
+        own = _visit_time(r, repeats, held)
+        self.jobs[r.request] += weight * repeats
+        self.time[r.request] += weight * own
         answer = 0.0
-        if r.clarify is not None:
+        if r.clarify is not None:  # each start of the request (a redo too) may be asked back, again and again
             rounds = r.clarify.p / (1.0 - r.clarify.p)
-            answer = rounds * (r.clarify.time or r.time).expected()
-        return own * _repeats(self._error_rate(r, r.request)) + answer
+            answer = repeats * rounds * (r.clarify.time or r.time).expected()
+        return own + answer
+
+
+def _visit_time(step: Serve | Request, repeats: float, held: float) -> float:
+    """Staff time of a step or request, its redos included: the first go and (repeats - 1) redos
+    with the rework time, each holding the staff member through its consults again."""
+    return step.time.expected() + held + (repeats - 1.0) * (rework_time(step).expected() + held)
 
 
 def average_staff(model: Model, name: str, spec: Department) -> float:
@@ -156,17 +162,18 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
     for name, spec in model.departments.items():
         rate, busy = tally.jobs[name], tally.time[name]
         if spec.interruptions is not None:  # they only come while staff are on duty
-            rate = 1.0 / spec.interruptions.every.expected()
-            busy += rate * spec.interruptions.lasts.expected() * on_duty_share(model, spec)
+            interruptions = on_duty_share(model, spec) / spec.interruptions.every.expected()
+            busy += interruptions * spec.interruptions.lasts.expected()
         staff = average_staff(model, name, spec)
         utilisation = busy / staff if staff > 0 else (math.inf if busy > 0 else 0.0)
         per_job = tally.time[name] / rate if rate > 0 else 0.0
         wait = math.inf
         servers = max(1, math.floor(staff))
-        if rate == 0:
+        if rate == 0 or busy == 0:
             wait = 0.0
-        elif utilisation < 1 and per_job > 0 and rate * per_job < servers:
-            wait = analytic.mmc_wait(rate, 1.0 / per_job, servers)
+        elif utilisation < 1 and busy < servers:
+            # Erlang C with each job's staff time grossed up by the interruptions' share of the load
+            wait = analytic.mmc_wait(rate, rate / busy, servers)
         loads.append(DepartmentLoad(name, rate, per_job, busy, staff, utilisation, wait))
     return loads
 

@@ -280,7 +280,7 @@ class _Builder:
             dept=self.index[step.serve], path=path, time=self.sampler(step.time, f"time:{path}"),
             consult=self.consult(step.consult, f"{path}.consult"), consult_first=step.consult_at == "start",
             error=self.coin(error_rate, f"error:{path}"),
-            rework_time=self.sampler(_rework_time(step), f"rework:{path}"), rework_target=target,
+            rework_time=self.sampler(rework_time(step), f"rework:{path}"), rework_target=target,
         )
 
     def consult(self, consult, path: str) -> list | None:
@@ -304,7 +304,7 @@ class _Builder:
             dept=self.index[r.request], path=path, time=self.sampler(r.time, f"time:{path}"),
             consult=self.consult(r.consult, f"{path}.consult"),
             error=self.coin(error_rate, f"error:{path}"),
-            rework_time=self.sampler(_rework_time(r), f"rework:{path}"),
+            rework_time=self.sampler(rework_time(r), f"rework:{path}"),
             clarify=self.coin(clarify.p, f"clarify:{path}") if clarify else None,
             answer_time=self.sampler(clarify.time or r.time, f"answer:{path}") if clarify else None,
         )
@@ -320,7 +320,8 @@ def _serves(options: list[list]) -> Iterator[ServePlan]:
                 yield step
 
 
-def _rework_time(step: Serve | Request) -> Distribution:
+def rework_time(step: Serve | Request) -> Distribution:
+    """What a redo of the step or request takes: rework_time, else time scaled by rework_factor, else time."""
     if step.rework_time is not None:
         return step.rework_time
     return step.time.scaled(step.rework_factor) if step.rework_factor is not None else step.time

@@ -136,6 +136,20 @@ def test_staff_finishing_after_their_shift_are_not_preempted_for_new_work(tmp_pa
     assert (customers.loc["routine", "end"], customers.loc["urgent", "end"]) == (19, 53)
 
 
+def test_a_shift_that_shrinks_still_lets_urgent_work_pause_an_on_duty_job(tmp_path):
+    # Three on duty until 10, two after; three routine jobs of 50 minutes from 0, so one staff
+    # member is only finishing after 10. Urgent at 20 pauses a routine job (two are on duty):
+    # urgent 20..23. The urgent job's staff member then goes (three busy, two on duty: no new job
+    # starts), so the paused routine job resumes at 50 with 30 left and ends at 80.
+    model = two_class_trace(tmp_path, "preemptive", [(0, "routine")] * 3 + [(20, "urgent")]).with_changes(
+        {"departments.desk.staff": None, "run.day_length": 200, "run.drain_limit": 200,
+         "customers.routine.journey.0.time": {"dist": "fixed", "value": 50},
+         "departments.desk.schedule": [{"from": 0, "to": 10, "staff": 3}, {"from": 10, "to": 200, "staff": 2}]})
+    customers = simulate(model).customers()
+    assert customers.loc[customers["class"] == "urgent", "end"].tolist() == [23]
+    assert sorted(customers.loc[customers["class"] == "routine", "end"]) == [50, 50, 80]
+
+
 def test_a_request_back_in_the_queue_waits_behind_those_already_there():
     # Requests come back to the supplier's queue after a clarification or a rework. A department
     # with interruptions keeps a priority queue (interruptions go first); among equal jobs it must
