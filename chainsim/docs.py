@@ -122,8 +122,11 @@ draw, `staff` are taken off duty for a `lasts` draw. Staff finish the job in han
 At the start of every day (every `run.day_length` from time 0) the number of absent staff is drawn:
 Binomial(head count, p) with `p`, or a draw of `out` (rounded, at most the head count). The head
 count is `staff`, or the most staff on duty at once in the schedule (overlapping windows add up).
-Every shift that day loses the same share of its staff (absent / head count, rounded to whole
-people), so a half-staffed afternoon shift is thinned like the morning one.""", "{p: 0.05}"),
+Each shift that day misses those of the absent who were due on it: its staff are taken to be a
+random draw from the head count, so the number it misses is hypergeometric (4 absent of a head
+count of 8 take, on average, 1 of a 2-person afternoon shift, sometimes 0 or 2). On average every
+shift loses the day's share of absent staff, so a half-staffed afternoon shift is thinned like the
+morning one.""", "{p: 0.05}"),
     schema.CustomerClass: Note("Customer classes", "customers", """
 - **patience** is the **total** time a customer is willing to queue over the whole journey: each
   queue the customer waits in uses part of it, and the customer abandons when it runs out while

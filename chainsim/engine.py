@@ -140,7 +140,9 @@ class Department:
         self.internal_boost = INTERNAL_BOOST[spec.internal_priority]
         self.capacity = 0  # staff on duty now
         self.scheduled = spec.staff or 0
-        self.absent_share = 0.0  # share of today's staff who are absent
+        self.absent_today = 0  # of the head count, out all day today
+        self.absent = 0  # of those, the ones due on the shift on duty now
+        self.absence_rng: np.random.Generator | None = None  # who of the head count works this shift
         self.out = 0
         self.busy = 0  # own staff with a job: working, held on suppliers, or interrupted
         self.held = 0  # of those, held waiting on suppliers
@@ -340,19 +342,20 @@ class Department:
             self.interrupting += change
             self.acc_interrupting -= change * self.env._now
 
-    def set_staffing(self, scheduled: int | None = None, absent_share: float | None = None,
+    def set_staffing(self, scheduled: int | None = None, absent_today: int | None = None,
                      out: int | None = None) -> None:
         """Staff on duty changed (shift, absence, outage); staff going off duty finish their job."""
         now = self.env._now
         capacity, overtime = self.capacity, self.overtime
         if scheduled is not None:
             self.scheduled = scheduled
-        if absent_share is not None:
-            self.absent_share = absent_share
+        if absent_today is not None:
+            self.absent_today = absent_today
         if out is not None:
             self.out = out
-        absent = int(self.scheduled * self.absent_share + 0.5)  # the same share of every shift is out
-        self.capacity = max(0, self.scheduled - absent - self.out)
+        if scheduled is not None or absent_today is not None:
+            self.absent = self._absent_on_shift()
+        self.capacity = max(0, self.scheduled - self.absent - self.out)
         self.acc_capacity -= (self.capacity - capacity) * now
         self.acc_overtime -= (self.overtime - overtime) * now
         self.staff_times.append(now)
@@ -360,6 +363,15 @@ class Department:
         self.start_next()
         for pool in self.pools:
             pool.dispatch()
+
+    def _absent_on_shift(self) -> int:
+        """Today's absent people who were due on this shift. A shift's staff are a random draw from
+        the head count (hypergeometric), so every shift loses, on average, the day's share of absent
+        staff, without rounding a small shift's share up to a whole person."""
+        if self.absent_today == 0:
+            return 0
+        head = self.spec.head_count
+        return int(self.absence_rng.hypergeometric(self.absent_today, head - self.absent_today, min(self.scheduled, head)))
 
     @property
     def overtime(self) -> int:
@@ -772,14 +784,15 @@ class Simulation:
                 dept.set_staffing(scheduled=level)
 
     def _absence(self, dept: Department):
-        """Each day some staff are out (each with probability p, or a drawn count); every shift
-        loses that share of its staff."""
+        """Each day some staff are out (each with probability p, or a drawn count); each shift that
+        day misses those of them who were due on it (see Department._absent_on_shift)."""
         absence, staff, day = dept.spec.absence, dept.spec.head_count, self.model.day_length
         rng = self.streams(f"absence:{dept.name}")
+        dept.absence_rng = self.streams(f"absence-shift:{dept.name}")  # apart, so CRN keeps the daily draws
         out = Sampler(absence.out, rng) if absence.out is not None else None
         while True:
             absent = round(out.draw()) if out is not None else int(rng.binomial(staff, absence.p))
-            dept.set_staffing(absent_share=min(staff, max(0, absent)) / staff if staff else 0.0)
+            dept.set_staffing(absent_today=min(staff, max(0, absent)))
             yield self.env.timeout(day)
 
     def _outages(self, dept: Department):

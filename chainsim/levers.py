@@ -24,7 +24,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from chainsim.distributions import Distribution
 from chainsim.errors import ModelError, Problem
-from chainsim.model import Model, parse_model
+from chainsim.model import DAY_LENGTH, Model, parse_model
+from chainsim.plan import day_segments
 
 COMMON_FIELDS = {"lever": "Name of the lever.", "cost": "What the change costs (currency); default 0."}
 
@@ -136,11 +137,26 @@ def _name(value: Any, known: dict, kind: str, path: str) -> str:
     raise ModelError([Problem(path, f"unknown {kind} {value!r}: {hint}")])
 
 
-def _add_staff(dept: dict, count: int, path: str, name: str) -> None:
+def _add_staff(data: dict, name: str, count: int, path: str) -> None:
+    """`count` more (or fewer) people wherever the department is staffed. On a schedule, overlapping
+    windows add up, so the day is recut into windows that do not overlap: a hire is one person at
+    every hour the department is open, not one per window; closed hours stay closed."""
+    dept = data["departments"][name]
     if "schedule" in dept:
-        for shift in dept["schedule"]:
-            shift["staff"] += count
-        lowest = min(shift["staff"] for shift in dept["schedule"])
+        day = data["run"].get("day_length") or DAY_LENGTH[data["time_unit"]]
+        segments = day_segments([(w["from"], w["to"], w["staff"]) for w in dept["schedule"]], day, sum)
+        open_hours = [[start, end, staff + count] for start, end, staff in segments if staff > 0]
+        if not open_hours:
+            raise ModelError([Problem(path, f"{name!r} has no staff in any shift of its schedule: give a shift "
+                                            "staff first, or use shift_pattern")])
+        merged = [open_hours[0]]
+        for start, end, staff in open_hours[1:]:
+            if start == merged[-1][1] and staff == merged[-1][2]:
+                merged[-1][1] = end
+            else:
+                merged.append([start, end, staff])
+        dept["schedule"] = [{"from": start, "to": end, "staff": staff} for start, end, staff in merged]
+        lowest = min(staff for _, _, staff in merged)
     else:
         dept["staff"] += count
         lowest = dept["staff"]
@@ -154,7 +170,7 @@ def _add_staff(dept: dict, count: int, path: str, name: str) -> None:
 
 def _edit_add_staff(data: dict, f: dict, path: str) -> None:
     name = _name(f["department"], data["departments"], "department", f"{path}.department")
-    _add_staff(data["departments"][name], _count(f["count"], f"{path}.count"), f"{path}.count", name)
+    _add_staff(data, name, _count(f["count"], f"{path}.count"), f"{path}.count")
 
 
 def _edit_move_staff(data: dict, f: dict, path: str) -> None:
@@ -163,8 +179,8 @@ def _edit_move_staff(data: dict, f: dict, path: str) -> None:
     count = _count(f["count"], f"{path}.count")
     if count < 1:
         raise ModelError([Problem(f"{path}.count", f"must be >= 1 (got {count}): swap from and to to move back")])
-    _add_staff(data["departments"][source], -count, f"{path}.count", source)
-    _add_staff(data["departments"][target], count, f"{path}.count", target)
+    _add_staff(data, source, -count, f"{path}.count")
+    _add_staff(data, target, count, f"{path}.count")
 
 
 def _edit_train(data: dict, f: dict, path: str) -> None:
@@ -218,6 +234,10 @@ def _edit_cross_train(data: dict, f: dict, path: str) -> None:
     for i, d in enumerate(departments):
         _name(d, data["departments"], "department", f"{path}.departments[{i}]")
     staff = _count(f["staff"], f"{path}.staff")
+    if staff < 0:
+        raise ModelError([Problem(f"{path}.staff", f"must be >= 0 (got {staff}): the people in the pool")])
+    if staff == 0:  # no pool: the "none" point of a sweep over pool sizes
+        return
     pools = data.setdefault("pools", {})
     name = f["name"] or "cross_trained_" + "_".join(departments)
     if name in pools:
@@ -271,10 +291,11 @@ def _edit_patience(data: dict, f: dict, path: str) -> None:
 
 LEVERS: dict[str, Lever] = {lever.name: lever for lever in [
     Lever("add_staff", "Hire (or, with a negative count, cut) staff at a department; with a shift "
-          "schedule, the count is added to every shift.",
+          "schedule, the count is added at every hour the department is open (overlapping shifts "
+          "get it once; closed hours stay closed).",
           {"department": LeverField("Department that gets the staff.", required=True),
            "count": LeverField("How many people (negative to cut).", default=1)}, _edit_add_staff),
-    Lever("move_staff", "Move people from one department to another (every shift of both).",
+    Lever("move_staff", "Move people from one department to another (at every open hour of both).",
           {"from": LeverField("Department that gives staff.", required=True),
            "to": LeverField("Department that receives them.", required=True),
            "count": LeverField("How many people.", default=1)}, _edit_move_staff),
@@ -290,7 +311,7 @@ LEVERS: dict[str, Lever] = {lever.name: lever for lever in [
           _edit_clearer_requests),
     Lever("cross_train", "Cross-train a pool of staff who help whichever of these departments needs it.",
           {"departments": LeverField("Departments the pool can work for, in order of preference.", required=True),
-           "staff": LeverField("People in the pool.", default=1),
+           "staff": LeverField("People in the pool (0: no pool, as the first point of a sweep).", default=1),
            "rule": LeverField("longest_queue or ordered.", default="longest_queue"),
            "name": LeverField("Name of the pool; default from the departments.")}, _edit_cross_train),
     Lever("shift_pattern", "Replace a department's staffing with a daily shift pattern.",

@@ -419,6 +419,20 @@ def test_absence_counts_staff_of_overlapping_shifts():
     agrees(results, "department.back_office.staff.mean", 1.0, 0.05)
 
 
+def test_a_small_shift_loses_on_average_the_days_share_of_absent_staff():
+    # Head count 4 (morning), 2 in the afternoon; each person out with p 0.25. Each shift misses
+    # those of the day's absent who were due on it, so on average 25% of every shift is out: mean
+    # on duty (4 * 0.75 + 2 * 0.75) / 2 = 2.25. Rounding the afternoon's share to whole people
+    # (one absent of four made one of its two staff absent) gave 2.13.
+    model = build({"front": {"staff": 1},
+                   "back_office": {"schedule": [{"from": 0, "to": 50, "staff": 4}, {"from": 50, "to": 100, "staff": 2}],
+                                   "absence": {"p": 0.25}}},
+                  {"walk_in": {"arrivals": {"rate": 0.01}, "journey": [{"serve": "front", "time": fixed(1)}]}},
+                  horizon=40_000, warmup=0, replications=10)
+    results = simulate(model.with_changes({"run.day_length": 100.0}))
+    agrees(results, "department.back_office.staff.mean", 2.25, 0.02)
+
+
 def test_absence_as_a_distribution_of_staff_out():
     # 4 on duty; each day 0, 1 or 3 are out with equal chance: mean on duty 4 - 4/3 = 2.667.
     model = build({"front": {"staff": 1},

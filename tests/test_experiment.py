@@ -62,6 +62,20 @@ def test_add_staff_adds_to_every_shift_and_to_a_plain_count(bank):
     assert bank.departments["it"].staff == 2  # the base model is untouched
 
 
+def test_add_staff_is_one_person_where_windows_overlap_and_none_where_closed(bank):
+    # Two on from 0 to 100, one more from 40 to 60, closed from 100 to 200 (written as a window of
+    # 0): a hire is 3 / 4 / 3 and still closed after 100, not 3 / 5 / 3 and 1 after 100.
+    shifts = {"departments.it.staff": None, "departments.it.schedule": [
+        {"from": 0, "to": 100, "staff": 2}, {"from": 40, "to": 60, "staff": 1}, {"from": 100, "to": 200, "staff": 0}]}
+    m = apply_levers(bank.with_changes(shifts), [{"lever": "add_staff", "department": "it"}])
+    assert [(w.start, w.end, w.staff) for w in m.departments["it"].schedule] == [(0, 40, 3), (40, 60, 4), (60, 100, 3)]
+    moved = apply_levers(bank.with_changes(shifts), [{"lever": "move_staff", "from": "it", "to": "compliance", "count": 2}])
+    assert [(w.start, w.end, w.staff) for w in moved.departments["it"].schedule] == [(0, 40, 0), (40, 60, 1), (60, 100, 0)]
+    closed = {"departments.spare": {"schedule": [{"from": 0, "to": 100, "staff": 0}]}}  # receives no work
+    with pytest.raises(ModelError, match="'spare' has no staff in any shift"):
+        apply_levers(bank.with_changes(closed), [{"lever": "add_staff", "department": "spare"}])
+
+
 def test_move_staff_and_shift_pattern(bank):
     m = apply_levers(bank, [{"lever": "move_staff", "from": "compliance", "to": "it", "count": 2}])
     assert (m.departments["compliance"].staff, m.departments["it"].staff) == (1, 4)
@@ -101,6 +115,11 @@ def test_clearer_requests_demand_growth_patience_cross_train(bank):
     assert walk_in.patience.mean == pytest.approx(90)
     pool = m.pools["cross_trained_compliance_it"]
     assert (pool.staff, pool.serves, pool.rule) == (2, ["compliance", "it"], "longest_queue")
+    # a sweep over pool sizes may start at 0: no pool, not a refused experiment
+    cross_train = {"lever": "cross_train", "departments": ["compliance", "it"]}
+    assert apply_levers(bank, [{**cross_train, "staff": 0}]).pools == {}
+    with pytest.raises(ModelError, match=r"levers\[0\]\.staff: must be >= 0"):
+        apply_levers(bank, [{**cross_train, "staff": -1}])
 
 
 def test_every_lever_is_described_in_plain_words():
