@@ -13,7 +13,7 @@ import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from itertools import chain
-from typing import Annotated, ClassVar, Literal, Self, get_args
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 
 import numpy as np
 from pydantic import (
@@ -94,10 +94,32 @@ def _fmt(v: float | tuple[float, ...]) -> str:
     return f"{v:g}"
 
 
+def _numeric(annotation: Any) -> bool:
+    """int or float: alone, optional, annotated, or as the items of a tuple or list."""
+    if annotation in (int, float):
+        return True
+    return any(_numeric(arg) for arg in get_args(annotation) if arg is not Ellipsis)
+
+
+def refuse_booleans_as_numbers(schema: type[BaseModel], data: Any) -> Any:
+    """YAML reads yes/no/on/off/true/false as booleans, and pydantic would take them as 1 and 0:
+    `staff: yes` would silently be one person. Number fields refuse them by name instead."""
+    if not isinstance(data, dict):
+        return data
+    for name, field in schema.model_fields.items():
+        value = data.get(field.alias or name, data.get(name))
+        items = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, bool) for v in items) and _numeric(field.annotation):
+            raise ValueError(f"{field.alias or name} must be a number, not {str(items[0]).lower()} (YAML reads "
+                             "yes, no, on, off, true and false as true or false): write a number")
+    return data
+
+
 class _Dist(BaseModel):
     """Common behaviour: scv, str and scaling; subclasses give sample/expected/variance."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _no_booleans = model_validator(mode="before")(classmethod(refuse_booleans_as_numbers))
     dist: str  # narrowed to a Literal by each subclass; the discriminator of `Distribution`
     # Fields carrying time units; scaled() multiplies exactly these.
     _time_fields: ClassVar[tuple[str, ...]]

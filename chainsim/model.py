@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from chainsim.distributions import DIST_NAMES, Distribution
+from chainsim.distributions import DIST_NAMES, Distribution, refuse_booleans_as_numbers
 from chainsim.errors import ModelError, Problem
 from chainsim.yamlio import read_yaml
 
@@ -38,6 +38,7 @@ class Strict(BaseModel):
     """Base of every schema class: unknown keys are refused and parsed models cannot change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    _no_booleans = model_validator(mode="before")(classmethod(refuse_booleans_as_numbers))
 
 
 # --- run settings ---------------------------------------------------------------------------
@@ -678,6 +679,28 @@ def _message(error: dict) -> str:
     return msg
 
 
+MAX_NESTING = 100  # levels of mappings and lists; a journey with branches 5 deep needs about 25
+
+
+def _too_deep(data: Any) -> str | None:
+    """Where data nests more than MAX_NESTING levels (the first three keys of the path), if it does.
+
+    Deeper models would validate, then break Python's recursion limit later: copying a model to
+    worker processes, the app's cache key, an experiment's store. Walked with a stack, not recursion.
+    """
+    stack = [(data, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return path
+        if isinstance(value, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) if depth < 3 else (v, path, depth + 1)
+                         for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, path, depth + 1) for v in value)
+    return None
+
+
 def parse_model(data: Any, source: str = "model") -> Model:
     """Validate a mapping (parsed YAML) into a :class:`Model`, or raise :class:`ModelError`."""
     if data is None:
@@ -685,6 +708,9 @@ def parse_model(data: Any, source: str = "model") -> Model:
     if not isinstance(data, dict):
         raise ModelError([Problem("(top level)", f"{source} must be a mapping with name, run, departments "
                                   f"and customers (got {type(data).__name__})")])
+    if (deep := _too_deep(data)) is not None:
+        raise ModelError([Problem(deep, f"nested more than {MAX_NESTING} levels deep (branches within branches, "
+                                        "or consults within consults): flatten it into a sequence of steps")])
     try:
         return Model.model_validate(data)
     except ModelError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chainsim import analytic, model_from_text, simulate
-from chainsim.load import offered_load
+from chainsim.load import arrival_rate, offered_load
 
 REWORK = """name: rework at its own time
 run: {horizon: 20000, warmup: 1000, replications: 5, seed: 3}
@@ -63,3 +63,38 @@ customers:
     assert desk.utilisation == pytest.approx((0.3 * 5 + 0.1 * 1) / 2)
     # Erlang C with each job's staff time grossed up by the interruptions' load: 1.6 / 0.3 per job
     assert desk.estimated_wait == pytest.approx(analytic.mmc_wait(0.3, 0.3 / 1.6, 2))
+
+
+@pytest.mark.parametrize("batch, per_arrival", [
+    ({"dist": "fixed", "value": 0}, 1.0),  # the engine rounds every group up to at least 1 customer
+    ({"dist": "uniform", "low": 0, "high": 0.9}, 1.0),  # not 0.45
+    ({"dist": "fixed", "value": 1.4}, 1.0),  # rounded: not 1.4
+    ({"dist": "empirical", "values": [1, 3]}, 2.0),
+])
+def test_batches_count_the_customers_the_engine_makes(batch, per_arrival) -> None:
+    text = f"""name: batches
+run: {{horizon: 2000, replications: 2, seed: 1}}
+departments:
+  desk: {{staff: 40}}
+customers:
+  c:
+    arrivals: {{rate: 2, batch: {batch}}}
+    journey: [{{serve: desk, time: {{dist: exponential, mean: 3}}}}]
+"""
+    model = model_from_text(text)
+    assert arrival_rate(model, "c") == pytest.approx(2 * per_arrival, rel=0.01)
+    arrived = simulate(model).kpi("external.arrived")[0]
+    assert arrived == pytest.approx(2 * per_arrival * 2000, rel=0.05)  # ~4,000-8,000 Poisson: sd ~1.5%
+
+
+def test_absence_drawn_as_a_count_is_rounded_as_the_engine_does() -> None:
+    text = """name: absence
+run: {horizon: 1000}
+departments:
+  desk: {staff: 4, absence: {out: {dist: uniform, low: 0, high: 0.9}}}
+customers:
+  c:
+    arrivals: {rate: 0.1}
+    journey: [{serve: desk, time: {dist: exponential, mean: 3}}]
+"""
+    assert load_of(model_from_text(text), "desk").staff == pytest.approx(4 - 4 / 9, rel=0.01)  # P(draw >= 0.5) = 4/9

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,20 @@ def test_probability_outside_zero_one(change, path, bound):
     found = problems(change)
     # A p out of range also breaks the sum of its branch: the range problem must be among them.
     assert any(p == path and bound in m for p, m in found), found
+
+
+@pytest.mark.parametrize("change, path, field", [
+    (lambda d: d["departments"]["compliance"].update(staff=True), "departments.compliance", "staff"),
+    (lambda d: d["run"].update(horizon=True), "run", "horizon"),
+    (lambda d: d["run"].update(seed=False), "run", "seed"),
+    (lambda d: journey(d)[1]["branch"][0].update(p=True), f"{JOURNEY}[1].branch[0]", "p"),
+    (lambda d: journey(d)[0].update(time={"dist": "exponential", "mean": True}), f"{JOURNEY}[0].time", "mean"),
+    (lambda d: journey(d)[0].update(time={"dist": "empirical", "values": [1, True]}), f"{JOURNEY}[0].time", "values"),
+])
+def test_yes_no_on_off_are_not_taken_as_numbers(change, path, field):
+    # YAML reads `staff: yes` as true; pydantic alone would take it as 1 person.
+    found = problems(change)
+    assert any(p == path and m.startswith(f"{field} must be a number, not ") for p, m in found), found
 
 
 def test_branch_probabilities_must_sum_to_one():
@@ -518,3 +533,26 @@ def test_a_change_by_a_path_that_leads_nowhere_names_it(path, words):
         chainsim.parse_model(GOOD).with_changes({path: 1})
     [problem] = caught.value.problems
     assert problem.path == path and words in problem.message
+
+
+def nested_branches(depth: int) -> dict:
+    step = {"serve": "a", "time": {"dist": "fixed", "value": 1}}
+    for _ in range(depth):
+        step = {"branch": [{"p": 0.5, "then": [step]}, {"p": 0.5, "then": []}]}
+    return {"name": "deep", "run": {"horizon": 100, "replications": 2, "seed": 1},
+            "departments": {"a": {"staff": 1}},
+            "customers": {"c": {"arrivals": {"rate": 0.1}, "journey": [step]}}}
+
+
+def test_nesting_is_refused_where_it_would_break_later_and_works_up_to_there():
+    # Each branch level is 4 levels of mappings and lists: 24 branches pass MAX_NESTING = 100.
+    # Accepted models must survive what comes after validation: pickling to worker processes
+    # and the canonical JSON that keys caches and stores (both recurse).
+    deepest = chainsim.parse_model(nested_branches(23))
+    assert pickle.loads(pickle.dumps(deepest)).canonical_json() == deepest.canonical_json()
+    with pytest.raises(ModelError) as caught:
+        chainsim.parse_model(nested_branches(24))
+    [problem] = caught.value.problems
+    assert problem.path == "customers.c.journey" and "nested more than 100 levels deep" in problem.message
+    with pytest.raises(ModelError, match="nested more than 100 levels"):
+        chainsim.parse_model(nested_branches(70))  # validated, then failed to pickle, before the check
