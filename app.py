@@ -22,7 +22,8 @@ from chainsim.report import build_report
 st.set_page_config(page_title="chainsim · what-if studio", page_icon="🔗", layout="wide")
 
 
-@st.cache_data(show_spinner=False, max_entries=200)
+@st.cache_data(show_spinner=False, max_entries=studio.CACHE_MAX_ENTRIES, max_size=studio.CACHE_MAX_BYTES,
+               ttl=studio.CACHE_TTL_SECONDS)
 def simulate_cached(model_json: str, replications: int, seed: int, _what: str = "") -> chainsim.Results:
     """One cached run; the progress bar lives inside so a cache hit can replay it (then clears it)."""
     bar = st.progress(0.0, text=f"Simulating {_what}…")
@@ -56,9 +57,10 @@ def choose_model() -> tuple[str, chainsim.Model | None]:
                               help=f"A chainsim YAML model, up to {studio.UPLOAD_LIMIT_BYTES // 1000} KB.")
     source, text = str(chosen), chosen.read_text(encoding="utf-8")
     if upload is not None:
-        source = f"upload:{upload.name}:{upload.size}"
+        data = upload.getvalue()
+        source = f"upload:{upload.name}:{hashlib.sha1(data).hexdigest()}"  # a corrected file of the same size is new
         try:
-            text = studio.read_upload(upload.name, upload.getvalue())
+            text = studio.read_upload(upload.name, data)
         except chainsim.ModelError as exc:
             show_problems(exc, upload.name)
             return upload.name, None
@@ -67,8 +69,9 @@ def choose_model() -> tuple[str, chainsim.Model | None]:
         st.session_state["yaml_text"] = text
     name = upload.name if upload is not None else chosen.name
     with sb.expander("View or edit the YAML"):
-        edited = st.text_area("Model file", key="yaml_text", height=320,
-                              help="Edits apply when you click outside the box (or press Ctrl+Enter).")
+        edited = st.text_area("Model file", key="yaml_text", height=320, max_chars=studio.UPLOAD_LIMIT_BYTES,
+                              help="Edits apply when you click outside the box (or press Ctrl+Enter). Up to "
+                                   f"{studio.UPLOAD_LIMIT_BYTES // 1000} KB, as for uploads.")
         st.download_button("Download this YAML", edited, file_name=name, mime="text/yaml")
     try:
         return name, studio.parse_text(edited, source=name)
@@ -234,6 +237,7 @@ def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: i
     except chainsim.ModelError as exc:
         show_problems(exc, "This sweep")
         return
+    key = studio.run_key(models, reps, seed)
     limit = studio.sweep_cap_message(studio.work(models, reps), len(models), reps)
     if limit:
         st.warning(limit, icon="✋")
@@ -249,12 +253,21 @@ def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: i
         except RunLimitError as exc:
             show_run_limit(exc)
         bar.empty()
-        st.session_state["sweep"] = (sweep, results)
-    if "sweep" in st.session_state:
-        done, results = st.session_state["sweep"]
-        head = heads[kpi]
-        unit = studio.kpi_unit(head.kind, results[0].model)
-        st.plotly_chart(plots.sweep_figure(done, done.table(results, kpi), head, unit), width="stretch")
+        st.session_state["sweep"] = (key, sweep, results)
+    show_sweep(key, heads[kpi])
+
+
+def show_sweep(key: tuple, head: plots.Headline) -> None:
+    """The last sweep's chart, only while the model and settings on screen are the ones it ran with."""
+    if "sweep" not in st.session_state:
+        return
+    done_key, done, results = st.session_state["sweep"]
+    if done_key != key:
+        st.info("The model or settings changed since the last sweep (levers, replications, seed, or what is "
+                "swept), so its chart is hidden. Press **Run sweep** to sweep again.")
+        return
+    unit = studio.kpi_unit(head.kind, results[0].model)
+    st.plotly_chart(plots.sweep_figure(done, done.table(results, head.kpi), head, unit), width="stretch")
 
 
 def saved_scenarios(runs: dict | None, run_text: str) -> None:
@@ -264,7 +277,10 @@ def saved_scenarios(runs: dict | None, run_text: str) -> None:
     c1, c2 = st.columns([3, 1])
     name = c1.text_input("Name", value=run_text[:60], key=f"save_name:{run_text}")
     if c2.button("Save scenario", disabled=not runs, help="Run first; saves the scenario's results.", key="save"):
-        studio.save_scenario(saved, name, runs)
+        dropped = studio.save_scenario(saved, name, runs)
+        if dropped is not None:
+            st.info(f"The app keeps the last {studio.SAVED_SCENARIOS_MAX} saved scenarios: “{dropped}”, the oldest, "
+                    "was dropped.")
     rows = studio.saved_comparison(saved, runs)
     if rows:
         st.dataframe(plots.headline_table(rows), width="stretch")
@@ -307,7 +323,7 @@ def main() -> None:
     models = {"Baseline": model}
     if scenario_model.canonical_json() != model.canonical_json():
         models["Scenario"] = scenario_model
-    key = (tuple(m.canonical_json() for m in models.values()), reps, seed)
+    key = studio.run_key(list(models.values()), reps, seed)
 
     c1, c2 = st.columns([1, 5])
     limit = studio.work_cap_message(studio.work(list(models.values()), reps))

@@ -2,8 +2,8 @@
 
 Used before every run (to warn about departments that cannot keep up) and by the app's instant
 estimate. Staff time held during a consult counts the suppliers' service times but not their
-queues, so the held load here is a lower bound; rework to an earlier step is approximated as a
-redo of the erring step (with its rework time, and its consults made again).
+queues, so the held load here is a lower bound. A redo takes its rework time and makes its
+consults again; rework sent back to an earlier step of the same list walks the steps between again.
 """
 
 from __future__ import annotations
@@ -91,12 +91,30 @@ class _Tally:
         self.time = dict.fromkeys(model.departments, 0.0)
 
     def steps(self, steps: list, weight: float) -> None:
-        for step in steps:
+        for step, passes in zip(steps, self._passes(steps), strict=True):
             if isinstance(step, Branch):
                 for option in step.branch:
-                    self.steps(option.then, weight * option.p)
+                    self.steps(option.then, weight * passes * option.p)
             else:
-                self.serve(step, weight)
+                self.serve(step, weight * passes)
+
+    def _passes(self, steps: list) -> list[float]:
+        """How often each step of the list is passed per walk through it, rework_to loops included.
+
+        Defective work at step k sent back (rework_to) to an earlier step t of the same list walks
+        t..k-1 again for each of its N(k) e/(1-e) redos, so N(j) = 1 + the sum of those over the
+        later steps sent back to or before j: computed from the last step back. A target in an
+        enclosing list counts as a redo of the erring step alone (an approximation).
+        """
+        position = {step.id: j for j, step in enumerate(steps) if isinstance(step, Serve) and step.id is not None}
+        passes = [1.0] * len(steps)
+        for k in reversed(range(len(steps))):
+            step = steps[k]
+            if isinstance(step, Serve) and step.rework_to in position:
+                e = self._error_rate(step, step.serve)
+                for j in range(position[step.rework_to], k):
+                    passes[j] += passes[k] * e / (1.0 - e)
+        return passes
 
     def _error_rate(self, step: Serve | Request, dept: str) -> float:
         return step.error_rate if step.error_rate is not None else self.model.departments[dept].error_rate

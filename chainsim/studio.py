@@ -39,6 +39,17 @@ WORK_CAP = 120_000
 JOBS_PER_CUSTOMER = 20
 # The replications slider's range: 2 for a confidence interval at all; 200 keeps one run's work sane.
 REPLICATIONS_RANGE = (2, 200)
+# The error-rate sliders stop here: at 1 work never comes out right (the schema refuses it), and at
+# 0.95 each piece of work is already done 20 times on average.
+ERROR_RATE_MAX = 0.95
+# The app's result cache, shared by every session. A run at the work cap pickles to 15-45 MB on the
+# bundled models, so 20 entries stay under 1 GB; CACHE_MAX_BYTES holds models with heavier records
+# (many jobs per customer) to the same figure, and entries go an hour after they were made.
+CACHE_MAX_ENTRIES = 20
+CACHE_MAX_BYTES = 1_000_000_000
+CACHE_TTL_SECONDS = 3600
+# Saved scenarios per session (each keeps a run's results): the oldest goes when one more is saved.
+SAVED_SCENARIOS_MAX = 20
 
 
 def model_files(folder: Path = MODELS_DIR) -> list[Path]:
@@ -49,21 +60,28 @@ def model_files(folder: Path = MODELS_DIR) -> list[Path]:
 
 def read_upload(name: str, data: bytes) -> str:
     """Text of an uploaded model file, refusing files over the app's size cap."""
-    if len(data) > UPLOAD_LIMIT_BYTES:
-        raise ModelError([Problem(name, f"file is {len(data):,} bytes; the app accepts model files up to "
-                                  f"{UPLOAD_LIMIT_BYTES:,} bytes (the CLI accepts bigger ones)")])
+    refuse_oversized(name, "file", len(data))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ModelError([Problem(name, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")]) from None
 
 
+def refuse_oversized(name: str, what: str, size: int) -> None:
+    """ModelError for a model over the app's size cap: parsing one costs seconds on every rerun."""
+    if size > UPLOAD_LIMIT_BYTES:
+        raise ModelError([Problem(name, f"{what} is {size:,} bytes; the app accepts model files up to "
+                                  f"{UPLOAD_LIMIT_BYTES:,} bytes (the CLI accepts bigger ones)")])
+
+
 def parse_text(text: str, source: str) -> Model:
     """A model from YAML text; ModelError (with field paths) when it cannot run.
 
-    Arrival traces are refused: a trace names a file on the server, and a user's text must not make
-    the server read its files (`trace: /dev/zero` would read until memory runs out).
+    Text over the upload cap is refused, so editing in the app cannot bring in a bigger model than
+    an upload can. Arrival traces are refused: a trace names a file on the server, and a user's
+    text must not make the server read its files (`trace: /dev/zero` would read until memory runs out).
     """
+    refuse_oversized(source, "text", len(text.encode("utf-8")))
     model = model_from_text(text, source=source)
     traced = [name for name, spec in model.customers.items() if spec.arrivals.trace is not None]
     if traced:
@@ -106,26 +124,49 @@ def customers_per_replication(model: Model) -> float:
 
 def jobs_per_customer(model: Model) -> float:
     """An upper bound on the expected jobs one external customer makes (every branch taken)."""
-    def rework(step: Serve | Request, department: str) -> float:
-        rate = step.error_rate if step.error_rate is not None else model.departments[department].error_rate
-        return 1.0 / (1.0 - rate)
-
-    def consult(item, weight: float) -> float:
-        if item is None:
-            return 0.0
-        if isinstance(item, Request):
-            rounds = 1.0 / (1.0 - item.clarify.p) if item.clarify is not None else 1.0
-            n = weight * rework(item, item.request) * rounds
-            return n + consult(item.consult, n)
-        return sum(consult(i, weight) for i in (item.parallel if isinstance(item, Parallel) else item))
-
     rates = {name: arrival_rate(model, name) for name in model.customers}
     if sum(rates.values()) == 0:
         return 0.0
-    jobs = sum(rates[name] * (n + consult(step.consult, n))
-               for name, cls in model.customers.items() for _, step in walk_steps(cls.journey, name)
-               for n in [rework(step, step.serve)])
+    jobs = sum(rate * journey_jobs(model, model.customers[name].journey, name) for name, rate in rates.items())
     return jobs / sum(rates.values())
+
+
+def journey_jobs(model: Model, journey: list, name: str) -> float:
+    """Expected jobs of one walk through a journey, rework loops included (every branch taken).
+
+    The steps are taken in walk order as one line, every option of a branch after the other (an
+    upper bound: a customer takes one). The walk moves forward one step at a time, so its jobs are
+    the sum over steps k of F(k), the jobs to get past step k once reached: its own jobs c(k), and
+    with probability e(k) a defect sends the walk back to the rework_to target t (k itself by
+    default), from where it must get past t..k-1 again and retry k:
+    F(k) = c(k) + e(k) * (F(t) + ... + F(k-1) + F(k)), so F(k) = (c(k) + e(k) * sum F(t..k-1)) / (1 - e(k)).
+    """
+    steps = [step for _, step in walk_steps(journey, name)]
+    position = {step.id: k for k, step in enumerate(steps) if step.id is not None}
+    before = [0.0]  # before[k]: F(0) + ... + F(k-1)
+    for k, step in enumerate(steps):
+        e = step_error_rate(model, step, step.serve)
+        back_to = position[step.rework_to] if step.rework_to is not None else k
+        past = (1.0 + consult_jobs(model, step.consult) + e * (before[k] - before[back_to])) / (1.0 - e)
+        before.append(before[k] + past)
+    return before[-1]
+
+
+def consult_jobs(model: Model, consult: Request | Parallel | list | None) -> float:
+    """Expected jobs of one consult: each request with its redos and clarification rounds, nested ones too."""
+    if consult is None:
+        return 0.0
+    if isinstance(consult, Request):
+        rounds = 1.0 / (1.0 - consult.clarify.p) if consult.clarify is not None else 1.0
+        tries = rounds / (1.0 - step_error_rate(model, consult, consult.request))
+        return tries * (1.0 + consult_jobs(model, consult.consult))
+    items = consult.parallel if isinstance(consult, Parallel) else consult
+    return sum(consult_jobs(model, item) for item in items)
+
+
+def step_error_rate(model: Model, step: Serve | Request, department: str) -> float:
+    """The step's own error rate, else its department's."""
+    return step.error_rate if step.error_rate is not None else model.departments[department].error_rate
 
 
 def work_per_replication(model: Model) -> float:
@@ -309,7 +350,7 @@ def lever_ranges(model: Model) -> list[LeverRange]:
                                   f"(lever shift_pattern). Baseline: {n}."))
     for dept, rate in base.error_rate.items():
         out.append(LeverRange(f"error_rate.{dept}", f"{model.label(dept)} error rate", 0.0,
-                              max(0.3, round(rate * 2, 2)), 0.01, rate, "share of work redone",
+                              error_rate_high(model, dept, rate), 0.01, rate, "share of work redone",
                               f"Probability that work done here comes back as rework. Baseline: {rate:.0%}."))
     if has_clarify(model):
         out.append(LeverRange("clarify_factor", "Unclear requests", 0.0, 2.0, 0.05, 1.0, "x baseline",
@@ -322,6 +363,30 @@ def lever_ranges(model: Model) -> list[LeverRange]:
     if has_patience(model):
         out.append(LeverRange("patience_factor", "Customer patience", 0.25, 3.0, 0.05, 1.0, "x baseline",
                               "Multiplies how long customers wait in queues before giving up."))
+    return out
+
+
+def error_rate_high(model: Model, department: str, rate: float) -> float:
+    """Top of a department's error-rate slider: twice the baseline (at least 0.3), at most ERROR_RATE_MAX.
+
+    The slider scales the department's work with its own error rate too (lever train), so the top
+    also keeps the highest of those at or below ERROR_RATE_MAX; a scenario past 1 could not run.
+    """
+    high = min(ERROR_RATE_MAX, max(0.3, round(rate * 2, 2)))
+    own = [work.error_rate for work in department_work(model, department) if work.error_rate is not None]
+    if rate > 0 and own and max(own) > rate:
+        high = min(high, math.floor(100 * rate * ERROR_RATE_MAX / max(own)) / 100)
+    return max(rate, high)  # a baseline above the cap stays reachable
+
+
+def department_work(model: Model, department: str) -> list[Serve | Request]:
+    """The journey steps a department serves and the requests it answers, in every class."""
+    out: list[Serve | Request] = []
+    for name, cls in model.customers.items():
+        for path, step in walk_steps(cls.journey, name):
+            if step.serve == department:
+                out.append(step)
+            out.extend(request for _, request in consult_requests(step.consult, path) if request.request == department)
     return out
 
 
@@ -427,6 +492,11 @@ class Sweep:
         return table
 
 
+def run_key(models: Sequence[Model], replications: int, seed: int) -> tuple[tuple[str, ...], int, int]:
+    """What results on screen were computed for: results shown under another key are out of date."""
+    return tuple(m.canonical_json() for m in models), replications, seed
+
+
 def run_sweep(models: list[Model], simulate: Callable[[Model, int], Results],
               progress: Callable[[int, int], None] | None = None) -> list[Results]:
     """``simulate(model, i)`` for each model in order, reporting (done, total) after each."""
@@ -448,9 +518,21 @@ def baseline_key(runs: dict[str, Results]) -> tuple[str, int, int]:
 
 
 def save_scenario(saved: dict[str, tuple[tuple[str, int, int], Results]], name: str,
-                  runs: dict[str, Results]) -> None:
-    """Keep the last run's results (the scenario, or the baseline alone) under ``name``."""
-    saved[name] = (baseline_key(runs), list(runs.values())[-1])
+                  runs: dict[str, Results], limit: int = SAVED_SCENARIOS_MAX) -> str | None:
+    """Keep the last run's KPIs (the scenario's, or the baseline's alone) under ``name``, as the newest.
+
+    The comparison needs only the per-replication KPIs, so the records (tens of MB at the work cap)
+    are not kept. Each session keeps at most ``limit``: the oldest goes, and its name is returned
+    for the app to say so (None when nothing went).
+    """
+    last = list(runs.values())[-1]
+    saved.pop(name, None)
+    saved[name] = (baseline_key(runs), replace(last, records=[None] * len(last.records)))
+    if len(saved) <= limit:
+        return None
+    oldest = next(iter(saved))
+    del saved[oldest]
+    return oldest
 
 
 def saved_comparison(saved: dict[str, tuple[tuple[str, int, int], Results]],

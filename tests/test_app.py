@@ -156,7 +156,7 @@ def test_a_sweep_runs_within_the_cap_and_draws_a_chart():
     at.button(key="run_sweep").click().run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == charts_before + 1
-    sweep, results = at.session_state["sweep"]
+    _, sweep, results = at.session_state["sweep"]
     table = sweep.table(results, "external.queueing.mean")
     assert list(table["x"]) == [1.0, 4.0, 6.0]  # IT staff from 1 to max(2 x 2, 2 + 4)
     waits = list(table["mean"])
@@ -177,7 +177,7 @@ def test_a_two_lever_sweep_draws_a_heatmap_and_the_cap_covers_the_whole_grid():
     at.button(key="run_sweep").click().run()
     assert not at.exception, at.exception
     assert sum('"type":"heatmap"' in spec for spec in _chart_specs(at)) == 2  # mean and CI half-width panels
-    sweep, results = at.session_state["sweep"]
+    _, sweep, results = at.session_state["sweep"]
     table = sweep.table(results, "external.queueing.mean")
     assert (list(table["x"]), list(table["y"])) == ([1.0] * 3 + [4.0] * 3 + [7.0] * 3, [1.0, 4.0, 6.0] * 3)
     # One cell against the simulator: Compliance 4, IT 1 (the scenario in the sidebar is the baseline).
@@ -346,7 +346,7 @@ def test_sweep_cap_names_the_grid_and_the_experiment_command():
 def test_saved_scenarios_share_the_baseline_replications_and_seed(bank_runs):
     saved = {}
     studio.save_scenario(saved, "Clearer forms", bank_runs)
-    assert saved["Clearer forms"][1] is bank_runs["Scenario"]
+    assert saved["Clearer forms"][1].kpis == bank_runs["Scenario"].kpis
     assert list(studio.saved_comparison(saved, bank_runs)) == ["Baseline", "Clearer forms"]
     assert studio.saved_comparison(saved, None) == {}
     other = {"Baseline": chainsim.simulate(bank_runs["Baseline"].model, replications=2)}

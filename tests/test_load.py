@@ -98,3 +98,30 @@ customers:
     journey: [{serve: desk, time: {dist: exponential, mean: 3}}]
 """
     assert load_of(model_from_text(text), "desk").staff == pytest.approx(4 - 4 / 9, rel=0.01)  # P(draw >= 0.5) = 4/9
+
+
+def test_rework_sent_back_to_an_earlier_step_walks_the_steps_between_again() -> None:
+    # c errs with 0.3 and goes back to b; b errs with 0.2 and goes back to a. Passes per customer:
+    # N(c) = 1, N(b) = 1 + 0.3/0.7, N(a) = 1 + N(b) * 0.2/0.8. c's redos take half its time.
+    text = """name: loops
+run: {horizon: 20000, warmup: 1000, replications: 5, seed: 3}
+departments:
+  a: {staff: 1}
+  b: {staff: 1}
+  c: {staff: 1}
+customers:
+  x:
+    arrivals: {rate: 0.1}
+    journey:
+      - {serve: a, id: first, time: {dist: exponential, mean: 2}}
+      - {serve: b, id: second, time: {dist: exponential, mean: 2}, error_rate: 0.2, rework_to: first}
+      - {serve: c, time: {dist: exponential, mean: 2}, error_rate: 0.3, rework_to: second, rework_factor: 0.5}
+"""
+    model = model_from_text(text)
+    passes_b = 1 + 0.3 / 0.7
+    expected = {"a": 0.1 * 2 * (1 + passes_b * 0.25), "b": 0.1 * passes_b * 2 / 0.8, "c": 0.1 * (2 + 0.3 / 0.7 * 1)}
+    results = simulate(model)
+    for department, utilisation in expected.items():
+        assert load_of(model, department).utilisation == pytest.approx(utilisation)
+        _, low, high = results.kpi(f"department.{department}.utilisation")
+        assert low <= utilisation <= high, department

@@ -1,0 +1,209 @@
+"""The what-if studio's answers to an audit: uploads keyed on content, the work cap over rework_to
+loops, stale sweeps, error-rate sliders below 1, bounded caches and saved scenarios, and the size
+cap on edited YAML. App behaviour runs through Streamlit's AppTest, as in test_app.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import yaml
+from streamlit.runtime.caching.cache_data_api import _data_caches
+from test_app import BANK, _app, _errors
+
+import chainsim
+from chainsim import studio
+
+HELLO = BANK.parent / "hello_chain.yaml"
+
+
+# --- 1. an upload is known by its content -------------------------------------------------------------
+
+
+def test_a_corrected_upload_with_the_same_name_and_size_replaces_the_model():
+    bank = BANK.read_text()
+    first = bank.replace("compliance: {label: Compliance, staff: 3", "compliance: {label: Compliance, staff: 2")
+    second = bank.replace("compliance: {label: Compliance, staff: 3", "compliance: {label: Compliance, staff: 5")
+    assert len(first) == len(second) and first != second
+    at = _app()
+    at.sidebar.file_uploader[0].upload("model.yaml", first.encode(), "text/yaml").run()
+    assert at.sidebar.slider(key="lever:staff.compliance").value == 2
+    at.sidebar.file_uploader[0].upload("model.yaml", second.encode(), "text/yaml").run()
+    assert not at.exception, at.exception
+    assert "compliance: {label: Compliance, staff: 5" in at.text_area(key="yaml_text").value
+    assert at.sidebar.slider(key="lever:staff.compliance").value == 5
+    assert at.dataframe[0].value.loc["Compliance", "utilisation"] == "48%"  # 0.22/min x 11 min / 5 staff
+
+
+# --- 2. the work cap counts every step a rework_to loop walks again ------------------------------------
+
+
+def _loop_model(error_rate: float, steps: int = 20) -> dict:
+    """A journey of quick steps whose last one sends defective work back to the first."""
+    journey = [{"id": f"s{i}", "serve": "a", "time": {"dist": "fixed", "value": 0.001}} for i in range(steps)]
+    journey[-1].update({"error_rate": error_rate, "rework_to": "s0"})
+    return {"name": "loop", "run": {"horizon": 480, "replications": 20, "seed": 1, "drain": True},
+            "departments": {"a": {"staff": 50}},
+            "customers": {"c": {"arrivals": {"rate": 0.2}, "journey": journey}}}
+
+
+def _parsed(data: dict) -> chainsim.Model:
+    return studio.parse_text(yaml.safe_dump(data, sort_keys=False), "loop.yaml")
+
+
+def _simulated_jobs_per_customer(model: chainsim.Model, replications: int) -> tuple[float, float]:
+    """Mean jobs per customer in a run, with its standard error."""
+    per_customer = chainsim.simulate(model, replications=replications, seed=3).jobs().groupby(
+        ["replication", "customer"]).size()
+    return per_customer.mean(), per_customer.std() / math.sqrt(len(per_customer))
+
+
+def test_jobs_per_customer_walks_a_rework_to_loop_again_as_the_simulator_does():
+    # Each pass through s0..s19 is 20 jobs; s19 errs with p, so a customer makes 1 / (1 - p) passes.
+    for p in (0.5, 0.999):
+        assert studio.jobs_per_customer(_parsed(_loop_model(p))) == pytest.approx(20 / (1 - p))
+    model = _parsed(_loop_model(0.5))
+    mean, se = _simulated_jobs_per_customer(model, 5)
+    assert abs(mean - 40) < 4 * se
+
+
+def test_jobs_per_customer_follows_crossing_and_nested_rework_loops():
+    data = _loop_model(0.0, steps=6)
+    journey = data["customers"]["c"]["journey"]
+    journey[2].update({"error_rate": 0.3, "rework_to": "s0"})
+    journey[3].update({"error_rate": 0.2})  # redone in place
+    journey[4].update({"error_rate": 0.4, "rework_to": "s1"})  # crosses s2's loop
+    journey[5].update({"error_rate": 0.5, "rework_to": "s3"})
+    data["customers"]["c"]["arrivals"]["rate"] = 2.0
+    model = _parsed(data)
+    mean, se = _simulated_jobs_per_customer(model, 10)
+    assert abs(studio.jobs_per_customer(model) - mean) < 4 * se
+
+
+def test_a_rework_to_loop_beyond_the_work_cap_cannot_be_started():
+    at = _app()
+    at.text_area(key="yaml_text").input(yaml.safe_dump(_loop_model(0.999), sort_keys=False)).run()
+    assert not at.exception and not at.error, (at.exception, _errors(at))
+    assert at.button(key="run").disabled
+    message = next(w.value for w in at.warning if "This would simulate" in w.value)
+    assert "1,920,000" in message  # 96 customers x 20,000 jobs / 20 per customer x 20 replications
+
+
+# --- 3. a sweep's chart only for the settings it ran with ---------------------------------------------
+
+
+def test_a_sweep_chart_is_hidden_once_the_model_or_settings_change():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.selectbox(key="sweep_lever").set_value("staff.compliance").run()
+    at.slider(key="sweep_points").set_value(3).run()
+    charts = len(at.get("plotly_chart"))
+    at.button(key="run_sweep").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == charts + 1
+    assert not any("since the last sweep" in i.value for i in at.info)
+
+    at.sidebar.number_input(key="seed").set_value(at.sidebar.number_input(key="seed").value + 1).run()
+    assert len(at.get("plotly_chart")) == charts
+    assert any("changed since the last sweep" in i.value and "Run sweep" in i.value for i in at.info)
+
+    at.sidebar.number_input(key="seed").set_value(at.sidebar.number_input(key="seed").value - 1).run()
+    assert len(at.get("plotly_chart")) == charts + 1  # back to the settings it ran with
+
+    at.sidebar.selectbox[0].set_value(HELLO).run()
+    assert not at.exception, at.exception
+    assert any("changed since the last sweep" in i.value for i in at.info)
+    sweep_models = [m.name for m in (r.model for r in at.session_state["sweep"][2])]
+    assert set(sweep_models) == {"Retail bank - account opening"}  # what the hidden chart was for
+
+
+# --- 4. error-rate sliders stay below 1 --------------------------------------------------------------
+
+
+def _error_range(model: chainsim.Model, department: str) -> tuple[float, float]:
+    lever = next(r for r in studio.lever_ranges(model) if r.key == f"error_rate.{department}")
+    return lever.high, lever.baseline
+
+
+def test_error_rate_sliders_stop_below_one():
+    bank = chainsim.load_model(BANK)
+    assert _error_range(bank, "back_office") == (0.3, 0.08)
+    assert _error_range(bank.with_changes({"departments.back_office.error_rate": 0.6}), "back_office") == (0.95, 0.6)
+    assert _error_range(bank.with_changes({"departments.back_office.error_rate": 0.98}), "back_office") == (0.98, 0.98)
+    # A step of the department's own at 0.5: the lever scales it too, so the slider stops at 0.15 (0.5 -> 0.94).
+    data = yaml.safe_load(BANK.read_text())
+    data["customers"]["walk_in"]["journey"].append({"serve": "back_office", "error_rate": 0.5,
+                                                    "time": {"dist": "fixed", "value": 1}})
+    high, base = _error_range(chainsim.parse_model(data), "back_office")
+    assert (high, base) == (0.15, 0.08)
+    top = studio.Scenario.baseline(bank).with_lever("error_rate.back_office", high).apply(chainsim.parse_model(data))
+    assert top.customers["walk_in"].journey[-1].error_rate == pytest.approx(0.9375)
+
+
+def test_the_error_rate_slider_at_its_top_makes_a_scenario_that_runs():
+    at = _app()
+    at.text_area(key="yaml_text").input(BANK.read_text().replace("error_rate: 0.08", "error_rate: 0.6")).run()
+    slider = at.sidebar.slider(key="lever:error_rate.back_office")
+    assert slider.max < 1
+    slider.set_value(slider.max).run()
+    assert not at.exception and not at.error, (at.exception, _errors(at))
+    assert "Back office errors 60% -> 95%" in " ".join(m.value for m in at.markdown)
+
+
+# --- 5. bounded memory: the shared result cache and each session's saved scenarios --------------------
+
+
+def test_the_result_cache_is_bounded_in_entries_bytes_and_time():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    caches = [c for session in _data_caches._function_caches.values() for c in session.values()
+              if c.display_name.endswith("simulate_cached")]
+    assert caches
+    for cache in caches:
+        assert cache.max_entries * 45e6 <= 1e9  # a run at the work cap pickles to at most ~45 MB (bundled models)
+        assert cache.max_size_bytes <= 1e9
+        assert cache.ttl_seconds <= 3600
+
+
+def test_saving_keeps_the_newest_scenarios_and_names_the_one_dropped():
+    model = chainsim.load_model(HELLO)
+    runs = {"Baseline": chainsim.simulate(model, replications=2)}
+    saved: dict = {}
+    dropped = [studio.save_scenario(saved, f"s{i}", runs, limit=3) for i in range(5)]
+    assert dropped == [None, None, None, "s0", "s1"]
+    assert list(saved) == ["s2", "s3", "s4"]
+    assert studio.save_scenario(saved, "s2", runs, limit=3) is None  # saved again: the newest, nothing dropped
+    assert list(saved) == ["s3", "s4", "s2"]
+    kept = saved["s2"][1]
+    assert kept.records == [None, None] and kept.kpis == runs["Baseline"].kpis  # the KPIs, not megabytes of records
+
+
+def test_the_app_says_which_saved_scenario_it_dropped():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.session_state["saved"] = {f"old {i}": (("another model", 0, 0), None)
+                                 for i in range(studio.SAVED_SCENARIOS_MAX)}
+    at.button(key="run").click().run()
+    at.button(key="save").click().run()
+    assert not at.exception, at.exception
+    saved = at.session_state["saved"]
+    assert len(saved) == studio.SAVED_SCENARIOS_MAX and "old 0" not in saved
+    assert any("“old 0”, the oldest, was dropped" in i.value for i in at.info)
+
+
+# --- 6. the YAML box has the upload's size cap --------------------------------------------------------
+
+
+def test_edited_yaml_over_the_upload_cap_is_refused_in_plain_words():
+    at = _app()
+    assert at.text_area(key="yaml_text").proto.max_chars == studio.UPLOAD_LIMIT_BYTES  # the box takes no more
+    # The cap is in bytes, as for uploads: 70,000 three-byte characters fit the box but not the cap.
+    wide = BANK.read_text() + "# " + "€" * 70_000
+    assert len(wide) < studio.UPLOAD_LIMIT_BYTES < len(wide.encode())
+    at.text_area(key="yaml_text").input(wide).run()
+    assert not at.exception, at.exception
+    assert f"text is {len(wide.encode()):,} bytes; the app accepts model files up to 200,000 bytes" in _errors(at)
+    assert not at.button  # nothing to run
