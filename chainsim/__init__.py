@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 
 _WHERE = {
     "Results": "chainsim.api", "model_from_text": "chainsim.api", "simulate": "chainsim.api",
-    "ModelError": "chainsim.errors", "Problem": "chainsim.errors", "RunLimitError": "chainsim.errors",
+    "ClusterError": "chainsim.errors", "ModelError": "chainsim.errors", "Problem": "chainsim.errors",
+    "RunLimitError": "chainsim.errors",
     "Experiment": "chainsim.experiment", "ExperimentResults": "chainsim.experiment",
     "Scenario": "chainsim.experiment", "Sequential": "chainsim.experiment",
     "LEVERS": "chainsim.levers", "apply_levers": "chainsim.levers",
@@ -22,7 +23,7 @@ _WHERE = {
     "ResultStore": "chainsim.store",
 }
 __all__ = [
-    "LEVERS", "Experiment", "ExperimentResults", "Model", "ModelError", "Problem", "ResultStore", "Results",
+    "LEVERS", "ClusterError", "Experiment", "ExperimentResults", "Model", "ModelError", "Problem", "ResultStore", "Results",
     "RunLimitError", "Scenario", "Sequential", "__version__", "apply_levers", "load_model", "model_from_text",
     "offered_load", "parse_model", "simulate",
 ]
@@ -42,7 +43,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from chainsim.api import Results, model_from_text, simulate
-    from chainsim.errors import ModelError, Problem, RunLimitError
+    from chainsim.errors import ClusterError, ModelError, Problem, RunLimitError
     from chainsim.experiment import Experiment, ExperimentResults, Scenario, Sequential
     from chainsim.levers import LEVERS, apply_levers
     from chainsim.load import offered_load

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 import click
 
-from chainsim.errors import ModelError, RunLimitError
+from chainsim.errors import ClusterError, ModelError, RunLimitError
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_LIMIT = 3
@@ -35,7 +36,7 @@ class Group(click.Group):
         except RunLimitError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_RUN_LIMIT)
-        except OSError as exc:
+        except (ClusterError, OSError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
@@ -87,6 +88,22 @@ def _print_results(results) -> None:
                "  delay share = share of external customers' time in system caused there.")
 
 
+def _check_not_an_input(path: str | None, option: str, inputs: list[str | Path]) -> None:
+    """Refuse an output that is one of the inputs (same file by any name): writing it would destroy the input."""
+    if not path or path == "-" or not Path(path).exists():
+        return
+    for given in inputs:
+        if Path(given).exists() and os.path.samefile(path, given):
+            raise click.BadParameter(f"{path} is the input {given}: writing there would overwrite it: choose "
+                                     "another path", param_hint=option)
+
+
+def _model_inputs(path: str, model) -> list[str | Path]:
+    """The files a model run reads: the model file and its arrival traces."""
+    traces = [c.arrivals.trace for c in model.customers.values() if c.arrivals.trace is not None]
+    return [path, *traces]
+
+
 def _check_writable(path: str | None, option: str, folder: bool = False) -> None:
     """Fail before simulating, not after: an output that cannot be written would waste the whole run."""
     if not path or path == "-":
@@ -128,6 +145,7 @@ def run(model, replications, seed, horizon, workers, json_path, csv_dir) -> None
     _check_writable(json_path, "--json")
     _check_writable(csv_dir, "--csv", folder=True)
     m = load_model(model)
+    _check_not_an_input(json_path, "--json", _model_inputs(model, m))
     if horizon is not None:
         m = m.with_changes({"run.horizon": horizon})
     results = _simulate_or_say_how_far(simulate, m, replications, seed, workers)
@@ -177,18 +195,23 @@ def validate(model) -> None:
         click.secho(f"warning: {warning}", fg="yellow")
 
 
-def _print_experiment(results) -> bool:
+def _print_experiment(results, store: str) -> bool:
     """The answer of an experiment: the primary KPI per scenario, vs baseline, per cost; tornado if any.
 
-    False (after saying why) when the baseline has no results, so there is nothing to compare with.
+    Says so when the store holds only part of the experiment (a stopped run). False (after saying
+    why) when the baseline has no results, so there is nothing to compare with.
     """
     d = results.definition
-    reps = results.table.groupby("scenario")["replication"].nunique()
+    reps = results.replication_counts()
     click.secho(f"{results.name}: {len(results.scenarios)} scenarios, {reps.min() if len(reps) else 0}-"
                 f"{reps.max() if len(reps) else 0} replications each, seed {d['seed']}, warm-up {d['warmup']:g}"
                 + (" (common random numbers)" if d.get("common_random_numbers") else ""), bold=True)
     if d.get("question"):
         click.echo(f"  {d['question']}")
+    done, asked = results.completion()
+    if done < asked:
+        click.secho(f"incomplete: {done} of {asked} replications; continue with "
+                    f"`chainsim experiment FILE --out {store} --resume`", fg="yellow")
     for scenario, rows in results.failures.groupby("scenario", sort=False):
         click.secho(f"warning: scenario {scenario!r}: {len(rows)} replication(s) failed: "
                     f"{rows['message'].iloc[0]}", fg="yellow")
@@ -243,9 +266,7 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
 
     if dask_address and ctx.get_parameter_source("workers") != click.core.ParameterSource.DEFAULT:
         raise click.UsageError("give --workers or --dask, not both")
-    if dask_address and dask_address != "local" and "://" not in dask_address:
-        raise click.BadParameter(f"{dask_address!r} is not a scheduler address: give 'local' or one such as "
-                                 "tcp://HOST:8786", param_hint="--dask")
+    _check_not_an_input(out, "--out", [file])
     x = Experiment.from_file(file)
     if replications is not None:
         x.replications = replications
@@ -272,7 +293,7 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
     finally:
         if bar:
             bar[0].close()
-    answered = _print_experiment(x.results)
+    answered = _print_experiment(x.results, out)
     click.echo(f"\nresults in {out}; tables: chainsim summarise {out} --csv FILE")
     if not answered:
         sys.exit(EXIT_NO_BASELINE)
@@ -288,6 +309,8 @@ def summarise(store, name, csv_path, parquet_path) -> None:
     from chainsim.experiment import ExperimentResults
     from chainsim.store import ResultStore, StoreError
 
+    _check_not_an_input(csv_path, "--csv", [store])
+    _check_not_an_input(parquet_path, "--parquet", [store])
     try:
         db = ResultStore(store, readonly=True)  # reading must never create or change the file
         with db:
@@ -298,7 +321,7 @@ def summarise(store, name, csv_path, parquet_path) -> None:
             for i, experiment_name in enumerate(names):
                 if i:
                     click.echo("")
-                answered.append(_print_experiment(ExperimentResults.from_store(db, experiment_name)))
+                answered.append(_print_experiment(ExperimentResults.from_store(db, experiment_name), store))
             if csv_path:
                 db.export_csv(csv_path, name)
                 click.echo(f"\nwrote {csv_path}")
@@ -327,7 +350,9 @@ def report(model, out, replications, seed, workers) -> None:
     from chainsim.report import write_report
 
     _check_writable(out, "--out")
-    results = _simulate_or_say_how_far(simulate, load_model(model), replications, seed, workers)
+    m = load_model(model)
+    _check_not_an_input(out, "--out", _model_inputs(model, m))
+    results = _simulate_or_say_how_far(simulate, m, replications, seed, workers)
     path = write_report(out, {"Baseline": results})
     click.echo(f"{results.model.name}: {results.replications} replications in {results.seconds:.1f} s; "
                f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

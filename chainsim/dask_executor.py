@@ -4,19 +4,30 @@
 per core, as the simulation is pure Python and holds the GIL); ``DaskExecutor("tcp://host:8786")``
 joins a running cluster, whose workers need chainsim installed (same version) and, for models with
 trace files, the same paths. Imported only when asked for, so plain runs never load distributed.
+A wrong address, a service that is not a Dask scheduler, or a scheduler without workers is a
+ClusterError within the timeouts, never a traceback or an endless wait.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dask
+from dask.utils import parse_timedelta
 from distributed import Client, LocalCluster, as_completed
+from distributed.comm import connect, get_address_host_port
+from distributed.security import Security
 
+from chainsim.errors import ClusterError
 from chainsim.executors import chunked, run_chunk
+
+WORKERS_TIMEOUT = 30.0  # seconds to wait for a scheduler's first worker
+ADDRESS_HELP = "give 'local' or a scheduler address such as tcp://HOST:8786 (--dask)"
 
 # A local cluster's workers do nothing but run replications, so Dask's housekeeping is turned down;
 # measured with benchmarks/bench_executors.py, it narrows the gap to local processes by a few percent.
@@ -34,7 +45,13 @@ LOCAL_CLUSTER_CONFIG = {
 class DaskExecutor:
     """Submit chunks of tasks to a Dask cluster, a bounded number in flight; yield (index, result)."""
 
-    def __init__(self, address: str = "local", workers: int | None = None):
+    def __init__(self, address: str = "local", workers: int | None = None,
+                 connect_timeout: float | None = None, workers_timeout: float = WORKERS_TIMEOUT):
+        """Start a LocalCluster ('local') or join the scheduler at address; ClusterError if it cannot run tasks.
+
+        connect_timeout (seconds) defaults to Dask's own setting, distributed.comm.timeouts.connect (30 s;
+        environment: DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT).
+        """
         self._cluster: LocalCluster | None = None
         if address == "local":
             with dask.config.set(LOCAL_CLUSTER_CONFIG):
@@ -42,7 +59,9 @@ class DaskExecutor:
                                              processes=True, dashboard_address=None)
             self._client = Client(self._cluster)
         else:
-            self._client = Client(address)
+            if connect_timeout is None:
+                connect_timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
+            self._client = join_scheduler(address, connect_timeout, workers_timeout)
         self.address = self._client.scheduler.address
         self.workers = max(1, sum(self._client.nthreads().values()))
 
@@ -73,3 +92,61 @@ class DaskExecutor:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def join_scheduler(address: str, connect_timeout: float, workers_timeout: float) -> Client:
+    """A client of the scheduler at address that has at least one worker, or ClusterError saying why not."""
+    check_address(address)
+    check_is_scheduler(address, connect_timeout)
+    try:
+        client = Client(address, timeout=connect_timeout)
+    except OSError as exc:  # it answered a moment ago: gone since, or overloaded (TimeoutError is an OSError)
+        raise ClusterError(f"cannot join the Dask scheduler at {address} ({exc}): check that it is still running, "
+                           "then run again (--dask)") from None
+    try:
+        client.wait_for_workers(1, timeout=workers_timeout)
+    except OSError:  # TimeoutError
+        client.close()
+        raise ClusterError(f"the Dask scheduler at {address} has no workers (waited {workers_timeout:g} s): start "
+                           f"some with `dask worker {address} --nthreads 1`, then run again (--dask)") from None
+    return client
+
+
+def check_address(address: str) -> None:
+    """A malformed address fails here, saying what a good one looks like, not deep inside Dask."""
+    if "://" not in address:
+        raise ClusterError(f"{address!r} is not a scheduler address: {ADDRESS_HELP}")
+    try:
+        _, port = get_address_host_port(address)
+    except ValueError as exc:
+        raise ClusterError(f"{address!r} is not a scheduler address ({exc}): {ADDRESS_HELP}") from None
+    if not 0 < port < 65536:
+        raise ClusterError(f"{address!r} is not a scheduler address (port {port} is not 1-65535): {ADDRESS_HELP}")
+
+
+def check_is_scheduler(address: str, timeout: float) -> None:
+    """Ask what listens at address, within timeout: Dask's own client waits forever on some other services."""
+    try:
+        with ThreadPoolExecutor(1) as thread:  # its own event loop, whether or not the caller runs one
+            identity = thread.submit(asyncio.run, asyncio.wait_for(_identity(address, timeout), timeout)).result()
+    except OSError as exc:  # refused, unknown host, or TimeoutError
+        reason = str(exc) or f"nothing in {timeout:g} s"
+        raise ClusterError(f"no Dask scheduler answered at {address} ({reason}): start one (`dask scheduler`) or "
+                           "give the address it prints (--dask)") from None
+    except Exception:  # noqa: BLE001 - whatever a foreign protocol's bytes make Dask's decoder raise
+        raise ClusterError(f"{address} does not speak Dask's protocol (another service listens there): give the "
+                           "address a Dask scheduler prints, such as tcp://HOST:8786 (--dask)") from None
+    kind = identity.get("type") if isinstance(identity, dict) else None
+    if kind != "Scheduler":
+        raise ClusterError(f"{address} is a Dask {kind or 'service'}, not a scheduler: give the scheduler's "
+                           "address (--dask)")
+
+
+async def _identity(address: str, timeout: float) -> Any:
+    """What the Dask service at address says it is (its 'identity' answer)."""
+    comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+    try:
+        await comm.write({"op": "identity"})
+        return await comm.read()
+    finally:
+        comm.abort()

@@ -24,3 +24,7 @@ class ModelError(ValueError):
 
 class RunLimitError(RuntimeError):
     """A run stopped by a safety cap (customers per replication); the message says which knob to turn."""
+
+
+class ClusterError(RuntimeError):
+    """A cluster that cannot run replications (a bad address, not Dask, no workers); the message says what to do."""

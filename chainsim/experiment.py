@@ -203,6 +203,30 @@ def _spec_problems(exc: ValidationError, source: str) -> list[Problem]:
 
 # --- the experiment ------------------------------------------------------------------------
 
+# Run settings the experiment sets once for every scenario (paired replications need the same
+# seed and count): a scenario's override of them would be silently ignored.
+EXPERIMENT_WIDE = {"run.seed": "seed", "run.replications": "replications"}
+
+
+def _experiment_wide_overrides(scenarios: list[Scenario]) -> list[Problem]:
+    """Overrides of run.seed or run.replications (once per path, however many scenarios of a design have it)."""
+    problems = []
+    for path, setting in EXPERIMENT_WIDE.items():
+        names = [s.name for s in scenarios if path in _override_paths(s.overrides)]
+        if names:
+            more = f" ({len(names) - 1} more scenarios have it too)" if len(names) > 1 else ""
+            problems.append(Problem(f"scenario {names[0]!r} overrides: {path}",
+                                    f"every scenario runs with the experiment's {setting}, so they compare replication "
+                                    f"by replication: remove this override and set the experiment's `{setting}` "
+                                    f"instead{more}"))
+    return problems
+
+
+def _override_paths(overrides: dict[str, Any]) -> set[str]:
+    """The dotted paths overrides set, those inside a mapping value (`run: {seed: 5}`) included."""
+    return set(overrides) | {f"{key}.{sub}" for key, value in overrides.items() if isinstance(value, dict)
+                             for sub in value}
+
 
 def _pool_kpi(kpi: str) -> bool:
     """Pool KPIs exist only in scenarios that add a pool (cross_train), so the base model cannot vouch for them."""
@@ -233,6 +257,9 @@ class Experiment:
         if not self.kpis:
             raise ModelError([Problem("kpis", "name at least one KPI (docs/output-reference.md lists them), "
                                       "or leave kpis out for the defaults")])
+        problems = _experiment_wide_overrides(self.scenarios) + self._changed_baseline()
+        if problems:
+            raise ModelError(problems)
         names = [s.name for s in self.scenarios]
         if self.baseline not in names:
             if self.baseline != "baseline":  # a typo would otherwise compare with an unchanged model, silently
@@ -248,6 +275,14 @@ class Experiment:
         problems = [p for s in self.scenarios for p in lever_problems(s.levers, f"scenario {s.name!r} levers")]
         if problems:
             raise ModelError(problems)
+
+    def _changed_baseline(self) -> list[Problem]:
+        """A changed scenario named 'baseline' would silently take the place of the model as written."""
+        if not any(s.name == "baseline" and (s.overrides or s.levers) for s in self.scenarios):
+            return []
+        return [Problem("scenario 'baseline'", "the name 'baseline' is kept for the model as written, which the "
+                        "others are compared with, but this scenario changes it: give it another name (and set "
+                        "the experiment's `baseline` to that name to compare with it)")]
 
     # -- building -------------------------------------------------------------------------
 
@@ -344,7 +379,8 @@ class Experiment:
 
         executor: an object with map/close (kept open); else workers=None (default: all cores) or N
         local processes, 1 serial, or dask='local' / an address. store: a file path or ResultStore; each finished
-        replication is committed at once. resume: continue the experiment stored there.
+        replication is committed at once. resume: continue the experiment stored there, to at
+        least its stored replication count (stored replications stay). ClusterError if dask cannot run tasks.
         progress(done, total) is called as replications finish. Ctrl-C (KeyboardInterrupt) stops;
         what finished is in the store. A scenario that cannot be built raises ModelError before anything runs.
         """
@@ -355,6 +391,7 @@ class Experiment:
         if problems:  # known now: refuse before hours of running the others
             raise ModelError(problems)
         jsons = {name: m.canonical_json() for name, m in built.items()}
+        definition = self.definition(base.run.warmup)
         runner = _Runner(self, built, jsons, None, progress)
         owned_executor = executor is None
         executor = executor or make_executor(workers, dask)  # before the store: a bad address registers nothing
@@ -364,8 +401,9 @@ class Experiment:
             try:
                 if db is not None:
                     scenarios = [(s.name, s.definition(), jsons[s.name]) for s in self.scenarios]
-                    done = db.begin(self.name, self.definition(base.run.warmup), scenarios, resume, __version__)
-                    runner.load_stored(done)
+                    done = db.begin(self.name, definition, scenarios, resume, __version__)
+                    definition = db.definition(self.name)  # resumed: never fewer replications than stored
+                    runner.load_stored(done, definition["replications"])
                 runner.run_all(executor)
             finally:
                 if owned_store:
@@ -373,7 +411,7 @@ class Experiment:
         finally:
             if owned_executor:
                 executor.close()
-        self.results = runner.results(base.run.warmup)
+        self.results = runner.results(definition)
         return self
 
     def _need_results(self) -> ExperimentResults:
@@ -412,7 +450,10 @@ class _Runner:
         self.outcomes: dict[tuple[str, int], dict[str, float]] = {}
         self.failed: dict[tuple[str, int], str] = {}
 
-    def load_stored(self, done: set[tuple[str, int]]) -> None:
+    def load_stored(self, done: set[tuple[str, int]], replications: int | dict) -> None:
+        """Take the stored outcomes; a stored count above the one asked (resume -r fewer) is the target."""
+        if isinstance(replications, int):
+            self.target = {name: max(n, replications) for name, n in self.target.items()}
         table = self.store.kpi_table(self.x.name)
         for (scenario, replication), rows in table.groupby(["scenario", "replication"], sort=False):
             self.outcomes[(scenario, int(replication))] = dict(zip(rows["kpi"], rows["value"], strict=True))
@@ -480,7 +521,7 @@ class _Runner:
             grown = True
         return grown
 
-    def results(self, warmup: float) -> ExperimentResults:
+    def results(self, definition: dict[str, Any]) -> ExperimentResults:
         order = {s.name: i for i, s in enumerate(self.x.scenarios)}
         keys = sorted(self.outcomes, key=lambda k: (order[k[0]], k[1]))
         rows = [(self.x.name, s, r, self.x.seed_of(s), kpi, float(v))
@@ -490,7 +531,7 @@ class _Runner:
                                 columns=["experiment", "scenario", "replication", "seed", "message"])
         return ExperimentResults(
             name=self.x.name, scenarios=[{**s.definition(), "name": s.name} for s in self.x.scenarios],
-            table=table, failures=failures, definition=self.x.definition(warmup))
+            table=table, failures=failures, definition=definition)
 
 
 # --- results --------------------------------------------------------------------------------
@@ -544,6 +585,24 @@ class ExperimentResults:
         rows = self.table[self.table["kpi"] == kpi]
         wide = rows.pivot(index="replication", columns="scenario", values="value")
         return wide.reindex(columns=[n for n in self.scenario_names() if n in wide.columns])
+
+    def replication_counts(self) -> pd.Series:
+        """Replications with results per scenario, in experiment order; 0 for a scenario without any."""
+        counts = self.table.groupby("scenario")["replication"].nunique()
+        return counts.reindex(self.scenario_names(), fill_value=0).astype(int)
+
+    def completion(self) -> tuple[int, int]:
+        """(replications done, replications asked for) over all scenarios; fewer done: the run was stopped.
+
+        Done counts failed replications too (their failure is stored). Under a sequential rule only its
+        `min` per scenario is known in advance, so that is what is asked for.
+        """
+        rule = self.definition.get("replications")
+        asked = rule["min"] if isinstance(rule, dict) else int(rule or 0)
+        cells = pd.concat([self.table[["scenario", "replication"]], self.failures[["scenario", "replication"]]])
+        per_scenario = cells.drop_duplicates().groupby("scenario").size()
+        per_scenario = per_scenario.reindex(self.scenario_names(), fill_value=0)
+        return int(per_scenario.clip(upper=asked).sum()), asked * len(self.scenarios)
 
     def no_results(self, scenario: str) -> str | None:
         """Why scenario has no results (its failures, or that it is unknown); None if it has some."""

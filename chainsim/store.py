@@ -121,7 +121,9 @@ class ResultStore:
 
         Without resume, a store already holding this experiment is refused (nothing is overwritten).
         With resume, the stored experiment must be this one: same seed, random numbers, warm-up, model and
-        scenarios (more replications are fine), else StoreError says what changed.
+        scenarios (more replications are fine), else StoreError says what changed. A resume asking for
+        fewer replications than stored keeps the stored count: the stored replications stay, and the
+        definition must describe them.
         """
         known = self._db.execute("SELECT 1 FROM experiments WHERE experiment = ?", (experiment,)).fetchone()
         if known and not resume:
@@ -133,6 +135,7 @@ class ResultStore:
                 raise StoreError(f"cannot resume {experiment!r} in {self.path}: {'; '.join(changed)}. Resume only "
                                  "continues the same experiment: write to a new file (--out NEW.sqlite), or undo "
                                  "the change")
+            definition = self._keep_stored_count(experiment, definition)
         with self._transaction():
             self._db.execute("INSERT OR IGNORE INTO experiments VALUES (?, ?, ?, ?)",
                              (experiment, json.dumps(definition), version, time.time()))
@@ -143,6 +146,13 @@ class ResultStore:
                 [(experiment, name, i, json.dumps(d), m, model_hash(m)) for i, (name, d, m) in enumerate(scenarios)])
         return set(self._db.execute("SELECT scenario, replication FROM replications WHERE experiment = ?",
                                     (experiment,)).fetchall())
+
+    def _keep_stored_count(self, experiment: str, definition: dict) -> dict:
+        """definition, with the stored replication count if that is larger than the one asked now."""
+        stored, asked = self.definition(experiment).get("replications"), definition.get("replications")
+        if isinstance(stored, int) and isinstance(asked, int) and stored > asked:
+            return {**definition, "replications": stored}
+        return definition
 
     def _changes(self, experiment: str, definition: dict, scenarios: list[tuple[str, dict, str | None]]) -> list[str]:
         """What differs between the stored experiment and this one, in what its numbers depend on."""

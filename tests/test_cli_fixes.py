@@ -1,0 +1,246 @@
+"""Bad input refused clearly, nothing computed lost: Dask addresses, outputs that are inputs,
+scenario overrides the experiment would ignore, partial stores and resuming with fewer replications.
+
+Real sockets and a real Dask scheduler throughout; the CLI runs as a real process.
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_cli import HELLO, HIRE, _experiment_file, assert_no_traceback, chainsim
+
+from chainsim import Experiment, ModelError, ResultStore, Scenario
+from chainsim.api import model_from_text
+from chainsim.dask_executor import DaskExecutor
+from chainsim.errors import ClusterError
+from chainsim.executors import SerialExecutor
+
+# --- --dask: a wrong address, another service or no workers is a message within a timeout -------------
+
+
+@pytest.fixture
+def banner_service() -> Iterator[str]:
+    """A TCP service of another protocol: it greets each connection with an SSH banner."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed: the test is over
+                return
+            with conn:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n" * 4)
+                conn.recv(65536)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+@pytest.fixture
+def http_service() -> Iterator[str]:
+    """An HTTP server: it waits for a request line Dask never sends in full (Dask's client waited forever)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("address", "says"), [
+    ("tcp://[::1", "ipv6 needs brackets"),
+    ("tcp://127.0.0.1", "missing port number"),
+    ("tcp://127.0.0.1:99999", "port 99999 is not 1-65535"),
+    ("bogus", "'bogus' is not a scheduler address"),
+])
+def test_a_malformed_dask_address_is_refused_with_what_a_good_one_looks_like(address, says):
+    with pytest.raises(ClusterError, match="not a scheduler address") as refused:
+        DaskExecutor(address, connect_timeout=2)
+    assert says in str(refused.value)
+    assert "tcp://HOST:8786 (--dask)" in str(refused.value)
+
+
+def test_a_service_of_another_protocol_is_refused_at_once(banner_service):
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match="does not speak Dask's protocol"):
+        DaskExecutor(banner_service, connect_timeout=5)
+    assert time.monotonic() - started < 5
+
+
+def test_a_service_that_never_answers_is_refused_after_the_connect_timeout(http_service):
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match=r"no Dask scheduler answered .* \(nothing in 1 s\).*--dask"):
+        DaskExecutor(http_service, connect_timeout=1)
+    assert time.monotonic() - started < 10
+
+
+def test_a_scheduler_without_workers_is_refused_after_the_wait():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", dashboard_address=None) as empty:
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match="has no workers .*waited 1 s.*dask worker tcp://"):
+            DaskExecutor(empty.scheduler_address, connect_timeout=5, workers_timeout=1)
+        assert time.monotonic() - started < 15
+
+
+def test_the_cli_says_what_is_wrong_with_the_dask_address_and_writes_no_store(tmp_path, banner_service):
+    _experiment_file(tmp_path, HIRE)
+    for address, says in [("tcp://[::1", "'tcp://[::1' is not a scheduler address"),
+                          (banner_service, "does not speak Dask's protocol")]:
+        done = chainsim("experiment", "x.yaml", "--dask", address, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert_no_traceback(done)
+        assert says in done.stderr and "(--dask)" in done.stderr
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+# --- an output that is an input is refused before anything is written ----------------------------
+
+
+@pytest.fixture
+def inputs(tmp_path) -> Path:
+    """A model with an arrival trace, an experiment over it and its results store."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "arrivals.csv").write_text("time\n" + "".join(f"{t}\n" for t in range(1, 100, 7)))
+    _experiment_file(tmp_path, HIRE)
+    (tmp_path / "traced.yaml").write_text(HELLO.replace("arrivals: {rate: 0.2}", "arrivals: {trace: arrivals.csv}"))
+    Experiment.from_file(tmp_path / "x.yaml").run(executor=SerialExecutor(), store=tmp_path / "x.sqlite")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("args", "option", "victim"), [
+    (["run", "hello.yaml", "--json", "hello.yaml"], "--json", "hello.yaml"),
+    (["run", "traced.yaml", "--json", "sub/../arrivals.csv"], "--json", "arrivals.csv"),
+    (["report", "hello.yaml", "--out", "./hello.yaml"], "--out", "hello.yaml"),
+    (["report", "traced.yaml", "--out", "arrivals.csv"], "--out", "arrivals.csv"),
+    (["summarise", "x.sqlite", "--csv", "x.sqlite"], "--csv", "x.sqlite"),
+    (["summarise", "x.sqlite", "--parquet", "sub/../x.sqlite"], "--parquet", "x.sqlite"),
+    (["experiment", "x.yaml", "--out", "x.yaml", "--workers", "1"], "--out", "x.yaml"),
+])
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(inputs, args, option, victim):
+    before = (inputs / victim).read_bytes()
+    done = chainsim(*args, cwd=inputs)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert_no_traceback(done)
+    assert f"Invalid value for {option}:" in done.stderr and "is the input" in done.stderr
+    assert "choose another path" in done.stderr
+    assert (inputs / victim).read_bytes() == before
+
+
+# --- scenario overrides the experiment would ignore, and a changed 'baseline' -------------------------
+
+
+@pytest.fixture(scope="module")
+def hello():
+    return model_from_text(HELLO)
+
+
+@pytest.mark.parametrize(("overrides", "path", "field"), [
+    ({"run.seed": 5}, "run.seed", "seed"),
+    ({"run.replications": 50}, "run.replications", "replications"),
+    ({"run": {"horizon": 60, "replications": 50}}, "run.replications", "replications"),
+])
+def test_a_scenario_cannot_set_the_experiments_seed_or_replications(hello, overrides, path, field):
+    with pytest.raises(ModelError) as refused:
+        Experiment(hello, [Scenario("a", overrides=overrides)], replications=2)
+    [problem] = refused.value.problems
+    assert problem.path == f"scenario 'a' overrides: {path}"
+    assert f"set the experiment's `{field}` instead" in problem.message
+
+
+def test_a_design_setting_the_seed_is_one_problem_however_many_scenarios(tmp_path):
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    data = {"name": "x", "model": "hello.yaml",
+            "design": {"type": "grid", "factors": {"run.seed": [1, 2, 3], "departments.back_office.staff": [1, 2]}}}
+    with pytest.raises(ModelError) as refused:
+        Experiment.from_dict(data, folder=tmp_path)
+    [problem] = refused.value.problems
+    assert problem.path.endswith("overrides: run.seed") and "(5 more scenarios have it too)" in problem.message
+
+
+def test_a_scenario_named_baseline_may_not_change_the_model(hello):
+    for changed in (Scenario("baseline", overrides={"departments.back_office.staff": 2}),
+                    Scenario("baseline", levers=[{"lever": "add_staff", "department": "back_office"}])):
+        with pytest.raises(ModelError, match="the name 'baseline' is kept for the model as written.*another name"):
+            Experiment(hello, [changed])
+    unchanged = Experiment(hello, [Scenario("baseline", cost=0, description="as it is"), Scenario("b")])
+    assert [s.name for s in unchanged.scenarios] == ["baseline", "b"]
+
+
+def test_the_cli_refuses_an_ignored_override_before_running(tmp_path):
+    _experiment_file(tmp_path, "  - {name: a, overrides: {run.seed: 5}}\n")
+    done = chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert_no_traceback(done)
+    assert "scenario 'a' overrides: run.seed: every scenario runs with the experiment's seed" in done.stderr
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+# --- a partial store says so; resuming with fewer replications keeps the stored ones --------------------
+
+
+def _stop_after(count: int):
+    """A progress callback that stops the run as Ctrl-C does, once `count` replications are done."""
+    def progress(done: int, total: int) -> None:
+        if done >= count:
+            raise KeyboardInterrupt
+    return progress
+
+
+def test_summarise_of_a_stopped_run_says_it_is_incomplete_and_how_to_continue(tmp_path):
+    _experiment_file(tmp_path, HIRE)
+    x = Experiment.from_file(tmp_path / "x.yaml")
+    x.replications = 3
+    with pytest.raises(KeyboardInterrupt):
+        x.run(executor=SerialExecutor(), store=tmp_path / "x.sqlite", progress=_stop_after(3))
+    done = chainsim("summarise", "x.sqlite", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("x: 2 scenarios, 0-3 replications each")
+    assert "incomplete: 3 of 6 replications; continue with `chainsim experiment FILE --out x.sqlite --resume`" \
+        in done.stdout
+
+    resumed = chainsim("experiment", "x.yaml", "--workers", "1", "-r", "3", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "2 scenarios, 3-3 replications each" in resumed.stdout and "incomplete" not in resumed.stdout
+
+
+def test_resuming_with_fewer_replications_keeps_the_stored_count_in_report_and_store(tmp_path):
+    store = tmp_path / "x.sqlite"
+    _experiment_file(tmp_path, HIRE)
+    first = Experiment.from_file(tmp_path / "x.yaml")
+    first.replications = 4
+    first.run(executor=SerialExecutor(), store=store)
+
+    again = Experiment.from_file(tmp_path / "x.yaml")
+    again.replications = 2
+    results = again.run(executor=SerialExecutor(), store=store, resume=True).results
+    assert results.replication_counts().to_dict() == {"baseline": 4, "hire": 4}
+    assert results.definition["replications"] == 4
+    with ResultStore(store) as db:
+        assert db.definition("x")["replications"] == 4
+    done = chainsim("summarise", "x.sqlite", cwd=tmp_path)
+    assert "2 scenarios, 4-4 replications each" in done.stdout and "incomplete" not in done.stdout
+
+
+def test_a_resume_with_fewer_replications_still_finishes_what_the_store_asked_for(tmp_path):
+    store = tmp_path / "x.sqlite"
+    _experiment_file(tmp_path, HIRE)
+    x = Experiment.from_file(tmp_path / "x.yaml")
+    x.replications = 4
+    with pytest.raises(KeyboardInterrupt):
+        x.run(executor=SerialExecutor(), store=store, progress=_stop_after(2))
+    resumed = Experiment.from_file(tmp_path / "x.yaml")
+    resumed.replications = 1
+    results = resumed.run(executor=SerialExecutor(), store=store, resume=True).results
+    assert results.replication_counts().to_dict() == {"baseline": 4, "hire": 4}
+    assert results.completion() == (8, 8)
+
