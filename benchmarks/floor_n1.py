@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import struct
 import sys
 import time
 from array import array
@@ -32,8 +31,10 @@ from simpy.events import NORMAL
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_engine  # noqa: E402  (the N1 network and chainsim's run of it)
 
-CUSTOMER_ROW = struct.Struct("=7i2d")  # as chainsim.recorder.CUSTOMER_ROW
-JOB_ROW = struct.Struct("=3i4d")  # as chainsim.recorder.JOB_ROW
+from chainsim import recorder  # noqa: E402
+
+CUSTOMER_ROW = recorder.row_struct(recorder.CUSTOMER_ROW)  # the very rows chainsim packs
+JOB_ROW = recorder.row_struct(recorder.JOB_ROW)
 QUEUE, SERVICE = 0, 1
 
 
@@ -80,8 +81,8 @@ class MM1:
         return self.arrived
 
     def mean_time_in_system(self) -> float:
-        rows = np.frombuffer(self.customers, dtype=np.dtype("=7i4,=f8,=f8"))
-        return float((rows["f2"] - rows["f1"]).mean())
+        rows = np.frombuffer(self.customers, dtype=recorder.row_dtype(recorder.CUSTOMER_ROW))
+        return float((rows["end"] - rows["arrival"]).mean())
 
     def arrive(self, arrival: Due) -> None:
         now = self.env._now

@@ -126,6 +126,9 @@ def check_address(address: str) -> None:
 
 def check_is_scheduler(address: str, timeout: float) -> None:
     """Ask what listens at address, within timeout: Dask's own client waits forever on some other services."""
+    if address.lower().startswith("tls://") and Security().get_connection_args("client").get("ssl_context") is None:
+        raise ClusterError(f"{address} is a TLS address, and no TLS certificates are set for Dask: set them "
+                           "(distributed.comm.tls.* in Dask's configuration) or give a tcp:// address (--dask)")
     try:
         with ThreadPoolExecutor(1) as thread:  # its own event loop, whether or not the caller runs one
             identity = thread.submit(asyncio.run, asyncio.wait_for(_identity(address, timeout), timeout)).result()

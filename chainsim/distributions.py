@@ -109,8 +109,9 @@ def refuse_booleans_as_numbers(schema: type[BaseModel], data: Any) -> Any:
     for name, field in schema.model_fields.items():
         value = data.get(field.alias or name, data.get(name))
         items = value if isinstance(value, list | tuple) else [value]
-        if any(isinstance(v, bool) for v in items) and _numeric(field.annotation):
-            raise ValueError(f"{field.alias or name} must be a number, not {str(items[0]).lower()} (YAML reads "
+        boolean = next((v for v in items if isinstance(v, bool)), None)
+        if boolean is not None and _numeric(field.annotation):
+            raise ValueError(f"{field.alias or name} must be a number, not {str(boolean).lower()} (YAML reads "
                              "yes, no, on, off, true and false as true or false): write a number")
     return data
 

@@ -44,8 +44,8 @@ One YAML file describes one organisation: its departments, its external customer
 run settings. Unknown keys are errors (with a "did you mean" hint), so a typo never silently
 falls back to a default; and where a number is expected, YAML's `yes`, `no`, `on`, `off`, `true`
 and `false` are refused (YAML reads them as true or false, which would otherwise count as 1 or 0).
-A file may nest at most 100 levels of mappings and lists (branches about 24 deep, consults within
-consults about 95 deep: far more than any organisation needs). Every time in the file is in
+A file may nest at most 100 levels of mappings and lists (branches 23 deep, consults within
+consults 94 deep: far more than any organisation needs). Every time in the file is in
 `time_unit`.""", """
 name: Hello chain
 time_unit: minute

@@ -222,8 +222,11 @@ def _experiment_wide_overrides(scenarios: list[Scenario]) -> list[Problem]:
     return problems
 
 
-def _override_paths(overrides: dict[str, Any]) -> set[str]:
-    """The dotted paths overrides set, those inside a mapping value (`run: {seed: 5}`) included."""
+def _override_paths(overrides: Any) -> set[str]:
+    """The dotted paths overrides set, those inside a mapping value (`run: {seed: 5}`) included
+    (none when overrides is not a mapping: building the scenario says what is wrong with it)."""
+    if not isinstance(overrides, dict):
+        return set()
     return set(overrides) | {f"{key}.{sub}" for key, value in overrides.items() if isinstance(value, dict)
                              for sub in value}
 

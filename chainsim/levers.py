@@ -18,13 +18,13 @@ import difflib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import TypeAdapter, ValidationError
 
 from chainsim.distributions import Distribution
 from chainsim.errors import ModelError, Problem
-from chainsim.model import DAY_LENGTH, Model, parse_model
+from chainsim.model import DAY_LENGTH, Model, Pool, parse_model
 from chainsim.plan import day_segments
 
 COMMON_FIELDS = {"lever": "Name of the lever.", "cost": "What the change costs (currency); default 0."}
@@ -236,13 +236,15 @@ def _edit_cross_train(data: dict, f: dict, path: str) -> None:
     staff = _count(f["staff"], f"{path}.staff")
     if staff < 0:
         raise ModelError([Problem(f"{path}.staff", f"must be >= 0 (got {staff}): the people in the pool")])
-    if staff == 0:  # no pool: the "none" point of a sweep over pool sizes
-        return
+    rules = get_args(Pool.model_fields["rule"].annotation)
+    if f["rule"] not in rules:
+        raise ModelError([Problem(f"{path}.rule", f"unknown rule {f['rule']!r}: give one of {', '.join(rules)}")])
     pools = data.setdefault("pools", {})
     name = f["name"] or "cross_trained_" + "_".join(departments)
     if name in pools:
         raise ModelError([Problem(f"{path}.name", f"a pool {name!r} already exists: give this one another name")])
-    pools[name] = {"staff": staff, "serves": list(departments), "rule": f["rule"]}
+    if staff > 0:  # 0: no pool, the "none" point of a sweep over pool sizes
+        pools[name] = {"staff": staff, "serves": list(departments), "rule": f["rule"]}
 
 
 def _edit_shift_pattern(data: dict, f: dict, path: str) -> None:

@@ -84,6 +84,11 @@ def _repeats(error_rate: float) -> float:
     return 1.0 / (1.0 - error_rate)
 
 
+def error_rate(model: Model, step: Serve | Request, department: str) -> float:
+    """The step's (or request's) own error rate, else its department's."""
+    return step.error_rate if step.error_rate is not None else model.departments[department].error_rate
+
+
 class _Tally:
     def __init__(self, model: Model):
         self.model = model
@@ -111,16 +116,13 @@ class _Tally:
         for k in reversed(range(len(steps))):
             step = steps[k]
             if isinstance(step, Serve) and step.rework_to in position:
-                e = self._error_rate(step, step.serve)
+                e = error_rate(self.model, step, step.serve)
                 for j in range(position[step.rework_to], k):
                     passes[j] += passes[k] * e / (1.0 - e)
         return passes
 
-    def _error_rate(self, step: Serve | Request, dept: str) -> float:
-        return step.error_rate if step.error_rate is not None else self.model.departments[dept].error_rate
-
     def serve(self, step: Serve, weight: float) -> None:
-        repeats = _repeats(self._error_rate(step, step.serve))
+        repeats = _repeats(error_rate(self.model, step, step.serve))
         held = self.consult(step.consult, weight * repeats)
         self.jobs[step.serve] += weight * repeats
         self.time[step.serve] += weight * _visit_time(step, repeats, held)
@@ -136,7 +138,7 @@ class _Tally:
         return sum(self.consult(item, weight) for item in consult)
 
     def request(self, r: Request, weight: float) -> float:
-        repeats = _repeats(self._error_rate(r, r.request))
+        repeats = _repeats(error_rate(self.model, r, r.request))
         held = self.consult(r.consult, weight * repeats)
         own = _visit_time(r, repeats, held)
         self.jobs[r.request] += weight * repeats

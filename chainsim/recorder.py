@@ -34,12 +34,12 @@ JOB_ROW = (("customer", "i"), ("department", "i"), ("kind", "i"),
            ("queued", "d"), ("start", "d"), ("end", "d"), ("held", "d"))
 
 
-def _packer(row: tuple[tuple[str, str], ...]) -> struct.Struct:
+def row_struct(row: tuple[tuple[str, str], ...]) -> struct.Struct:
     """Rows packed back to back in native byte order, no padding (a numpy structured dtype reads them)."""
     return struct.Struct("=" + "".join(code for _, code in row))
 
 
-def _dtype(row: tuple[tuple[str, str], ...]) -> np.dtype:
+def row_dtype(row: tuple[tuple[str, str], ...]) -> np.dtype:
     return np.dtype([(name, "=" + {"i": "i4", "d": "f8"}[code]) for name, code in row])
 
 
@@ -53,8 +53,8 @@ class Recorder:
     def __init__(self) -> None:
         self.customers = bytearray()  # CUSTOMER_ROW, one per external customer
         self.jobs = bytearray()  # JOB_ROW, one per job
-        self._customer_row = _packer(CUSTOMER_ROW).pack
-        self._job_row = _packer(JOB_ROW).pack
+        self._customer_row = row_struct(CUSTOMER_ROW).pack
+        self._job_row = row_struct(JOB_ROW).pack
         # attribution: sparse (dept*kinds+kind, time units), each customer's rows together
         self.a_key = array("h")
         self.a_time = array("d")
@@ -119,7 +119,7 @@ class Replication:
 
         def columns(rows: bytearray, row: tuple[tuple[str, str], ...]) -> dict[str, np.ndarray]:
             """Packed rows as one array per column (views: nothing is copied)."""
-            table = np.frombuffer(rows, dtype=_dtype(row))
+            table = np.frombuffer(rows, dtype=row_dtype(row))
             return {name: table[name] for name, _ in row}
 
         column = columns(rec.customers, CUSTOMER_ROW)

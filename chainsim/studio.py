@@ -22,9 +22,10 @@ import yaml
 from chainsim.api import Results, model_from_text
 from chainsim.errors import ModelError, Problem
 from chainsim.levers import apply_levers
-from chainsim.load import arrival_rate, offered_load
+from chainsim.load import arrival_rate, error_rate, offered_load
 from chainsim.metrics import t_interval
 from chainsim.model import Model, Parallel, Request, Serve, consult_requests, parse_model, walk_steps
+from chainsim.plan import day_segments
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = "retail_bank.yaml"
@@ -145,7 +146,7 @@ def journey_jobs(model: Model, journey: list, name: str) -> float:
     position = {step.id: k for k, step in enumerate(steps) if step.id is not None}
     before = [0.0]  # before[k]: F(0) + ... + F(k-1)
     for k, step in enumerate(steps):
-        e = step_error_rate(model, step, step.serve)
+        e = error_rate(model, step, step.serve)
         back_to = position[step.rework_to] if step.rework_to is not None else k
         past = (1.0 + consult_jobs(model, step.consult) + e * (before[k] - before[back_to])) / (1.0 - e)
         before.append(before[k] + past)
@@ -158,15 +159,10 @@ def consult_jobs(model: Model, consult: Request | Parallel | list | None) -> flo
         return 0.0
     if isinstance(consult, Request):
         rounds = 1.0 / (1.0 - consult.clarify.p) if consult.clarify is not None else 1.0
-        tries = rounds / (1.0 - step_error_rate(model, consult, consult.request))
+        tries = rounds / (1.0 - error_rate(model, consult, consult.request))
         return tries * (1.0 + consult_jobs(model, consult.consult))
     items = consult.parallel if isinstance(consult, Parallel) else consult
     return sum(consult_jobs(model, item) for item in items)
-
-
-def step_error_rate(model: Model, step: Serve | Request, department: str) -> float:
-    """The step's own error rate, else its department's."""
-    return step.error_rate if step.error_rate is not None else model.departments[department].error_rate
 
 
 def work_per_replication(model: Model) -> float:
@@ -335,9 +331,9 @@ def lever_ranges(model: Model) -> list[LeverRange]:
     out = []
     for dept, count in base.staff.items():
         schedule = model.departments[dept].schedule
-        shifts = " (the change applies to every shift)" if schedule is not None else ""
-        # Cutting staff stops where the thinnest shift would go below zero (or the department to none).
-        low = min(1, count) if schedule is None else max(min(1, count), count - min(s.staff for s in schedule))
+        shifts = " (the change applies at every hour it is open)" if schedule is not None else ""
+        # Cutting staff stops where the thinnest open hour would go below zero (or the department to none).
+        low = min(1, count) if schedule is None else max(min(1, count), count - min(open_staff(model, dept), default=0))
         out.append(LeverRange(f"staff.{dept}", f"{model.label(dept)} staff", low, max(count * 2, count + 4), 1,
                               count, "people", f"Staff on duty at peak{shifts}. Baseline: {count}."))
     for dept, staff in base.shifts.items():
@@ -364,6 +360,13 @@ def lever_ranges(model: Model) -> list[LeverRange]:
         out.append(LeverRange("patience_factor", "Customer patience", 0.25, 3.0, 0.05, 1.0, "x baseline",
                               "Multiplies how long customers wait in queues before giving up."))
     return out
+
+
+def open_staff(model: Model, department: str) -> list[int]:
+    """Staff on duty in each stretch of the day the department's schedule has it open (overlapping
+    windows added up), as lever add_staff sees it."""
+    windows = [(w.start, w.end, w.staff) for w in model.departments[department].schedule]
+    return [staff for _, _, staff in day_segments(windows, model.day_length, sum) if staff > 0]
 
 
 def error_rate_high(model: Model, department: str, rate: float) -> float:

@@ -207,3 +207,15 @@ def test_edited_yaml_over_the_upload_cap_is_refused_in_plain_words():
     assert not at.exception, at.exception
     assert f"text is {len(wide.encode()):,} bytes; the app accepts model files up to 200,000 bytes" in _errors(at)
     assert not at.button  # nothing to run
+
+
+def test_the_staff_slider_cuts_as_far_as_the_thinnest_open_hour_allows():
+    # Two on all morning and one more from 40 to 60 (peak 3); closed from 100 (written as 0). Lever
+    # add_staff takes a cut at every open hour, so the thinnest open hour (2) bounds it: down to 1
+    # at peak, not 2 (the closed window and the overlap's single window do not count on their own).
+    model = chainsim.load_model(BANK).with_changes({"departments.it.staff": None, "departments.it.schedule": [
+        {"from": 0, "to": 100, "staff": 2}, {"from": 40, "to": 60, "staff": 1}, {"from": 100, "to": 200, "staff": 0}]})
+    [it] = [r for r in studio.lever_ranges(model) if r.key == "staff.it"]
+    assert (it.low, it.baseline) == (1, 3)
+    assert "every hour it is open" in it.help
+    chainsim.apply_levers(model, [{"lever": "add_staff", "department": "it", "count": it.low - it.baseline}])

@@ -68,6 +68,11 @@ def test_a_malformed_dask_address_is_refused_with_what_a_good_one_looks_like(add
     assert "tcp://HOST:8786 (--dask)" in str(refused.value)
 
 
+def test_a_tls_address_without_certificates_says_so_not_that_the_service_is_foreign():
+    with pytest.raises(ClusterError, match="TLS address, and no TLS certificates are set for Dask"):
+        DaskExecutor("tls://127.0.0.1:1", connect_timeout=2)
+
+
 def test_a_service_of_another_protocol_is_refused_at_once(banner_service):
     started = time.monotonic()
     with pytest.raises(ClusterError, match="does not speak Dask's protocol"):

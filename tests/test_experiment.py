@@ -120,6 +120,8 @@ def test_clearer_requests_demand_growth_patience_cross_train(bank):
     assert apply_levers(bank, [{**cross_train, "staff": 0}]).pools == {}
     with pytest.raises(ModelError, match=r"levers\[0\]\.staff: must be >= 0"):
         apply_levers(bank, [{**cross_train, "staff": -1}])
+    with pytest.raises(ModelError, match=r"levers\[0\]\.rule: unknown rule 'longest'"):
+        apply_levers(bank, [{**cross_train, "staff": 0, "rule": "longest"}])  # checked with no pool too
 
 
 def test_every_lever_is_described_in_plain_words():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -212,7 +213,7 @@ def test_probability_outside_zero_one(change, path, bound):
 def test_yes_no_on_off_are_not_taken_as_numbers(change, path, field):
     # YAML reads `staff: yes` as true; pydantic alone would take it as 1 person.
     found = problems(change)
-    assert any(p == path and m.startswith(f"{field} must be a number, not ") for p, m in found), found
+    assert any(p == path and re.match(f"{field} must be a number, not (true|false) ", m) for p, m in found), found
 
 
 def test_branch_probabilities_must_sum_to_one():
@@ -545,7 +546,7 @@ def nested_branches(depth: int) -> dict:
 
 
 def test_nesting_is_refused_where_it_would_break_later_and_works_up_to_there():
-    # Each branch level is 4 levels of mappings and lists: 24 branches pass MAX_NESTING = 100.
+    # Each branch level is 4 levels of mappings and lists: 24 branches go past MAX_NESTING = 100.
     # Accepted models must survive what comes after validation: pickling to worker processes
     # and the canonical JSON that keys caches and stores (both recurse).
     deepest = chainsim.parse_model(nested_branches(23))
