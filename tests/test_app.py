@@ -147,15 +147,21 @@ def test_a_seed_beyond_32_bits_is_kept_as_the_file_says():
     assert at.sidebar.number_input(key="seed").value == seed
 
 
-def test_a_sweep_runs_within_the_cap_and_draws_a_chart():
-    at = _app()
-    at.sidebar.slider(key="replications").set_value(4).run()
-    at.selectbox(key="sweep_lever").set_value("staff.it").run()
+def _run_sweep(at, lever: str, replications: int) -> int:
+    """Sweep `lever` over 3 points and check the run added its chart; the charts there were before."""
+    at.sidebar.slider(key="replications").set_value(replications).run()
+    at.selectbox(key="sweep_lever").set_value(lever).run()
     at.slider(key="sweep_points").set_value(3).run()
     charts_before = len(at.get("plotly_chart"))
     at.button(key="run_sweep").click().run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == charts_before + 1
+    return charts_before
+
+
+def test_a_sweep_runs_within_the_cap_and_draws_a_chart():
+    at = _app()
+    _run_sweep(at, "staff.it", replications=4)
     _, sweep, results = at.session_state["sweep"]
     table = sweep.table(results, "external.queueing.mean")
     assert list(table["x"]) == [1.0, 4.0, 6.0]  # IT staff from 1 to max(2 x 2, 2 + 4)

@@ -10,7 +10,7 @@ import math
 import pytest
 import yaml
 from streamlit.runtime.caching.cache_data_api import _data_caches
-from test_app import BANK, _app, _errors
+from test_app import BANK, _app, _errors, _run_sweep
 
 import chainsim
 from chainsim import studio
@@ -95,13 +95,7 @@ def test_a_rework_to_loop_beyond_the_work_cap_cannot_be_started():
 
 def test_a_sweep_chart_is_hidden_once_the_model_or_settings_change():
     at = _app()
-    at.sidebar.slider(key="replications").set_value(2).run()
-    at.selectbox(key="sweep_lever").set_value("staff.compliance").run()
-    at.slider(key="sweep_points").set_value(3).run()
-    charts = len(at.get("plotly_chart"))
-    at.button(key="run_sweep").click().run()
-    assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) == charts + 1
+    charts = _run_sweep(at, "staff.compliance", replications=2)
     assert not any("since the last sweep" in i.value for i in at.info)
 
     at.sidebar.number_input(key="seed").set_value(at.sidebar.number_input(key="seed").value + 1).run()
