@@ -223,12 +223,13 @@ def _print_experiment(results, store: str) -> bool:
     kpi = results.primary
     s = results.summary([kpi]).set_index("scenario")
     c = results.compare(kpis=[kpi]).set_index("scenario")
+    width = _name_width(s.index)
     click.echo(f"\n{kpi} ({'lower' if d.get('better', 'lower') == 'lower' else 'higher'} is better; "
                "difference vs baseline on the same replications)")
-    click.echo(f"  {'scenario':<34}{'mean':>9}{'95% CI':>18}{'difference':>12}{'95% CI':>20}{'cost':>10}"
+    click.echo(f"  {'scenario':<{width}}{'mean':>9}{'95% CI':>18}{'difference':>12}{'95% CI':>20}{'cost':>10}"
                f"{'per 10k':>9}{'rank':>6}")
     for name, row in s.iterrows():
-        line = f"  {str(name)[:33]:<34}{_fmt(row['mean']):>9}{f'[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]':>18}"
+        line = f"  {str(name)[:width - 1]:<{width}}{_fmt(row['mean']):>9}{f'[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]':>18}"
         if name in c.index:
             r = c.loc[name]
             mark = "*" if r["significant"] else " "
@@ -236,6 +237,7 @@ def _print_experiment(results, store: str) -> bool:
                      f"{_fmt(r['cost']):>10}{_fmt(r['improvement_per_cost'] * 10_000):>9}{r['rank']:>6}")
         click.echo(line)
     click.echo("  * the interval excludes 0; per 10k = improvement per 10,000 of cost")
+    _print_other_kpis(results, width)
     tornado = results.sensitivity(kpi)
     if len(tornado):
         click.echo(f"\nSensitivity of {kpi} (one factor at a time, change vs baseline)")
@@ -243,6 +245,26 @@ def _print_experiment(results, store: str) -> bool:
             click.echo(f"  {str(t['factor'])[:40]:<41} at {_fmt(t['low'])}: {_fmt(t['difference_low']):>8}"
                        f"   at {_fmt(t['high'])}: {_fmt(t['difference_high']):>8}")
     return True
+
+
+def _name_width(names) -> int:
+    """Scenario column wide enough for the names a design makes (`staff=2, unclear_share=0.1`), within reason."""
+    return max(34, min(72, max((len(str(n)) for n in names), default=0) + 2))
+
+
+def _print_other_kpis(results, width: int) -> None:
+    """The experiment's other KPIs: each scenario's mean and its difference vs baseline, with the CI."""
+    others = [k for k in results.definition.get("kpis", []) if k != results.primary]
+    if not others:
+        return
+    table = results.compare(kpis=others)
+    click.echo("\nOther KPIs: each scenario's mean, its difference vs baseline and the difference's 95% CI")
+    for kpi, rows in table.groupby("kpi", sort=False):
+        click.echo(f"\n{kpi} (baseline {_fmt(rows['baseline_mean'].iloc[0])})")
+        for _, r in rows.iterrows():
+            mark = "*" if r["significant"] else " "
+            click.echo(f"  {str(r['scenario'])[:width - 1]:<{width}}{_fmt(r['mean']):>9}{_fmt(r['difference']):>12}{mark}"
+                       f"{f'[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]':>20}")
 
 
 @main.command()

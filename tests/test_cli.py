@@ -170,6 +170,21 @@ def test_a_scenario_that_cannot_be_built_stops_the_experiment_before_it_runs(tmp
     assert not (tmp_path / "x.sqlite").exists()
 
 
+def test_the_experiment_prints_every_kpi_it_lists_and_whole_design_names(tmp_path):
+    # A grid names its scenarios by every factor; all of the name must show. The KPIs after the
+    # primary one are printed too, each scenario's difference vs baseline with its interval.
+    design = ("design: {type: grid, factors: {back_office_staff: {path: departments.back_office.staff, "
+              "values: [1, 2]}, front_desk_staff_level: {path: departments.front_desk.staff, values: [2, 3]}}}\n"
+              "kpis: [external.time_in_system.mean, external.queueing.mean]\n")
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    (tmp_path / "x.yaml").write_text(f"name: x\nmodel: hello.yaml\nreplications: 2\n{design}")
+    done = chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "back_office_staff=2, front_desk_staff_level=3" in done.stdout
+    queueing = done.stdout.split("external.queueing.mean (baseline ")[1]
+    assert "back_office_staff=2, front_desk_staff_level=3" in queueing and "[" in queueing
+
+
 def test_when_every_baseline_replication_fails_the_run_and_summarise_say_so(tmp_path):
     _experiment_file(tmp_path, HIRE)
     (tmp_path / "hello.yaml").write_text(HELLO.replace("seed: 1}", "seed: 1, max_customers: 1}"))
