@@ -26,6 +26,9 @@ from chainsim.recorder import JOB_KINDS, KINDS, OUTCOMES, Replication
 from chainsim.yamlio import parse_yaml
 
 
+CSV_FILES = ("summary.csv", "kpis.csv", "departments.csv", "attribution.csv", "customers.csv", "jobs.csv")
+
+
 def model_from_text(text: str | bytes, source: str = "model") -> Model:
     """Parse and validate YAML text (an upload, an edited file) into a Model."""
     return parse_model(parse_yaml(text, source=source), source=source)
@@ -201,15 +204,13 @@ class Results:
         return pd.concat(frames, ignore_index=True)
 
     def to_csv(self, folder: str | Path) -> None:
-        """Write the tables of docs/output-reference.md as CSV files into folder."""
+        """Write the tables of docs/output-reference.md as CSV files (CSV_FILES) into folder."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.summary().to_csv(folder / "summary.csv")
-        self.kpi_table().to_csv(folder / "kpis.csv", index=False)
-        self.departments().to_csv(folder / "departments.csv")
-        self.attribution().to_csv(folder / "attribution.csv", index=False)
-        self.customers().to_csv(folder / "customers.csv", index=False)
-        self.jobs().to_csv(folder / "jobs.csv", index=False)
+        tables = [(self.summary, True), (self.kpi_table, False), (self.departments, True),
+                  (self.attribution, False), (self.customers, False), (self.jobs, False)]
+        for name, (table, index) in zip(CSV_FILES, tables, strict=True):
+            table().to_csv(folder / name, index=index)
 
     def to_json(self) -> dict[str, Any]:
         """The documented, stable JSON structure (docs/output-reference.md)."""

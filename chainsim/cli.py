@@ -139,13 +139,16 @@ def _check_writable(path: str | None, option: str, folder: bool = False) -> None
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False), help="Write CSV tables into this folder.")
 def run(model, replications, seed, horizon, workers, json_path, csv_dir) -> None:
     """Simulate MODEL and print external KPIs and each department's part in the delay."""
-    from chainsim.api import simulate
+    from chainsim.api import CSV_FILES, simulate
     from chainsim.model import load_model
 
     _check_writable(json_path, "--json")
     _check_writable(csv_dir, "--csv", folder=True)
     m = load_model(model)
     _check_not_an_input(json_path, "--json", _model_inputs(model, m))
+    if csv_dir:
+        for name in CSV_FILES:  # a trace file among them would be overwritten by a table
+            _check_not_an_input(str(Path(csv_dir) / name), "--csv", _model_inputs(model, m))
     if horizon is not None:
         m = m.with_changes({"run.horizon": horizon})
     results = _simulate_or_say_how_far(simulate, m, replications, seed, workers)

@@ -118,6 +118,8 @@ def inputs(tmp_path) -> Path:
     (tmp_path / "arrivals.csv").write_text("time\n" + "".join(f"{t}\n" for t in range(1, 100, 7)))
     _experiment_file(tmp_path, HIRE)
     (tmp_path / "traced.yaml").write_text(HELLO.replace("arrivals: {rate: 0.2}", "arrivals: {trace: arrivals.csv}"))
+    (tmp_path / "customers.csv").write_text((tmp_path / "arrivals.csv").read_text())  # named as a table `run --csv` writes
+    (tmp_path / "traced_as_table.yaml").write_text(HELLO.replace("arrivals: {rate: 0.2}", "arrivals: {trace: customers.csv}"))
     Experiment.from_file(tmp_path / "x.yaml").run(executor=SerialExecutor(), store=tmp_path / "x.sqlite")
     return tmp_path
 
@@ -125,6 +127,7 @@ def inputs(tmp_path) -> Path:
 @pytest.mark.parametrize(("args", "option", "victim"), [
     (["run", "hello.yaml", "--json", "hello.yaml"], "--json", "hello.yaml"),
     (["run", "traced.yaml", "--json", "sub/../arrivals.csv"], "--json", "arrivals.csv"),
+    (["run", "traced_as_table.yaml", "--csv", "."], "--csv", "customers.csv"),
     (["report", "hello.yaml", "--out", "./hello.yaml"], "--out", "hello.yaml"),
     (["report", "traced.yaml", "--out", "arrivals.csv"], "--out", "arrivals.csv"),
     (["summarise", "x.sqlite", "--csv", "x.sqlite"], "--csv", "x.sqlite"),
