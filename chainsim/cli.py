@@ -252,7 +252,7 @@ def _print_experiment(results, store: str) -> bool:
 
 def _name_width(names) -> int:
     """Scenario column wide enough for the names a design makes (`staff=2, unclear_share=0.1`), within reason."""
-    return max(34, min(72, max((len(str(n)) for n in names), default=0) + 2))
+    return max(34, min(71, max((len(str(n)) for n in names), default=0) + 2))  # names up to 70 characters whole
 
 
 def _print_other_kpis(results, width: int) -> None:

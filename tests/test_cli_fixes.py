@@ -221,16 +221,19 @@ def test_summarise_of_a_stopped_run_says_it_is_incomplete_and_how_to_continue(tm
     assert "2 scenarios, 3-3 replications each" in resumed.stdout and "incomplete" not in resumed.stdout
 
 
+def _hire(folder: Path, replications: int) -> Experiment:
+    """The HIRE experiment of test_cli, asking for `replications` per scenario."""
+    if not (folder / "x.yaml").exists():
+        _experiment_file(folder, HIRE)
+    x = Experiment.from_file(folder / "x.yaml")
+    x.replications = replications
+    return x
+
+
 def test_resuming_with_fewer_replications_keeps_the_stored_count_in_report_and_store(tmp_path):
     store = tmp_path / "x.sqlite"
-    _experiment_file(tmp_path, HIRE)
-    first = Experiment.from_file(tmp_path / "x.yaml")
-    first.replications = 4
-    first.run(executor=SerialExecutor(), store=store)
-
-    again = Experiment.from_file(tmp_path / "x.yaml")
-    again.replications = 2
-    results = again.run(executor=SerialExecutor(), store=store, resume=True).results
+    _hire(tmp_path, 4).run(executor=SerialExecutor(), store=store)
+    results = _hire(tmp_path, 2).run(executor=SerialExecutor(), store=store, resume=True).results
     assert results.replication_counts().to_dict() == {"baseline": 4, "hire": 4}
     assert results.definition["replications"] == 4
     with ResultStore(store) as db:
@@ -241,14 +244,9 @@ def test_resuming_with_fewer_replications_keeps_the_stored_count_in_report_and_s
 
 def test_a_resume_with_fewer_replications_still_finishes_what_the_store_asked_for(tmp_path):
     store = tmp_path / "x.sqlite"
-    _experiment_file(tmp_path, HIRE)
-    x = Experiment.from_file(tmp_path / "x.yaml")
-    x.replications = 4
     with pytest.raises(KeyboardInterrupt):
-        x.run(executor=SerialExecutor(), store=store, progress=_stop_after(2))
-    resumed = Experiment.from_file(tmp_path / "x.yaml")
-    resumed.replications = 1
-    results = resumed.run(executor=SerialExecutor(), store=store, resume=True).results
+        _hire(tmp_path, 4).run(executor=SerialExecutor(), store=store, progress=_stop_after(2))
+    results = _hire(tmp_path, 1).run(executor=SerialExecutor(), store=store, resume=True).results
     assert results.replication_counts().to_dict() == {"baseline": 4, "hire": 4}
     assert results.completion() == (8, 8)
 
