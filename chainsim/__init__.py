@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _WHERE = {
     "Results": "chainsim.api", "model_from_text": "chainsim.api", "simulate": "chainsim.api",
     "ClusterError": "chainsim.errors", "ModelError": "chainsim.errors", "Problem": "chainsim.errors",
-    "RunLimitError": "chainsim.errors",
+    "RunLimitError": "chainsim.errors", "WorkerLostError": "chainsim.errors",
     "Experiment": "chainsim.experiment", "ExperimentResults": "chainsim.experiment",
     "Scenario": "chainsim.experiment", "Sequential": "chainsim.experiment",
     "LEVERS": "chainsim.levers", "apply_levers": "chainsim.levers",
@@ -25,7 +25,7 @@ _WHERE = {
 __all__ = [
     "LEVERS", "ClusterError", "Experiment", "ExperimentResults", "Model", "ModelError", "Problem", "ResultStore", "Results",
     "RunLimitError", "Scenario", "Sequential", "__version__", "apply_levers", "load_model", "model_from_text",
-    "offered_load", "parse_model", "simulate",
+    "WorkerLostError", "offered_load", "parse_model", "simulate",
 ]
 
 

@@ -5,6 +5,7 @@ The CLI and the app are thin doors onto these functions.
 
 from __future__ import annotations
 
+import difflib
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,14 +18,13 @@ import pandas as pd
 
 from chainsim import __version__
 from chainsim.engine import simulate_replication
-from chainsim.errors import ModelError, Problem
+from chainsim.errors import MAX_REPLICATIONS, ModelError, Problem, whole_number
 from chainsim.executors import make_executor
 from chainsim.load import load_warnings
 from chainsim.metrics import attribution_matrix, kpi_range, replication_kpis, t_interval
 from chainsim.model import MAX_SEED, Model, load_model, parse_model
 from chainsim.recorder import JOB_KINDS, KINDS, OUTCOMES, Replication
 from chainsim.yamlio import parse_yaml
-
 
 CSV_FILES = ("summary.csv", "kpis.csv", "departments.csv", "attribution.csv", "customers.csv", "jobs.csv")
 
@@ -39,6 +39,13 @@ def _replicate(model: Model, seed: int, replication: int) -> tuple[Replication, 
     return rep, replication_kpis(model, rep)
 
 
+def as_model(model: Model | str | Path | dict) -> Model:
+    """A Model as given, or one read from a file path or parsed from a mapping; ModelError for anything else."""
+    if isinstance(model, Model):
+        return model
+    return parse_model(model) if isinstance(model, dict) else load_model(model)
+
+
 def simulate(model: Model | str | Path, replications: int | None = None, seed: int | None = None,
              workers: int | None = 1, dask: str | None = None, progress=None,
              keep_records: bool = True) -> Results:
@@ -46,14 +53,14 @@ def simulate(model: Model | str | Path, replications: int | None = None, seed: i
 
     `model`: a Model, the path of a model file, or the model as a mapping (as read from YAML).
     """
-    if isinstance(model, dict):
-        model = parse_model(model)
-    elif not isinstance(model, Model):
-        model = load_model(model)
-    n = model.run.replications if replications is None else _whole("replications", replications, 1, 100_000)
-    seed = model.run.seed if seed is None else _whole("seed", seed, 0, MAX_SEED)
+    model = as_model(model)
+    n = model.run.replications if replications is None else whole_number("replications", replications, 1,
+                                                                          MAX_REPLICATIONS)
+    seed = model.run.seed if seed is None else whole_number("seed", seed, 0, MAX_SEED)
     if workers is not None:
-        workers = _whole("workers", workers, 1, 10_000)
+        workers = whole_number("workers", workers, 1, 10_000)
+    if progress is not None and not callable(progress):
+        raise ModelError([Problem("progress", f"give a function progress(done, total), or None (got {progress!r})")])
     started = time.perf_counter()
     executor = make_executor(workers, dask)
     outputs: list[Any] = [None] * n
@@ -66,15 +73,6 @@ def simulate(model: Model | str | Path, replications: int | None = None, seed: i
         executor.close()
     return Results(model=model, seed=seed, records=[o[0] for o in outputs], kpis=[o[1] for o in outputs],
                    seconds=time.perf_counter() - started, warnings=load_warnings(model))
-
-
-def _whole(name: str, value: Any, low: int, high: int) -> int:
-    """An argument that must be a whole number in [low, high], or a ModelError naming it (not a
-    TypeError deep inside, nor 2.7 silently read as 2)."""
-    number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if not (number and math.isfinite(value) and int(value) == value and low <= value <= high):
-        raise ModelError([Problem(name, f"must be a whole number from {low:,} to {high:,} (got {value!r})")])
-    return int(value)
 
 
 @dataclass
@@ -99,7 +97,12 @@ class Results:
         return pd.DataFrame(rows, columns=["replication", "kpi", "value"])
 
     def kpi(self, name: str) -> tuple[float, float, float]:
-        """(mean, ci_low, ci_high) of one KPI over replications."""
+        """(mean, ci_low, ci_high) of one KPI over replications; ModelError for a name no replication has."""
+        if not any(name in k for k in self.kpis):
+            known = sorted({key for k in self.kpis for key in k})
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "docs/output-reference.md lists the KPIs"
+            raise ModelError([Problem("kpi", f"unknown KPI {name!r}: {hint}")])
         return t_interval(np.array([k.get(name, math.nan) for k in self.kpis]), within=kpi_range(name))
 
     def summary(self) -> pd.DataFrame:
@@ -149,6 +152,10 @@ class Results:
             raise ValueError("records were not kept (keep_records=False): rerun with them to get per-customer tables")
         return self.records  # type: ignore[return-value]
 
+    def _record(self, replication: int) -> Replication:
+        """One replication's records: a clear error for an index that is not one (not an IndexError)."""
+        return self._records()[whole_number("replication", replication, 0, self.replications - 1)]
+
     def customers(self) -> pd.DataFrame:
         """One row per external customer: class, arrival, end, outcome, time in system, rework, churn."""
         frames = []
@@ -180,7 +187,7 @@ class Results:
 
     def customer_attribution(self, replication: int = 0) -> pd.DataFrame:
         """Per completed customer of one replication: minutes by (department, kind); rows sum to time in system."""
-        rep = self._records()[replication]
+        rep = self._record(replication)
         c = rep.customers
         done = c["outcome"] == 0
         matrix = attribution_matrix(rep, c["id"][done])
@@ -191,14 +198,14 @@ class Results:
 
     def queue_series(self, replication: int = 0) -> pd.DataFrame:
         """Queue length per department over time (a row at every change), one replication."""
-        rep = self._records()[replication]
+        rep = self._record(replication)
         frames = [pd.DataFrame({"department": d.name, "time": d.queue_times, "queue_length": d.queue_lengths})
                   for d in rep.department_records]
         return pd.concat(frames, ignore_index=True)
 
     def staff_series(self, replication: int = 0) -> pd.DataFrame:
         """Staff on duty per department over time (a row at every change), one replication."""
-        rep = self._records()[replication]
+        rep = self._record(replication)
         frames = [pd.DataFrame({"department": d.name, "time": d.staff_times, "staff": d.staff_levels})
                   for d in rep.department_records]
         return pd.concat(frames, ignore_index=True)

@@ -9,17 +9,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sys
 import tempfile
+from numbers import Real
 from pathlib import Path
 
 import click
 
-from chainsim.errors import ClusterError, ModelError, RunLimitError
+from chainsim.errors import ClusterError, ModelError, RunLimitError, WorkerLostError
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_LIMIT = 3
 EXIT_NO_BASELINE = 4  # every replication of the baseline failed: there is nothing to compare with
+EXIT_WORKER_LOST = 5  # a worker process died (killed, out of memory): not the input's fault, worth running again
+EXIT_INTERRUPTED = 130  # Ctrl-C, the shell's convention
 
 
 class Group(click.Group):
@@ -36,6 +40,12 @@ class Group(click.Group):
         except RunLimitError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_RUN_LIMIT)
+        except WorkerLostError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(EXIT_WORKER_LOST)
+        except KeyboardInterrupt:  # Ctrl-C in run, report or summarise (experiment says how to resume)
+            click.secho("\nstopped (Ctrl-C)", fg="yellow", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except (ClusterError, OSError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_BAD_INPUT)
@@ -50,6 +60,8 @@ def main() -> None:
 def _fmt(x: float) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
+    if isinstance(x, bool) or not isinstance(x, Real):  # a design's value such as a shift schedule
+        return str(x)
     return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
@@ -250,6 +262,10 @@ def _print_experiment(results, store: str) -> bool:
     return True
 
 
+def _resume_command(file: str, out: str) -> str:
+    return f"chainsim experiment {shlex.quote(file)} --out {shlex.quote(out)} --resume"
+
+
 def _name_width(names) -> int:
     """Scenario column wide enough for the names a design makes (`staff=2, unclear_share=0.1`), within reason."""
     return max(34, min(71, max((len(str(n)) for n in names), default=0) + 2))  # names up to 70 characters whole
@@ -310,8 +326,13 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
     except KeyboardInterrupt:
         if bar:
             bar[0].close()
-        click.secho(f"\nstopped: finished replications are in {out}; continue with --resume", fg="yellow", err=True)
-        sys.exit(130)
+        click.secho(f"\nstopped: finished replications are in {out}; continue with --resume: "
+                    f"{_resume_command(file, out)}", fg="yellow", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except WorkerLostError as exc:
+        click.secho(f"\nerror: {exc}, in {out}; continue with --resume: {_resume_command(file, out)}",
+                    fg="red", err=True)
+        sys.exit(EXIT_WORKER_LOST)
     except StoreError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -336,6 +357,8 @@ def summarise(store, name, csv_path, parquet_path) -> None:
 
     _check_not_an_input(csv_path, "--csv", [store])
     _check_not_an_input(parquet_path, "--parquet", [store])
+    _check_writable(csv_path, "--csv")  # before the report is printed, not after
+    _check_writable(parquet_path, "--parquet")
     try:
         db = ResultStore(store, readonly=True)  # reading must never create or change the file
         with db:

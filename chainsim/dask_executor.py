@@ -19,12 +19,12 @@ from typing import Any
 
 import dask
 from dask.utils import parse_timedelta
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, KilledWorker, LocalCluster, as_completed
 from distributed.comm import connect, get_address_host_port
 from distributed.security import Security
 
-from chainsim.errors import ClusterError
-from chainsim.executors import chunked, run_chunk
+from chainsim.errors import ClusterError, WorkerLostError
+from chainsim.executors import WORKER_LOST, chunked, run_chunk
 
 WORKERS_TIMEOUT = 30.0  # seconds to wait for a scheduler's first worker
 ADDRESS_HELP = "give 'local' or a scheduler address such as tcp://HOST:8786 (--dask)"
@@ -53,6 +53,8 @@ class DaskExecutor:
         environment: DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT).
         """
         self._cluster: LocalCluster | None = None
+        if not isinstance(address, str):
+            raise ClusterError(f"{address!r} is not a scheduler address: {ADDRESS_HELP}")
         if address == "local":
             with dask.config.set(LOCAL_CLUSTER_CONFIG):
                 self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
@@ -72,13 +74,22 @@ class DaskExecutor:
             for _ in range(2 * self.workers):
                 if not self._submit(fn, todo, running):
                     break
+            lost = False
             for future in running:
-                results = future.result()
-                future.release()
-                self._submit(fn, todo, running)
+                try:
+                    results = future.result()
+                except KilledWorker:  # Dask retried the chunk on other workers; each died with it
+                    lost = True
+                    continue
+                finally:
+                    future.release()
+                if not lost:  # after a loss, only collect what is already running
+                    self._submit(fn, todo, running)
                 yield from results
-        finally:
-            for future in running.futures:
+            if lost:
+                raise WorkerLostError(WORKER_LOST)
+        finally:  # a copy: cancelling (Ctrl-C, a closed generator) changes the set as it goes
+            for future in list(running.futures):
                 future.cancel()
 
     def _submit(self, fn: Callable, todo: Iterator, running: as_completed) -> bool:

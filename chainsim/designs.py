@@ -60,7 +60,10 @@ class Factor:
         return self.low + u * (self.high - self.low)
 
     def extremes(self) -> list:
-        return [self.low, self.high] if self.values is None else list(self.values)
+        """The values one_at_a_time sets: each listed value, or the range's ends (whole ones for integer)."""
+        if self.values is not None:
+            return list(self.values)
+        return [math.ceil(self.low), math.floor(self.high)] if self.integer else [self.low, self.high]
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ def parse_factor(name: str, spec: Any, where: str) -> Factor:
         raise ModelError([Problem(where, "give `values: [...]` or a range `low:` and `high:`")])
     if low is not None and high is not None and not low < high:
         raise ModelError([Problem(where, f"low ({low}) must be below high ({high})")])
+    if spec.get("integer") and low is not None and high is not None and math.ceil(low) > math.floor(high):
+        raise ModelError([Problem(where, f"integer: no whole number lies between low ({low}) and high ({high})")])
     lever = None
     if lever_name is not None:
         vary = spec.get("vary")
@@ -134,7 +139,11 @@ def _point(pairs: list[tuple[Factor, Any]], name: str | None = None) -> Point:
 
 
 def _show(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A value as a scenario name shows it: short (0.1, 2), but never two values under one name."""
+    if not isinstance(value, float):
+        return str(value)
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def grid(factors: list[Factor]) -> list[Point]:

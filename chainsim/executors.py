@@ -11,7 +11,12 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+from chainsim.errors import WorkerLostError
+
+WORKER_LOST = "a worker process stopped abruptly (killed, or out of memory); what finished before it is kept"
 
 
 class SerialExecutor:
@@ -64,8 +69,15 @@ class ProcessExecutor:
                 if not pending:
                     return
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
+                lost = {f for f in done if isinstance(f.exception(), BrokenProcessPool)}
+                for future in done - lost:
                     yield from future.result()
+                if lost:  # the pool is broken: the other chunks end now, some with results worth keeping
+                    finished, pending = wait(pending)
+                    for future in finished:
+                        if not isinstance(future.exception(), BrokenProcessPool):
+                            yield from future.result()
+                    raise WorkerLostError(WORKER_LOST)
         finally:
             for future in pending:
                 future.cancel()

@@ -21,23 +21,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
 from chainsim import __version__
+from chainsim.api import as_model
 from chainsim.designs import expand
 from chainsim.engine import simulate_replication
-from chainsim.errors import ModelError, Problem
+from chainsim.errors import MAX_REPLICATIONS, ModelError, Problem, whole_number
 from chainsim.executors import make_executor
-from chainsim.levers import apply_levers, lever_cost, lever_problems
+from chainsim.levers import apply_levers, is_number, lever_cost, lever_problems
 from chainsim.metrics import kpi_range, replication_kpis, t_interval
-from chainsim.model import Model, Strict, load_model, parse_model
+from chainsim.model import MAX_SEED, Model, Strict, load_model, parse_model
 from chainsim.store import ResultStore
 from chainsim.streams import stream_key
-from chainsim.warmup import WarmupChoice, choose_warmup
+from chainsim.warmup import WARMUP_METHODS, WarmupChoice, choose_warmup
 from chainsim.yamlio import read_yaml
 
 DEFAULT_KPIS = (
@@ -97,6 +98,24 @@ class Scenario:
     factors: dict[str, Any] = field(default_factory=dict)  # design coordinates, for sweeps and tornados
     description: str = ""
 
+    def __post_init__(self) -> None:
+        """Wrong types fail here, naming the scenario and field, not as an AttributeError mid-run."""
+        if not isinstance(self.name, str) or not self.name:
+            raise ModelError([Problem("scenario name", f"give a non-empty text (got {self.name!r})")])
+        where = f"scenario {self.name!r}"
+        problems = []
+        if not isinstance(self.overrides, dict):
+            problems.append(Problem(f"{where} overrides", "give a mapping of model path -> value, such as "
+                                    f"{{'departments.it.staff': 3}} (got {self.overrides!r})"))
+        if not isinstance(self.levers, list):
+            problems.append(Problem(f"{where} levers", f"give a list of levers, each {{lever: NAME, ...}} "
+                                    f"(got {self.levers!r})"))
+        if self.cost is not None and not (is_number(self.cost) and self.cost >= 0):
+            problems.append(Problem(f"{where} cost", f"must be a finite number >= 0, or None for the levers' "
+                                    f"costs (got {self.cost!r})"))
+        if problems:
+            raise ModelError(problems)
+
     @property
     def total_cost(self) -> float:
         return float(self.cost) if self.cost is not None else lever_cost(self.levers)
@@ -124,6 +143,24 @@ class Sequential:
     min: int = 10
     max: int = 200
 
+    def __post_init__(self) -> None:
+        """The same limits as the file's rule (SequentialSpec): a bad rule must not run to max or forever."""
+        problems = []
+        if not isinstance(self.kpi, str):
+            problems.append(Problem("replications.kpi", f"give a KPI name (got {self.kpi!r})"))
+        if not (is_number(self.relative_half_width) and 0 < self.relative_half_width < 1):
+            problems.append(Problem("replications.relative_half_width", "must be a number between 0 and 1 (0.05 "
+                                    f"= 5% of the mean; got {self.relative_half_width!r})"))
+        for name in ("min", "max"):
+            try:
+                whole_number(f"replications.{name}", getattr(self, name), 2, MAX_REPLICATIONS)
+            except ModelError as exc:
+                problems += exc.problems
+        if not problems and self.max < self.min:
+            problems.append(Problem("replications.max", f"must be >= min ({self.min}) (got {self.max})"))
+        if problems:
+            raise ModelError(problems)
+
 
 # --- the experiment file --------------------------------------------------------------------
 
@@ -131,8 +168,9 @@ class Sequential:
 class SequentialSpec(Strict):
     kpi: str = Field(description="KPI whose precision decides when to stop.")
     relative_half_width: float = Field(gt=0, lt=1, description="Target 95% CI half-width / |mean| (0.05 = 5%).")
-    min: int = Field(10, ge=2, description="Replications before the first check.")
-    max: int = Field(200, ge=2, description="Never more than this many replications per scenario.")
+    min: int = Field(10, ge=2, le=MAX_REPLICATIONS, description="Replications before the first check.")
+    max: int = Field(200, ge=2, le=MAX_REPLICATIONS, description="Never more than this many replications per "
+                     "scenario.")
 
     @model_validator(mode="after")
     def _ordered(self) -> SequentialSpec:
@@ -160,10 +198,11 @@ class ExperimentSpec(Strict):
     name: str = Field(min_length=1, description="Name; the key of the results in a store.")
     question: str = Field("", description="The question the experiment answers.")
     model: str = Field(description="Model file, relative to the experiment file.")
-    seed: int | None = Field(None, ge=0, description="Root seed; default the model's.")
-    replications: int | SequentialSpec | None = Field(None, description="A count, or a sequential rule.")
-    warmup: float | Literal["none", "mser5", "welch"] | None = Field(None, description="Warm-up: a time, "
-                                                                     "none, mser5 or welch; default the model's.")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Root seed (0 to 2^53 - 1); default the model's.")
+    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] | SequentialSpec | None = Field(
+        None, description="A count per scenario (1 to 100,000), or a sequential rule.")
+    warmup: Annotated[float, Field(ge=0, allow_inf_nan=False)] | Literal["none", "mser5", "welch"] | None = Field(
+        None, description="Warm-up: a time, none, mser5 or welch; default the model's.")
     kpis: list[str] = Field(default_factory=lambda: list(DEFAULT_KPIS), description="KPIs to report.")
     primary: str | None = Field(None, description="KPI that ranks scenarios; default the first of kpis.")
     better: Literal["lower", "higher"] | None = Field(None, description="Direction of improvement of primary.")
@@ -176,7 +215,7 @@ class ExperimentSpec(Strict):
 # Fields that take one of several forms: pydantic reports a wrong value once per form, under
 # names such as "function-after[_ordered(), SequentialSpec]"; the user needs one plain sentence.
 ONE_OF = {
-    "replications": "give a whole number of replications (such as 20), or a sequential rule "
+    "replications": "give a whole number of replications from 1 to 100,000 (such as 20), or a sequential rule "
                     "{kpi, relative_half_width, min, max}",
     "warmup": "give a time (a number >= 0), none, mser5 or welch",
 }
@@ -185,7 +224,8 @@ ONE_OF = {
 def _spec_problems(exc: ValidationError, source: str) -> list[Problem]:
     problems: list[Problem] = []
     for error in exc.errors(include_url=False):
-        loc = [p for p in error["loc"] if not (isinstance(p, str) and (p in ("int", "float") or "[" in p))]
+        loc = [p for p in error["loc"]
+               if not (isinstance(p, str) and (p in ("int", "float") or p.startswith("constrained-") or "[" in p))]
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
@@ -256,6 +296,8 @@ class Experiment:
     warmup_choice: WarmupChoice | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.model = as_model(self.model)
+        self._check_settings()
         self.scenarios = list(self.scenarios)
         if not self.kpis:
             raise ModelError([Problem("kpis", "name at least one KPI (docs/output-reference.md lists them), "
@@ -279,6 +321,44 @@ class Experiment:
         if problems:
             raise ModelError(problems)
 
+    def _check_settings(self) -> None:
+        """Arguments of the wrong type or range fail now, each named: not as an AttributeError mid-run, a
+        seed refused by numpy after the store is written, or 2.7 replications silently run as 2."""
+        problems: list[Problem] = []
+
+        def whole(name: str, value: Any, low: int, high: int) -> Any:
+            try:
+                return whole_number(name, value, low, high)
+            except ModelError as exc:
+                problems.extend(exc.problems)
+                return value
+
+        if not isinstance(self.name, str) or not self.name:
+            problems.append(Problem("name", f"give a non-empty text: the key of the results in a store (got {self.name!r})"))
+        if self.replications is not None and not isinstance(self.replications, Sequential):
+            self.replications = whole("replications", self.replications, 1, MAX_REPLICATIONS)
+        if self.seed is not None:
+            self.seed = whole("seed", self.seed, 0, MAX_SEED)
+        if not (self.warmup is None or self.warmup in ("none", *WARMUP_METHODS)
+                or (is_number(self.warmup) and self.warmup >= 0)):
+            problems.append(Problem("warmup", f"give a time >= 0, 'none', 'mser5' or 'welch' (got {self.warmup!r})"))
+        if not isinstance(self.kpis, list | tuple) or not all(isinstance(k, str) for k in self.kpis):
+            problems.append(Problem("kpis", f"give a list of KPI names (got {self.kpis!r})"))
+        else:
+            self.kpis = list(self.kpis)
+        if self.primary is not None and not isinstance(self.primary, str):
+            problems.append(Problem("primary", f"give one KPI name (got {self.primary!r})"))
+        if self.better not in (None, "lower", "higher"):
+            problems.append(Problem("better", f"give 'lower' or 'higher' (got {self.better!r})"))
+        if not isinstance(self.baseline, str):
+            problems.append(Problem("baseline", f"give a scenario name (got {self.baseline!r})"))
+        if not isinstance(self.common_random_numbers, bool):
+            problems.append(Problem("common_random_numbers", f"give True or False (got {self.common_random_numbers!r})"))
+        if not isinstance(self.scenarios, list | tuple) or not all(isinstance(s, Scenario) for s in self.scenarios):
+            problems.append(Problem("scenarios", "give a list of Scenario(name, overrides=..., levers=..., cost=...)"))
+        if problems:
+            raise ModelError(problems)
+
     def _changed_baseline(self) -> list[Problem]:
         """A changed scenario named 'baseline' would silently take the place of the model as written."""
         if not any(s.name == "baseline" and (s.overrides or s.levers) for s in self.scenarios):
@@ -297,6 +377,10 @@ class Experiment:
 
     @classmethod
     def from_dict(cls, data: Any, folder: str | Path = ".", source: str = "experiment") -> Experiment:
+        if isinstance(data, dict) and "model" not in data and {"departments", "customers"} <= data.keys():
+            raise ModelError([Problem(source, "this is a model file, not an experiment: run it with `chainsim run "
+                                      f"{source}`, or write an experiment file that names it (`model: {source}`, "
+                                      "docs/experiments.md)")])
         try:
             spec = ExperimentSpec.model_validate(data)
         except ValidationError as exc:
@@ -339,7 +423,10 @@ class Experiment:
             if self.warmup_choice is None or self.warmup_choice.method != self.warmup:
                 self.warmup_choice = choose_warmup(self.model, self.warmup, self.root_seed)
             return self.model.with_changes({"run.warmup": self.warmup_choice.time})
-        return self.model.with_changes({"run.warmup": float(self.warmup)})
+        try:
+            return self.model.with_changes({"run.warmup": float(self.warmup)})
+        except ModelError as exc:  # the experiment's field, not the model file's run.warmup, is what to change
+            raise ModelError([Problem("warmup", p.message) for p in exc.problems]) from None
 
     def scenario_models(self) -> dict[str, Model | ModelError]:
         """Each scenario's model, or the ModelError saying why it cannot be built."""
@@ -381,12 +468,21 @@ class Experiment:
         """Run every (scenario, replication) not yet stored; results in self.results.
 
         executor: an object with map/close (kept open); else workers=None (default: all cores) or N
-        local processes, 1 serial, or dask='local' / an address. store: a file path or ResultStore; each finished
-        replication is committed at once. resume: continue the experiment stored there, to at
-        least its stored replication count (stored replications stay). ClusterError if dask cannot run tasks.
+        (1 to 10,000) local processes, 1 serial, or dask="local" / an address. store: a file path or
+        ResultStore; each finished replication is committed at once. resume: continue the experiment
+        stored there, to at least its stored replication count (stored replications stay). ClusterError
+        if dask cannot run tasks; WorkerLostError if a worker process dies (what finished is stored).
         progress(done, total) is called as replications finish. Ctrl-C (KeyboardInterrupt) stops;
         what finished is in the store. A scenario that cannot be built raises ModelError before anything runs.
         """
+        if workers is not None:
+            workers = whole_number("workers", workers, 1, 10_000)
+        if progress is not None and not callable(progress):
+            raise ModelError([Problem("progress", f"give a function progress(done, total), or None (got {progress!r})")])
+        if store is not None and not isinstance(store, str | Path | ResultStore):
+            raise ModelError([Problem("store", f"give a file path or a ResultStore, or None (got {store!r})")])
+        if resume and store is None:  # else it would silently run everything again, storing nothing
+            raise ModelError([Problem("resume", "resume continues the experiment in a store: give store=PATH")])
         base = self.base_model()
         self._check_kpis(base)
         built = self.scenario_models()
@@ -505,9 +601,14 @@ class _Runner:
         self._tick()
 
     def _grow(self) -> bool:
-        """Raise the target of every scenario whose CI is still too wide; False when none is."""
+        """Raise every scenario's target to what the least precise one needs; False when all are precise.
+
+        One count for all keeps every scenario paired with the baseline replication by replication
+        (common random numbers): with a count per scenario, the means and the paired differences of
+        one table would come from different replications and disagree.
+        """
         rule: Sequential = self.policy  # type: ignore[assignment]
-        grown = False
+        needed = []
         for s in self.x.scenarios:
             n = self.target[s.name]
             values = np.array([self.outcomes[(s.name, r)].get(rule.kpi, math.nan)
@@ -520,9 +621,11 @@ class _Runner:
                 continue
             ok = int((~np.isnan(values)).sum())
             wanted = math.ceil(max(ok, 2) * (relative / rule.relative_half_width) ** 2) if math.isfinite(relative) else 2 * n
-            self.target[s.name] = min(rule.max, max(n + 1, wanted))
-            grown = True
-        return grown
+            needed.append(min(rule.max, max(n + 1, wanted)))
+        if not needed:
+            return False
+        self.target = {name: max(n, max(needed)) for name, n in self.target.items()}
+        return True
 
     def results(self, definition: dict[str, Any]) -> ExperimentResults:
         order = {s.name: i for i, s in enumerate(self.x.scenarios)}
@@ -597,14 +700,18 @@ class ExperimentResults:
     def completion(self) -> tuple[int, int]:
         """(replications done, replications asked for) over all scenarios; fewer done: the run was stopped.
 
-        Done counts failed replications too (their failure is stored). Under a sequential rule only its
-        `min` per scenario is known in advance, so that is what is asked for.
+        Done counts failed replications too (their failure is stored). A sequential rule runs every
+        scenario as far as the least precise one needs, so what is asked is the most any scenario has
+        (at least the rule's `min`): a scenario behind the others was stopped mid-round.
         """
         rule = self.definition.get("replications")
-        asked = rule["min"] if isinstance(rule, dict) else int(rule or 0)
         cells = pd.concat([self.table[["scenario", "replication"]], self.failures[["scenario", "replication"]]])
         per_scenario = cells.drop_duplicates().groupby("scenario").size()
         per_scenario = per_scenario.reindex(self.scenario_names(), fill_value=0)
+        if isinstance(rule, dict):
+            asked = max(int(rule["min"]), int(per_scenario.max()) if len(per_scenario) else 0)
+        else:
+            asked = int(rule or 0)
         return int(per_scenario.clip(upper=asked).sum()), asked * len(self.scenarios)
 
     def no_results(self, scenario: str) -> str | None:
@@ -634,16 +741,16 @@ class ExperimentResults:
 
         improvement is the difference signed so that positive is better; improvement_per_cost divides
         it by the scenario's cost; rank orders scenarios by improvement within each KPI (1 = best).
+        A KPI the baseline does not have (a pool only a scenario adds) gets the scenarios' means and no
+        difference.
         """
         baseline = baseline or self.baseline
         costs = {s["name"]: float(s.get("cost") or 0.0) for s in self.scenarios}
         rows = []
         for kpi in kpis or self.kpis:
             wide = self.values(kpi)
-            if baseline not in wide.columns:
-                raise ValueError(self.no_results(baseline))
             sign = 1.0 if self._better(kpi) == "higher" else -1.0
-            base = wide[baseline]
+            base = self._baseline_values(wide, baseline)
             for scenario in wide.columns:
                 if scenario == baseline:
                     continue
@@ -671,9 +778,7 @@ class ExperimentResults:
         """
         kpi = kpi or self.primary
         wide = self.values(kpi)
-        if self.baseline not in wide.columns:
-            raise ValueError(f"no results for baseline {self.baseline!r}")
-        base = wide[self.baseline]
+        base = self._baseline_values(wide, self.baseline)
         by_factor: dict[str, list[tuple[Any, str]]] = {}
         for s in self.scenarios:
             factors = s.get("factors") or {}
@@ -682,7 +787,7 @@ class ExperimentResults:
                 by_factor.setdefault(name, []).append((value, s["name"]))
         rows = []
         for name, points in by_factor.items():
-            (low, low_s), (high, high_s) = min(points), max(points)
+            (low, low_s), (high, high_s) = _ends(points)
             low_d = t_interval((wide[low_s] - base).dropna().to_numpy())
             high_d = t_interval((wide[high_s] - base).dropna().to_numpy())
             swing = max(low_d[0], high_d[0], 0.0) - min(low_d[0], high_d[0], 0.0)
@@ -695,7 +800,25 @@ class ExperimentResults:
         table = pd.DataFrame(rows)
         return table.sort_values("swing", ascending=False).reset_index(drop=True) if rows else table
 
+    def _baseline_values(self, wide: pd.DataFrame, baseline: str) -> pd.Series:
+        """The baseline's column of one KPI; all nan if only the KPI is missing there (a pool KPI), and
+        ValueError saying why if the baseline has no results at all."""
+        if baseline in wide.columns:
+            return wide[baseline]
+        why = self.no_results(baseline)
+        if why is not None:
+            raise ValueError(why)
+        return pd.Series(math.nan, index=wide.index, dtype=float)
+
     def _better(self, kpi: str) -> str:
         if kpi == self.primary and self.definition.get("better"):
             return self.definition["better"]
         return better_direction(kpi)
+
+
+def _ends(points: list[tuple[Any, str]]) -> tuple[tuple[Any, str], tuple[Any, str]]:
+    """A factor's (value, scenario) at its low and high end: the smallest and largest number, or, for
+    values that do not order (shift schedules, disciplines), the first and last listed."""
+    if all(is_number(value) for value, _ in points):
+        return min(points, key=lambda p: p[0]), max(points, key=lambda p: p[0])
+    return points[0], points[-1]

@@ -367,6 +367,8 @@ def lever_cost(levers: list[dict]) -> float:
 
 def apply_levers(model: Model, levers: list[dict], where: str = "levers") -> Model:
     """A copy of model with the levers applied in order, re-validated; ModelError names any bad field."""
+    if not isinstance(model, Model):
+        raise ModelError([Problem("model", f"give a Model (chainsim.load_model(path)), not {type(model).__name__}")])
     problems = lever_problems(levers, where)
     if problems:
         raise ModelError(problems)

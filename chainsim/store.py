@@ -125,18 +125,18 @@ class ResultStore:
         fewer replications than stored keeps the stored count: the stored replications stay, and the
         definition must describe them.
         """
-        known = self._db.execute("SELECT 1 FROM experiments WHERE experiment = ?", (experiment,)).fetchone()
-        if known and not resume:
-            raise StoreError(f"{self.path} already holds experiment {experiment!r}: continue it with resume "
-                             "(--resume), or write to another store (--out)")
-        if known:
-            changed = self._changes(experiment, definition, scenarios)
-            if changed:
-                raise StoreError(f"cannot resume {experiment!r} in {self.path}: {'; '.join(changed)}. Resume only "
-                                 "continues the same experiment: write to a new file (--out NEW.sqlite), or undo "
-                                 "the change")
-            definition = self._keep_stored_count(experiment, definition)
-        with self._transaction():
+        with self._transaction():  # check and register at once: a second run starting now waits, then sees this one
+            known = self._db.execute("SELECT 1 FROM experiments WHERE experiment = ?", (experiment,)).fetchone()
+            if known and not resume:
+                raise StoreError(f"{self.path} already holds experiment {experiment!r}: continue it with resume "
+                                 "(--resume), or write to another store (--out)")
+            if known:
+                changed = self._changes(experiment, definition, scenarios)
+                if changed:
+                    raise StoreError(f"cannot resume {experiment!r} in {self.path}: {'; '.join(changed)}. Resume "
+                                     "only continues the same experiment: write to a new file (--out NEW.sqlite), "
+                                     "or undo the change")
+                definition = self._keep_stored_count(experiment, definition)
             self._db.execute("INSERT OR IGNORE INTO experiments VALUES (?, ?, ?, ?)",
                              (experiment, json.dumps(definition), version, time.time()))
             self._db.execute("UPDATE experiments SET definition = ? WHERE experiment = ?",  # e.g. more replications
@@ -176,12 +176,18 @@ class ResultStore:
 
     def record(self, experiment: str, scenario: str, replication: int, seed: int,
                kpis: dict[str, float], seconds: float) -> None:
-        """Store one finished replication's KPIs: all of its rows or none (one transaction)."""
+        """Store one finished replication's KPIs: all of its rows or none (one transaction).
+
+        A replication another process has stored meanwhile (two --resume runs of one store) is kept as
+        it is: the same task gives the same numbers, and the first commit stays.
+        """
         with self._transaction():
             self._db.execute("DELETE FROM failures WHERE experiment = ? AND scenario = ? AND replication = ?",
                              (experiment, scenario, replication))
-            self._db.execute("INSERT INTO replications VALUES (?, ?, ?, ?, ?, ?)",
-                             (experiment, scenario, replication, seed, seconds, time.time()))
+            added = self._db.execute("INSERT OR IGNORE INTO replications VALUES (?, ?, ?, ?, ?, ?)",
+                                     (experiment, scenario, replication, seed, seconds, time.time())).rowcount
+            if not added:
+                return
             self._db.executemany("INSERT INTO kpis VALUES (?, ?, ?, ?, ?, ?)",
                                  [(experiment, scenario, replication, seed, k, _real(v)) for k, v in kpis.items()])
 

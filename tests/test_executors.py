@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from chainsim import Experiment, Scenario
 from chainsim.api import model_from_text
 from chainsim.dask_executor import LOCAL_CLUSTER_CONFIG, DaskExecutor
+from chainsim.errors import WorkerLostError
 from chainsim.executors import ProcessExecutor, SerialExecutor, chunked
 
 TINY = """
@@ -88,6 +91,20 @@ def test_dask_map_yields_every_index_once_whatever_the_order(cluster):
     assert got == {i: i for i in range(50)}
 
 
+def test_ctrl_c_during_a_dask_run_stops_with_keyboard_interrupt_and_the_cluster_stays_usable(cluster):
+    """Ctrl-C (here thrown into the generator where it waits) cancels the chunks in flight. Cancelling
+    used to change the set being walked: a RuntimeError traceback, exit 1 instead of 130."""
+    for stop in ("throw", "close"):
+        results = cluster.map(time.sleep, [0.05] * 40)
+        assert next(results)[1] is None
+        if stop == "throw":
+            with pytest.raises(KeyboardInterrupt):
+                results.throw(KeyboardInterrupt)
+        else:
+            results.close()
+    assert dict(cluster.map(abs, [-1, -2])) == {0: 1, 1: 2}
+
+
 def _housekeeping() -> tuple:
     import dask
     return tuple(dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG)
@@ -111,3 +128,33 @@ def test_chunks_cover_every_task_once_in_order_and_stay_small(tasks: int, worker
     assert [i for chunk in chunks for i, _ in chunk] == list(range(tasks))
     assert all(i == task for chunk in chunks for i, task in chunk)
     assert {len(chunk) for chunk in chunks} == sizes
+
+
+def _die_on_3(i: int) -> int:
+    if i == 3:
+        os._exit(1)  # what the kernel's out-of-memory killer, or kill -9, does to a worker
+    return i
+
+
+def test_a_dead_local_worker_is_a_worker_lost_error_after_what_finished():
+    """It used to end the run with a BrokenProcessPool traceback (exit 1), results of finished chunks dropped."""
+    executor = ProcessExecutor(2)
+    got = {}
+    try:
+        with pytest.raises(WorkerLostError, match="a worker process stopped abruptly"):
+            for i, result in executor.map(_die_on_3, range(40)):
+                got[i] = result
+    finally:
+        executor.close()
+    assert 3 not in got and all(got[i] == i for i in got)
+
+
+def test_a_task_that_kills_every_dask_worker_it_meets_is_a_worker_lost_error(cluster):
+    """Dask retries a chunk whose worker died on others; when they all die (KilledWorker) the run used to
+    end with a traceback. Now: the chunks that finished are yielded first, then WorkerLostError.
+    Last in this module: the cluster's workers are still restarting afterwards."""
+    got = {}
+    with pytest.raises(WorkerLostError, match="a worker process stopped abruptly"):
+        for i, result in cluster.map(lambda i: os._exit(1) if i == 3 else i, range(8)):
+            got[i] = result
+    assert 3 not in got and len(got) >= 3 and all(got[i] == i for i in got)

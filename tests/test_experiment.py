@@ -337,7 +337,8 @@ def test_experiment_file_errors_name_the_field(tmp_path):
     bad.write_text("name: x\nmodel: m.yaml\nreplications: abc\n")
     with pytest.raises(ModelError) as err:
         Experiment.from_file(bad)
-    assert str(err.value) == (f"{bad}: replications: give a whole number of replications (such as 20), or a "
+    assert str(err.value) == (f"{bad}: replications: give a whole number of replications from 1 to 100,000 "
+                              "(such as 20), or a "
                               "sequential rule {kpi, relative_half_width, min, max} (got 'abc')")
     bad.write_text("name: x\nmodel: m.yaml\nreplications: {kpi: a, relative_half_width: 2}\n")
     with pytest.raises(ModelError, match=r"replications.relative_half_width: Input should be less than 1$"):

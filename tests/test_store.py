@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 
 import pandas as pd
 import pytest
@@ -63,8 +62,9 @@ def test_a_replication_is_all_rows_or_none(tmp_path):
     with ResultStore(tmp_path / "a.sqlite") as db:
         db.begin("e", {}, [("s", {}, "{}")], resume=False, version="t")
         db.record("e", "s", 0, 1, {"a": 1.0}, 0.1)
-        with pytest.raises(sqlite3.IntegrityError):
-            db.record("e", "s", 0, 1, {"a": 2.0, "b": 3.0}, 0.1)  # replication 0 again: refused whole
+        with pytest.raises(ValueError):
+            db.record("e", "s", 1, 1, {"a": 2.0, "b": "oops"}, 0.1)  # fails after its replication row: rolled back
+        db.record("e", "s", 0, 1, {"a": 2.0, "b": 3.0}, 0.1)  # replication 0 again (a second resume): first kept
         assert db.kpi_table("e")["value"].tolist() == [1.0]
         assert db.replication_count("e") == 1
 

@@ -1,0 +1,374 @@
+"""Defects found by the fourth audit of experiments, the store and the CLI, each pinned by a test."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainsim import Experiment, ModelError, ResultStore, Scenario, Sequential, apply_levers, simulate
+from chainsim.api import model_from_text
+from chainsim.store import StoreError
+
+ROOT = Path(__file__).resolve().parent.parent
+TIME = "external.time_in_system.mean"
+TINY = """
+name: Tiny chain
+run: {horizon: 120, replications: 2, seed: 3}
+departments:
+  desk: {staff: 2}
+  checks: {staff: 1}
+customers:
+  walk_in:
+    arrivals: {rate: 0.25}
+    journey:
+      - serve: desk
+        time: {dist: exponential, mean: 5}
+        consult: {request: checks, time: {dist: exponential, mean: 2.5}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return model_from_text(TINY)
+
+
+# --- two processes on one store ------------------------------------------------------------------
+
+
+def _begin(db: ResultStore, resume: bool) -> set:
+    return db.begin("x", {"seed": 1, "replications": 2}, [("baseline", {}, "{}")], resume=resume, version="t")
+
+
+def test_a_second_run_starting_while_the_first_registers_is_refused_not_mixed_in(tmp_path):
+    """The check 'does the store hold this experiment?' and the registration are one transaction.
+
+    Here a first run holds the write lock and registers the experiment while the second is between
+    opening the store and registering: the second must then see the experiment and be refused (it
+    used to pass the check, register over it, and die with an IntegrityError mid-run).
+    """
+    path = tmp_path / "s.sqlite"
+    ResultStore(path).close()  # the tables exist, no experiment yet
+    first = sqlite3.connect(path, isolation_level=None, timeout=10)
+    first.execute("BEGIN IMMEDIATE")
+    outcome: list = []
+
+    def second_run() -> None:
+        with ResultStore(path) as db:
+            try:
+                outcome.append(_begin(db, resume=False))
+            except StoreError as exc:
+                outcome.append(exc)
+
+    thread = threading.Thread(target=second_run)
+    thread.start()
+    time.sleep(0.5)  # the second run is now waiting for the lock
+    first.execute("INSERT INTO experiments VALUES ('x', '{\"seed\": 1, \"replications\": 2}', 't', 0)")
+    first.execute("COMMIT")
+    thread.join(timeout=30)
+    first.close()
+    assert len(outcome) == 1 and isinstance(outcome[0], StoreError), outcome
+    assert "already holds experiment 'x'" in str(outcome[0])
+
+
+def test_two_resumes_storing_the_same_replication_keep_the_first_and_go_on(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with ResultStore(path) as a, ResultStore(path) as b:
+        _begin(a, resume=False)
+        _begin(b, resume=True)
+        a.record("x", "baseline", 0, 1, {"k": 1.5}, 0.1)
+        b.record("x", "baseline", 0, 1, {"k": 1.5}, 0.2)  # used to raise sqlite3.IntegrityError
+        b.record("x", "baseline", 1, 1, {"k": 2.5}, 0.2)
+        assert a.replication_count("x") == 2
+        assert list(a.kpi_table("x")["value"]) == [1.5, 2.5]
+        seconds = a._db.execute("SELECT seconds FROM replications WHERE replication = 0").fetchone()[0]
+    assert seconds == 0.1  # the first commit stays
+
+
+def test_two_cli_resumes_of_one_store_at_once_both_finish_with_the_uninterrupted_numbers(tmp_path):
+    (tmp_path / "m.yaml").write_text(TINY)
+    (tmp_path / "x.yaml").write_text("name: x\nmodel: m.yaml\nreplications: 200\nscenarios:\n"
+                                     "  - {name: hire, levers: [{lever: add_staff, department: checks}]}\n")
+    cli = [sys.executable, "-m", "chainsim.cli", "experiment", "x.yaml", "--workers", "1", "--out", "x.sqlite"]
+    first = subprocess.run([*cli, "-r", "3"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    runs = [subprocess.Popen([*cli, "--resume"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    with ResultStore(tmp_path / "x.sqlite", readonly=True) as db:
+        stored = db.kpi_table("x")
+    alone = Experiment.from_file(tmp_path / "x.yaml").run(workers=1).results.table
+    assert stored.equals(alone)
+
+
+# --- bounds of an experiment file and wrong types in Python --------------------------------------
+
+
+@pytest.mark.parametrize("line, says", [
+    ("replications: 1000000000", "replications: give a whole number of replications from 1 to 100,000"),
+    ("replications: {kpi: external.time_in_system.mean, relative_half_width: 0.1, max: 1000000000}",
+     "replications.max: Input should be less than or equal to 100000"),
+    ("seed: 100000000000000000000", "seed: Input should be less than or equal to 9007199254740991"),
+    ("warmup: -5", "warmup: give a time (a number >= 0), none, mser5 or welch (got -5)"),
+])
+def test_an_experiment_file_out_of_range_is_refused_naming_the_field(tmp_path, line, says):
+    """A billion replications used to hang building the task list; a seed above 2^63 ran every
+    replication and then died storing it with an OverflowError traceback."""
+    (tmp_path / "m.yaml").write_text(TINY)
+    (tmp_path / "x.yaml").write_text(f"name: x\nmodel: m.yaml\n{line}\n")
+    with pytest.raises(ModelError) as err:
+        Experiment.from_file(tmp_path / "x.yaml")
+    assert len(err.value.problems) == 1
+    assert str(err.value.problems[0]).startswith(f"{tmp_path / 'x.yaml'}: {says}")
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"replications": 2.7}, "replications: must be a whole number from 1 to 100,000 (got 2.7)"),
+    ({"replications": "3"}, "replications: must be a whole number"),
+    ({"replications": 10**9}, "replications: must be a whole number from 1 to 100,000"),
+    ({"seed": -1}, "seed: must be a whole number from 0"),
+    ({"seed": 2.5}, "seed: must be a whole number from 0"),
+    ({"kpis": TIME}, "kpis: give a list of KPI names"),
+    ({"better": "up"}, "better: give 'lower' or 'higher'"),
+    ({"warmup": -3}, "warmup: give a time >= 0"),
+    ({"common_random_numbers": "no"}, "common_random_numbers: give True or False"),
+    ({"scenarios": [{"name": "a"}]}, "scenarios: give a list of Scenario"),
+    ({"name": 5}, "name: give a non-empty text"),
+])
+def test_wrong_arguments_to_an_experiment_are_refused_naming_them(tiny, kwargs, says):
+    """2.7 replications used to run 2, a seed of -1 failed inside numpy, a string of KPIs was read
+    letter by letter, better='up' silently ranked as 'lower'."""
+    with pytest.raises(ModelError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        Experiment(tiny, **kwargs)
+
+
+@pytest.mark.parametrize("scenario, says", [
+    (lambda: Scenario("a", overrides=["departments.desk.staff", 3]), "scenario 'a' overrides: give a mapping"),
+    (lambda: Scenario("a", cost=-5), "scenario 'a' cost: must be a finite number >= 0"),
+    (lambda: Scenario("a", cost="lots"), "scenario 'a' cost: must be a finite number >= 0"),
+    (lambda: Scenario("a", levers={"lever": "add_staff"}), "scenario 'a' levers: give a list of levers"),
+    (lambda: Sequential(TIME, 0.0), "replications.relative_half_width: must be a number between 0 and 1"),
+    (lambda: Sequential(TIME, 0.1, min=50, max=10**9), "replications.max: must be a whole number from 2 to 100,000"),
+])
+def test_a_scenario_or_rule_of_wrong_types_is_refused_naming_the_field(scenario, says):
+    with pytest.raises(ModelError, match=says):
+        scenario()
+
+
+def test_an_experiment_takes_a_model_path_and_run_checks_its_arguments(tiny):
+    """Experiment(path) used to fail with AttributeError; run(workers=2.5) with a TypeError from the pool."""
+    x = Experiment(str(ROOT / "models" / "hello_chain.yaml"), replications=2)
+    assert x.model.name == "Hello chain"
+    for kwargs, says in [({"workers": 2.5}, "workers: must be a whole number"),
+                         ({"workers": -1}, "workers: must be a whole number"),
+                         ({"progress": 5}, "progress: give a function"),
+                         ({"store": 5}, "store: give a file path or a ResultStore"),
+                         ({"resume": True}, "resume: resume continues the experiment in a store")]:
+        with pytest.raises(ModelError, match=says):
+            Experiment(tiny, replications=2).run(**kwargs)
+    with pytest.raises(ModelError, match="model: give a Model"):
+        apply_levers("models/hello_chain.yaml", [{"lever": "add_staff", "department": "desk"}])
+    with pytest.raises(ModelError, match="progress: give a function"):
+        simulate(tiny, replications=1, progress="yes")
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def test_summarise_refuses_an_export_it_cannot_write_before_printing(tmp_path):
+    (tmp_path / "m.yaml").write_text(TINY)
+    (tmp_path / "x.yaml").write_text("name: x\nmodel: m.yaml\nreplications: 2\n")
+    cli = [sys.executable, "-m", "chainsim.cli"]
+    done = subprocess.run([*cli, "experiment", "x.yaml", "--workers", "1"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for option in ("--csv", "--parquet"):
+        out = subprocess.run([*cli, "summarise", "x.sqlite", option, "no/such/folder/rows"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert f"{option}: cannot write no/such/folder/rows: folder no/such/folder does not exist" in out.stderr
+        assert out.stdout == ""  # refused first, not after printing the whole report
+
+
+# --- sequential replications --------------------------------------------------------------------
+
+
+def test_a_sequential_rule_keeps_every_scenario_on_the_same_replications(tiny):
+    """The rule grows all scenarios to what the least precise needs, so each scenario is paired with the
+    baseline on every replication: a table's means and paired differences then agree. With a count
+    per scenario the baseline's mean came from replications its comparisons did not use."""
+    rule = Sequential(kpi=TIME, relative_half_width=0.1, min=4, max=80)
+    x = Experiment(tiny, [Scenario("busier", levers=[{"lever": "demand_growth", "percent": 60}]),
+                          Scenario("calmer", levers=[{"lever": "demand_growth", "percent": -50}])],
+                   replications=rule, kpis=[TIME]).run(workers=1)
+    counts = x.results.replication_counts()
+    assert counts.nunique() == 1 and counts.iloc[0] > 4, counts
+    for row in x.summary().itertuples():  # each scenario's own interval meets the rule (or hit max)
+        assert (row.ci_high - row.ci_low) / 2 <= 0.1 * row.mean or row.n == 80, row
+    for row in x.compare().itertuples():
+        assert row.difference == pytest.approx(row.mean - row.baseline_mean, abs=1e-9)
+        assert row.n == counts.iloc[0]
+
+
+def test_an_experiment_warm_up_longer_than_the_horizon_names_the_experiments_field(tiny):
+    with pytest.raises(ModelError) as err:
+        Experiment(tiny, warmup=500, replications=2).run(workers=1)
+    assert [str(p) for p in err.value.problems] == ["warmup: warm-up 500 must be shorter than the horizon 120"]
+
+
+def test_a_worker_killed_mid_experiment_exits_5_says_how_to_resume_and_the_resume_is_exact(tmp_path):
+    """kill -9 of one worker process (as the out-of-memory killer does) used to end `chainsim experiment`
+    with a BrokenProcessPool traceback and exit 1."""
+    import psutil
+    from crash_util import stored, write_experiment
+
+    write_experiment(tmp_path, "lost", replications=60, horizon=1500, seed=4)
+    cli = [sys.executable, "-m", "chainsim.cli", "experiment", "x.yaml", "--out", "x.sqlite", "--workers", "2"]
+    run = subprocess.Popen(cli, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while stored(tmp_path / "x.sqlite") < 10 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    workers = psutil.Process(run.pid).children()
+    assert workers, "the run ended before a worker could be killed"
+    workers[0].kill()
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 5, err
+    assert "Traceback" not in err and "a worker process stopped abruptly" in err
+    assert "continue with --resume: chainsim experiment x.yaml --out x.sqlite --resume" in err
+    resumed = subprocess.run([*cli, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    with ResultStore(tmp_path / "x.sqlite", readonly=True) as db:
+        final = db.kpi_table("lost")
+    assert final.equals(Experiment.from_file(tmp_path / "x.yaml").run(workers=2).results.table)
+
+
+def test_results_name_a_bad_kpi_or_replication_instead_of_nan_or_an_index_error(tiny):
+    """kpi('external.time_in_sytem.mean') used to return nan silently; queue_series(5) an IndexError."""
+    results = simulate(tiny, replications=2)
+    with pytest.raises(ModelError, match="kpi: unknown KPI 'external.time_in_sytem.mean': did you mean "
+                                         "'external.time_in_system.mean'"):
+        results.kpi("external.time_in_sytem.mean")
+    for call in (results.queue_series, results.staff_series, results.customer_attribution):
+        with pytest.raises(ModelError, match=r"replication: must be a whole number from 0 to 1 \(got 5\)"):
+            call(5)
+    assert results.kpi(TIME)[0] == pytest.approx(results.summary().loc[TIME, "mean"])
+
+
+def test_ctrl_c_in_chainsim_run_exits_130_like_experiment():
+    """It printed click's 'Aborted!' and exited 1, unlike `chainsim experiment` (130)."""
+    import os
+    import signal
+
+    cli = [sys.executable, "-m", "chainsim.cli", "run", str(ROOT / "models" / "retail_bank.yaml"), "-r", "5000",
+           "--workers", "2"]
+    run = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(3)  # started and simulating
+    assert run.poll() is None
+    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the command and its workers
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert "stopped (Ctrl-C)" in err and "Traceback" not in err and out == ""
+
+
+def test_grid_values_that_round_alike_still_get_names_of_their_own(tiny):
+    """Scenario names showed 6 significant digits, so 0.1234561 and 0.1234562 were both '0.123456':
+    refused as a name used twice, which a design's user cannot rename."""
+    from chainsim.designs import expand
+
+    points = expand({"type": "grid", "factors": {"rate": {"path": "customers.walk_in.arrivals.rate",
+                                                          "values": [0.2, 0.1234561, 0.1234562]}}})
+    assert [p.name for p in points] == ["rate=0.2", "rate=0.1234561", "rate=0.1234562"]
+    Experiment(tiny, [Scenario(p.name, p.overrides, factors=p.factors) for p in points], replications=2)
+
+
+def test_a_model_file_given_as_an_experiment_says_so_in_one_line(tmp_path):
+    """It listed five problems ('model: Field required', 'departments: unknown field: remove it', ...)."""
+    (tmp_path / "m.yaml").write_text(TINY)
+    with pytest.raises(ModelError) as err:
+        Experiment.from_file(tmp_path / "m.yaml")
+    assert len(err.value.problems) == 1
+    assert "this is a model file, not an experiment: run it with `chainsim run" in str(err.value)
+
+
+def test_summarise_of_a_sequential_run_stopped_mid_round_says_it_is_incomplete(tmp_path):
+    """Only the rule's `min` counted as asked, so a run stopped while growing looked finished."""
+    (tmp_path / "m.yaml").write_text(TINY)
+    (tmp_path / "x.yaml").write_text(
+        "name: x\nmodel: m.yaml\nreplications: {kpi: external.time_in_system.mean, relative_half_width: 0.1, "
+        "min: 4, max: 60}\nscenarios:\n  - {name: hire, levers: [{lever: add_staff, department: checks}]}\n")
+    x = Experiment.from_file(tmp_path / "x.yaml").run(workers=1, store=tmp_path / "x.sqlite")
+    n = int(x.results.replication_counts().iloc[0])
+    assert n > 6
+    db = sqlite3.connect(tmp_path / "x.sqlite")  # as if stopped before the last 2 of 'hire' were stored
+    for table in ("replications", "kpis"):
+        db.execute(f"DELETE FROM {table} WHERE scenario = 'hire' AND replication >= ?", (n - 2,))
+    db.commit()
+    db.close()
+    done = subprocess.run([sys.executable, "-m", "chainsim.cli", "summarise", "x.sqlite"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"incomplete: {2 * n - 2} of {2 * n} replications" in done.stdout
+
+
+def test_a_tornado_over_values_that_do_not_order_uses_the_first_and_last_listed(tmp_path):
+    """One factor at a time over shift schedules: the results were stored, then printing them ended in
+    "TypeError: '<' not supported between instances of 'dict' and 'dict'" (experiment and summarise)."""
+    (tmp_path / "m.yaml").write_text(TINY)
+    (tmp_path / "x.yaml").write_text("""
+name: x
+model: m.yaml
+replications: 3
+design:
+  type: one_at_a_time
+  factors:
+    checks_shifts: {lever: shift_pattern, department: checks, vary: schedule,
+                    values: [[{from: 0, to: 1440, staff: 2}], [{from: 0, to: 1440, staff: 1}]]}
+""")
+    done = subprocess.run([sys.executable, "-m", "chainsim.cli", "experiment", "x.yaml", "--workers", "1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "at [{'from': 0, 'to': 1440, 'staff': 2}]:" in done.stdout
+    tornado = Experiment.from_file(tmp_path / "x.yaml").run(workers=1).sensitivity()
+    row = tornado.iloc[0]
+    assert row["low"] == [{"from": 0, "to": 1440, "staff": 2}] and row["high"] == [{"from": 0, "to": 1440, "staff": 1}]
+    assert row["difference_low"] < 0 == row["difference_high"]  # two checkers instead of one: shorter times
+
+
+def test_a_pool_kpi_only_a_scenario_has_is_reported_without_a_difference(tmp_path):
+    """Pool KPIs pass the file check (the base model has no pool), so the experiment ran and stored,
+    then printing the comparison ended in a traceback: 'ValueError: None'."""
+    pool = "pool.cross_trained_desk_checks.utilisation"
+    (tmp_path / "m.yaml").write_text(TINY)
+    (tmp_path / "x.yaml").write_text(f"""
+name: x
+model: m.yaml
+replications: 3
+kpis: [{TIME}, {pool}]
+scenarios:
+  - {{name: pool, levers: [{{lever: cross_train, departments: [desk, checks]}}]}}
+""")
+    done = subprocess.run([sys.executable, "-m", "chainsim.cli", "experiment", "x.yaml", "--workers", "1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"{pool} (baseline -)" in done.stdout
+    row = Experiment.from_file(tmp_path / "x.yaml").run(workers=1).compare(kpis=[pool]).iloc[0]
+    assert row["scenario"] == "pool" and 0 < row["mean"] < 1 and np.isnan(row["difference"]) and row["n"] == 0
+
+
+def test_an_integer_factor_stays_whole_in_every_design_and_within_its_range():
+    """one_at_a_time set an integer factor to its raw ends (staff 1.5: refused later as not whole), and
+    a Latin hypercube over low 1.2, high 1.8 silently used 1, outside the range."""
+    from chainsim.designs import expand
+
+    factor = {"path": "departments.it.staff", "low": 1.5, "high": 3.5, "integer": True}
+    assert [p.factors for p in expand({"type": "one_at_a_time", "factors": {"n": factor}})] == [{"n": 2}, {"n": 3}]
+    with pytest.raises(ModelError, match=r"integer: no whole number lies between low \(1.2\) and high \(1.8\)"):
+        expand({"type": "latin_hypercube", "samples": 3,
+                "factors": {"n": {"path": "departments.it.staff", "low": 1.2, "high": 1.8, "integer": True}}})
