@@ -38,9 +38,15 @@ def simulate_cached(model_json: str, replications: int, seed: int, _what: str = 
 
 
 def run_models(models: dict[str, chainsim.Model], replications: int, seed: int) -> dict[str, chainsim.Results]:
-    """Simulate each model (identical ones once: the cache answers the second)."""
-    return {label: simulate_cached(m.canonical_json(), replications, seed, _what=label.lower())
-            for label, m in models.items()}
+    """Simulate each model (identical ones once: the cache answers the second); a run stopped by a
+    cap says which one it was, as a scenario's levers may be what pushed it over."""
+    runs = {}
+    for label, m in models.items():
+        try:
+            runs[label] = simulate_cached(m.canonical_json(), replications, seed, _what=label.lower())
+        except RunLimitError as exc:
+            raise RunLimitError(f"{label}: {exc}") from None
+    return runs
 
 
 # --- sidebar: model, run settings, levers ----------------------------------------------------------------
@@ -51,9 +57,11 @@ def choose_model() -> tuple[str, chainsim.Model | None]:
     sb = st.sidebar
     sb.header("Model")
     files = studio.model_files()
-    chosen = sb.selectbox("Bundled model", files, format_func=lambda p: p.name,
-                          help="Models shipped in the models/ folder.")
-    upload = sb.file_uploader("…or upload a model file", type=["yaml", "yml"], max_upload_size=1,
+    uploaded = st.session_state.get("upload") is not None  # an upload wins: the bundled choice would do nothing
+    chosen = sb.selectbox("Bundled model", files, format_func=lambda p: p.name, disabled=uploaded,
+                          help="Remove the uploaded file (its ✕) to pick a bundled model again." if uploaded
+                          else "Models shipped in the models/ folder.")
+    upload = sb.file_uploader("…or upload a model file", type=["yaml", "yml"], max_upload_size=1, key="upload",
                               help=f"A chainsim YAML model, up to {studio.UPLOAD_LIMIT_BYTES // 1000} KB.")
     source, text = str(chosen), chosen.read_text(encoding="utf-8")
     if upload is not None:
@@ -72,7 +80,7 @@ def choose_model() -> tuple[str, chainsim.Model | None]:
         edited = st.text_area("Model file", key="yaml_text", height=320, max_chars=studio.UPLOAD_LIMIT_BYTES,
                               help="Edits apply when you click outside the box (or press Ctrl+Enter). Up to "
                                    f"{studio.UPLOAD_LIMIT_BYTES // 1000} KB, as for uploads.")
-        st.download_button("Download this YAML", edited, file_name=name, mime="text/yaml")
+        st.download_button("Download this YAML", edited, file_name=name, mime="text/yaml", on_click="ignore")
     try:
         return name, studio.parse_text(edited, source=name)
     except chainsim.ModelError as exc:
@@ -81,15 +89,17 @@ def choose_model() -> tuple[str, chainsim.Model | None]:
 
 
 def show_run_limit(exc: RunLimitError) -> None:
-    """A run stopped by a safety cap of the model file: say which, and stop this page (nothing is half-shown)."""
-    st.error(f"**The run stopped:** {exc}. Edit the model's `run:` settings (View or edit the YAML), "
-             "then run again.", icon="✋")
-    st.stop()
+    """A run stopped by a safety cap of the model file: say which and how to go on. The page goes on
+    below with what was computed before (it used to stop here, hiding every result)."""
+    st.error(f"**The run stopped.** {exc}. Edit the model's `run:` settings (View or edit the YAML), or move "
+             "back levers that bring more work (demand growth, fewer staff), then run again. Results computed "
+             "before stay below.", icon="✋")
 
 
-def show_problems(exc: chainsim.ModelError, name: str) -> None:
+def show_problems(exc: chainsim.ModelError, name: str, fix: str = "") -> None:
     lines = "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems)
-    st.error(f"**{name} cannot run: {len(exc.problems)} problem(s)**\n\n{lines}", icon="⚠️")
+    st.error(f"**{studio.md(name)} cannot run: {len(exc.problems)} problem(s)**\n\n{lines}"
+             + (f"\n\n{fix}" if fix else ""), icon="⚠️")
 
 
 def reset_on_new_model(model: chainsim.Model) -> None:
@@ -141,15 +151,15 @@ def _slider_value(r: studio.LeverRange, value: float) -> float | int:
 
 
 def _lever_widget(r: studio.LeverRange) -> float:
-    key = f"lever:{r.key}"
+    key, label = f"lever:{r.key}", studio.md(r.label)
     if r.unit == "people":
-        return st.slider(r.label, int(r.low), int(r.high), step=1, key=key, help=r.help)
+        return st.slider(label, int(r.low), int(r.high), step=1, key=key, help=studio.md(r.help))
     if r.key.startswith("error_rate."):
-        return st.slider(f"{r.label} ({r.unit})", float(r.low), float(r.high), step=float(r.step), key=key,
-                         help=r.help, format="%.2f")
+        return st.slider(f"{label} ({r.unit})", float(r.low), float(r.high), step=float(r.step), key=key,
+                         help=studio.md(r.help), format="%.2f")
     fmt = "%+.0f%%" if r.unit == "%" else "×%.2f"
-    return st.slider(f"{r.label} ({r.unit})", float(r.low), float(r.high), step=float(r.step), key=key,
-                     help=r.help, format=fmt)
+    return st.slider(f"{label} ({r.unit})", float(r.low), float(r.high), step=float(r.step), key=key,
+                     help=studio.md(r.help), format=fmt)
 
 
 def _reset_levers(ranges: list[studio.LeverRange]) -> None:
@@ -195,11 +205,12 @@ def overview(model: chainsim.Model, runs: dict | None, models: dict[str, chainsi
         headline(runs)
     else:
         st.info("Press **Run** to simulate. Until then: the instant queueing-formula estimate below.")
-    left, right = st.columns([3, 2])
+    last = list(models)[-1]
+    wide = plots.chain_columns(models[last]) > plots.WIDE_CHAIN_COLUMNS  # beside the estimate, names ran together
+    left, right = (st.container(), st.container()) if wide else st.columns([3, 2])
     with left:
         options = ["utilisation", "share of customers' delay"] if runs else ["utilisation (estimate)"]
         colour = st.radio("Colour departments by", options, horizontal=True, key="chain_colour")
-        last = list(models)[-1]
         if runs and colour == "utilisation":
             values = runs[last].departments()["utilisation"].to_dict()
         elif runs:
@@ -250,10 +261,10 @@ def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: i
             results = studio.run_sweep(
                 models, lambda m, i: simulate_cached(m.canonical_json(), reps, seed, _what=sweep.describe(points_run[i])),
                 lambda done, total: bar.progress(done / total, text=f"Sweeping: {done} of {total} runs"))
+            st.session_state["sweep"] = (key, sweep, results)
         except RunLimitError as exc:
             show_run_limit(exc)
         bar.empty()
-        st.session_state["sweep"] = (key, sweep, results)
     show_sweep(key, heads[kpi])
 
 
@@ -266,8 +277,13 @@ def show_sweep(key: tuple, head: plots.Headline) -> None:
         st.info("The model or settings changed since the last sweep (levers, replications, seed, or what is "
                 "swept), so its chart is hidden. Press **Run sweep** to sweep again.")
         return
+    table = done.table(results, head.kpi)
+    if table["mean"].isna().all():  # an empty chart said nothing
+        st.info(f"{head.label} has no value at any point of this sweep: "
+                f"{plots.no_value_reason(head.kpi, results[0].model)}. Pick another KPI.")
+        return
     unit = studio.kpi_unit(head.kind, results[0].model)
-    st.plotly_chart(plots.sweep_figure(done, done.table(results, head.kpi), head, unit), width="stretch")
+    st.plotly_chart(plots.sweep_figure(done, table, head, unit), width="stretch")
 
 
 def saved_scenarios(runs: dict | None, run_text: str) -> None:
@@ -275,28 +291,47 @@ def saved_scenarios(runs: dict | None, run_text: str) -> None:
     st.subheader("Saved scenarios")
     saved = st.session_state.setdefault("saved", {})
     c1, c2 = st.columns([3, 1])
-    name = c1.text_input("Name", value=run_text[:60], key=f"save_name:{run_text}")
+    name = c1.text_input("Name", value=run_text[:60], key=f"save_name:{run_text}", max_chars=120).strip()
     if c2.button("Save scenario", disabled=not runs, help="Run first; saves the scenario's results.", key="save"):
-        dropped = studio.save_scenario(saved, name, runs)
-        if dropped is not None:
-            st.info(f"The app keeps the last {studio.SAVED_SCENARIOS_MAX} saved scenarios: “{dropped}”, the oldest, "
-                    "was dropped.")
+        problem = studio.save_problem(name)
+        if problem:
+            st.error(f"**Name:** {problem}. Nothing was saved.")
+        else:
+            as_name = studio.free_name(saved, name, runs)
+            if as_name != name:
+                st.info(f"Saved as “{studio.md(as_name)}”: “{studio.md(name)}” already names another saved "
+                        "scenario, which is kept.")
+            dropped = studio.save_scenario(saved, as_name, runs)
+            if dropped is not None:
+                st.info(f"The app keeps the last {studio.SAVED_SCENARIOS_MAX} saved scenarios: "
+                        f"“{studio.md(dropped)}”, the oldest, was dropped.")
     rows = studio.saved_comparison(saved, runs)
     if rows:
         st.dataframe(plots.headline_table(rows), width="stretch")
     else:
         st.caption("Run, then save scenarios to compare them here (same model, replications and seed).")
+    elsewhere = studio.saved_elsewhere(saved, runs)
+    if elsewhere:  # else they seemed lost once the seed or replications changed
+        st.caption(f"{elsewhere} saved scenario(s) made with another model, replications or seed are kept: they "
+                   "show here again when the run on screen has those settings.")
 
 
-def take_away(model: chainsim.Model, scenario_model: chainsim.Model, runs: dict | None, text: str) -> None:
+def take_away(model: chainsim.Model, scenario_model: chainsim.Model | None, runs: dict | None, text: str,
+              run_text: str, reps: int, seed: int) -> None:
+    """Downloads: the scenario in the sidebar as a file (`text`), and the results on screen (`run_text`).
+
+    No download reruns the page: a rerun replaced the report's file while a second click was on
+    its way, and that download then failed without a word.
+    """
     st.subheader("Take it away")
     c1, c2, c3 = st.columns(3)
     c1.download_button("Scenario as a model file (YAML)",
-                       studio.model_to_yaml(scenario_model, f"Scenario of {model.name}: {text}"),
-                       file_name="scenario.yaml", mime="text/yaml")
+                       studio.scenario_file(model, scenario_model, text, reps, seed) if scenario_model else "",
+                       file_name="scenario.yaml", mime="text/yaml", disabled=scenario_model is None,
+                       on_click="ignore", help="The levers in the sidebar applied, with its replications and seed.")
     c2.download_button("Results (CSV)", studio.results_csv(runs) if runs else "", file_name="chainsim_results.csv",
-                       mime="text/csv", disabled=not runs)
-    c3.download_button("Report for the client (HTML)", partial(build_report, runs, text) if runs else "",
+                       mime="text/csv", disabled=not runs, on_click="ignore")
+    c3.download_button("Report for the client (HTML)", partial(build_report, runs, run_text) if runs else "",
                        file_name="chainsim_report.html", mime="text/html", disabled=not runs, on_click="ignore")
     st.markdown("Bigger experiments from the command line, with the downloaded YAML:\n\n"
                 "```\nchainsim run scenario.yaml --replications 200 --workers 0 --csv results/\n"
@@ -313,35 +348,46 @@ def main() -> None:
     reps, seed = run_settings()
     scenario = choose_levers(model)
     text = scenario.describe(model)
-    st.caption(f"**{model.name}** · {len(model.departments)} departments · about "
-               f"{studio.customers_per_replication(model):,.0f} customers per replication · file {name}")
+    st.caption(f"**{studio.md(model.name)}** · {len(model.departments)} departments · about "
+               f"{studio.customers_per_replication(model):,.0f} customers per replication · "
+               f"file {studio.md(name)}")
     try:
         scenario_model = scenario.apply(model)
-    except chainsim.ModelError as exc:
-        show_problems(exc, "The scenario")
-        st.stop()
+    except chainsim.ModelError as exc:  # sliders that cannot go together: say which, keep the page
+        show_problems(exc, "The scenario in the sidebar", "Move these sliders back (or press **Reset levers**), "
+                      "then run again. Results already computed stay below.")
+        scenario_model = None
     models = {"Baseline": model}
-    if scenario_model.canonical_json() != model.canonical_json():
+    if scenario_model is not None and scenario_model.canonical_json() != model.canonical_json():
         models["Scenario"] = scenario_model
     key = studio.run_key(list(models.values()), reps, seed)
 
     c1, c2 = st.columns([1, 5])
     limit = studio.work_cap_message(studio.work(list(models.values()), reps))
-    clicked = c1.button("Run", type="primary", disabled=limit is not None, width="stretch", key="run")
-    c2.markdown(f"**Scenario:** {text}")
+    clicked = c1.button("Run", type="primary", disabled=limit is not None or scenario_model is None,
+                        width="stretch", key="run")
+    c2.markdown(f"**Scenario:** {studio.md(text)}")
     if limit:
         st.warning(limit, icon="✋")
     seen = st.session_state.setdefault("seen", set())
-    if clicked or key in seen:
+    # A seen setting shows at once; the one on screen needs no call at all: once a sweep pushed it out
+    # of the shared cache, every later widget touch simulated it again (seconds, without a click).
+    shown = st.session_state.get("last", (None,))[0]
+    if scenario_model is not None and (clicked or (key in seen and key != shown)):
         try:
             st.session_state["last"] = (key, run_models(models, reps, seed), text)
+            seen.add(key)
         except RunLimitError as exc:
             show_run_limit(exc)
-        seen.add(key)
     last_key, runs, run_text = st.session_state.get("last", (None, None, text))
-    if runs is not None and last_key != key:
-        st.warning(f"The settings changed since the last run; the results below are for: {run_text}. "
-                   "Press **Run** to update them.")
+    if runs is not None and studio.other_model(last_key, key):
+        st.info(f"The last results are for another model: **{studio.md(runs['Baseline'].model.name)}** "
+                f"({studio.md(run_text)}). The model was switched, uploaded or edited since. They stay until "
+                "the next run and show again when that model is back; press **Run** to simulate this one.")
+        runs, run_text = None, text
+    elif runs is not None and (last_key != key or scenario_model is None):
+        st.warning(f"The settings changed since the last run; the results below are for: "
+                   f"{studio.md(run_text)}. Press **Run** to update them.")
     for label, results in (runs or {}).items():
         for warning in results.warnings:
             st.warning(f"{label}: {warning}")
@@ -364,7 +410,7 @@ def main() -> None:
         explore(model, scenario, reps, seed)
         saved_scenarios(runs, run_text)
     with tabs[4]:
-        take_away(model, scenario_model, runs, run_text)
+        take_away(model, scenario_model, runs, text, run_text, reps, seed)
 
 
 main()

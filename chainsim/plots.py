@@ -8,8 +8,10 @@ Axes carry units; titles say what the chart answers.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -20,7 +22,7 @@ from plotly.subplots import make_subplots
 from chainsim.api import Results
 from chainsim.model import Branch, Model, Serve, consult_requests, walk_steps
 from chainsim.recorder import KINDS
-from chainsim.studio import LeverRange, Sweep, paired_change
+from chainsim.studio import LeverRange, Sweep, department_labels, paired_change
 
 PALETTE = qualitative.Safe + qualitative.Vivid
 KIND_COLOURS = {"queue": "#B2182B", "service": "#4D7EA8", "rework": "#E08214", "clarify": "#8073AC",
@@ -102,8 +104,10 @@ class Card:
 
     def ci_text(self, model: Model) -> str:
         lo, hi = self.ci
+        if math.isnan(self.mean):
+            return no_value_reason(self.headline.kpi, model)
         if math.isnan(lo):
-            return "95% CI: needs 2+ replications"
+            return "95% CI: needs customers in 2+ replications"
         return f"95% CI {self.text(model, lo)} – {self.text(model, hi)}"
 
     def change_ci_text(self, model: Model) -> str:
@@ -123,6 +127,13 @@ class Card:
         if lo > 0 or hi < 0:
             return (hi < 0) == self.headline.lower_is_better
         return None
+
+
+def no_value_reason(kpi: str, model: Model) -> str:
+    """Why a headline KPI has no value in any replication, in the user's words."""
+    if kpi == "external.within_sla" and all(c.sla is None for c in model.customers.values()):
+        return "not measured: no customer class sets an `sla` in the model file"
+    return "no customers to measure in any replication (none arrived after the warm-up, or none finished)"
 
 
 def format_value(x: float, kind: str, model: Model, signed: bool = False) -> str:
@@ -201,7 +212,8 @@ def attribution_figure(runs: Mapping[str, Results]) -> go.Figure:
     tables = {label: r.attribution() for label, r in runs.items()}
     order = tables[next(iter(runs))].groupby("department", sort=False)["minutes"].sum()
     departments = list(order.sort_values().index)
-    y = [[model.label(d) for d in departments for _ in runs], [label for _ in departments for label in runs]]
+    names = department_labels(model)
+    y = [[names[d] for d in departments for _ in runs], [label for _ in departments for label in runs]]
     fig = go.Figure()
     for kind in KINDS:
         x = []
@@ -226,8 +238,8 @@ def utilisation_figure(runs: Mapping[str, Results]) -> go.Figure:
     model = next(iter(runs.values())).model
     colours = department_colours(model)
     tables = {label: r.departments() for label, r in runs.items()}
-    departments = list(model.departments)
-    x = [[model.label(d) for d in departments for _ in runs], [label for _ in departments for label in runs]]
+    departments, names = list(model.departments), department_labels(model)
+    x = [[names[d] for d in departments for _ in runs], [label for _ in departments for label in runs]]
     parts = (("own work", None, 1.0), ("held waiting on suppliers", "/", 0.75),
              ("interruptions", ".", 0.5))
     fig = go.Figure()
@@ -265,17 +277,17 @@ def utilisation_figure(runs: Mapping[str, Results]) -> go.Figure:
 def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
     """Mean queue length over the day per department (time-averaged in bins, then over replications)."""
     model = next(iter(runs.values())).model
-    colours = department_colours(model)
+    colours, names = department_colours(model), department_labels(model)
     edges = np.linspace(0, model.run.horizon, bins + 1)
     fig = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, subplot_titles=list(runs),
                         horizontal_spacing=0.04)
     for col, results in enumerate(runs.values(), start=1):
         means = _mean_queue(results, edges)
         for d in model.departments:
-            fig.add_trace(go.Scatter(x=edges, y=np.append(means[d], means[d][-1]), name=model.label(d),
+            fig.add_trace(go.Scatter(x=edges, y=np.append(means[d], means[d][-1]), name=names[d],
                                      legendgroup=d, showlegend=col == 1, mode="lines",
                                      line={"color": colours[d], "width": 2.5, "shape": "hv"},
-                                     hovertemplate="%{x:.0f}: %{y:.2f} waiting<extra>" + model.label(d) + "</extra>"),
+                                     hovertemplate="%{x:.0f}: %{y:.2f} waiting<extra>" + names[d] + "</extra>"),
                           row=1, col=col)
         fig.update_xaxes(title_text=f"time since opening ({_unit(model)})", row=1, col=col)
     fig.update_yaxes(title_text="jobs waiting (mean)", rangemode="tozero", row=1, col=1)
@@ -365,6 +377,15 @@ def sweep_heatmap_figure(table: pd.DataFrame, x: LeverRange, y: LeverRange, head
 # --- the chain diagram --------------------------------------------------------------------------------
 
 
+def _shorten(name: str, limit: int) -> str:
+    """A node's name in at most two lines of ``limit`` characters, cut with '…' after that: with many
+    columns, whole names ran into each other and none could be read. The whole name is in the hover."""
+    lines = textwrap.wrap(name, limit, break_long_words=False) or [name]
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][: limit - 1].rstrip() + "…"]
+    return "<br>".join(lines)
+
+
 @dataclass(frozen=True)
 class Edge:
     source: str  # a department, or "class:<name>" for customers entering
@@ -431,6 +452,16 @@ def _layers(model: Model, edges: list[Edge]) -> dict[str, int]:
     return layer
 
 
+def chain_columns(model: Model) -> int:
+    """Columns the chain diagram needs (customers, then each layer of departments): past
+    WIDE_CHAIN_COLUMNS it wants the page's whole width to be read."""
+    return max(_layers(model, chain_edges(model)).values()) + 1
+
+
+WIDE_CHAIN_COLUMNS = 6
+MAX_NODE_SIZE = 70  # px: a department of about 25 staff; the number beside it says how many
+
+
 def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
                  colour_label: str = "utilisation") -> go.Figure:
     """The chain: departments sized by staff, handoffs (grey) and consults (red), customers entering (blue).
@@ -457,14 +488,16 @@ def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
                          ("consult (held while waiting)", "#B2182B")):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=kind, line={"color": colour, "width": 3}))
     classes = list(model.customers)
+    fit = partial(_shorten, limit=max(10, 100 // (max(layer.values()) + 1)))  # a column's width in characters
+    class_names = [model.customers[c].label or c.replace("_", " ") for c in classes]
     fig.add_trace(go.Scatter(
         x=[pos[f"class:{c}"][0] for c in classes], y=[pos[f"class:{c}"][1] for c in classes],
         mode="markers+text", marker={"symbol": "square", "size": 26, "color": "#1F4E79"},
-        text=[model.customers[c].label or c.replace("_", " ") for c in classes], textposition="bottom center",
-        name="external customers", hovertemplate="%{text}<extra>customers</extra>"))
-    depts = list(model.departments)
+        text=[fit(n) for n in class_names], textposition="bottom center", hovertext=class_names,
+        hoverinfo="text", name="external customers"))
+    depts, names = list(model.departments), department_labels(model)
     staff = [model.departments[d].head_count for d in depts]
-    size = [22 + 9 * math.sqrt(s) for s in staff]
+    size = [min(MAX_NODE_SIZE, 22 + 9 * math.sqrt(s)) for s in staff]  # 300 agents drew a 180 px disc over the chain
     marker: dict = {"size": size, "line": {"color": "#222222", "width": 1.5}}
     if colour_by is not None:
         values = [float(colour_by.get(d, math.nan)) for d in depts]
@@ -472,13 +505,13 @@ def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
                                                                 [1, "#8B0000"]],
                       colorbar={"title": {"text": colour_label.replace(" ", "<br>", 1), "side": "top"},
                                 "tickformat": ".0%", "len": 0.8, "thickness": 14})
-        hover = [f"{model.label(d)}<br>{s} staff<br>{colour_label}: {v:.0%}" for d, s, v in zip(depts, staff, values,
-                                                                                                    strict=True)]
+        hover = [f"{names[d]}<br>{s} staff<br>{colour_label}: {format_value(v, 'share', model)}"
+                 for d, s, v in zip(depts, staff, values, strict=True)]
     else:
         marker["color"] = [department_colours(model)[d] for d in depts]
-        hover = [f"{model.label(d)}<br>{s} staff" for d, s in zip(depts, staff, strict=True)]
+        hover = [f"{names[d]}<br>{s} staff" for d, s in zip(depts, staff, strict=True)]
     fig.add_trace(go.Scatter(x=[pos[d][0] for d in depts], y=[pos[d][1] for d in depts], mode="markers+text",
-                             marker=marker, text=[f"{model.label(d)} ({s})" for d, s in zip(depts, staff, strict=True)],
+                             marker=marker, text=[f"{fit(names[d])} ({s})" for d, s in zip(depts, staff, strict=True)],
                              textposition="bottom center", hovertext=hover, hoverinfo="text", name="departments"))
     span = max(layer.values())
     rows = max(len(n) for n in columns.values())

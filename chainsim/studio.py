@@ -10,6 +10,8 @@ import io
 import itertools
 import json
 import math
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,16 +35,20 @@ UPLOAD_LIMIT_BYTES = 200_000
 # Customers x replications one click may start: 10-25 s on one core at the 5,000-8,000 customers
 # per second measured on the bundled models; enough for any of them at its own replication count.
 WORK_CAP = 120_000
-# Jobs (steps, requests, rework, clarification rounds, interruptions, outages) that count as one
-# customer: the bundled models make at most 9 per customer, counted as work_per_replication does. A
-# model doing far more (error_rate near 1, interruptions every 0.0001 min, a 3,000-step journey)
-# counts as jobs / 20 customers, so editing the YAML cannot make a click run for hours.
+# Jobs (steps, requests, rework, clarification rounds, interruptions, outages, shift changes) that
+# count as one customer: the bundled models make at most 9 per customer, counted as
+# work_per_replication does. A model doing far more (error_rate near 1, interruptions every 0.0001
+# min, a 3,000-step journey) counts as jobs / 20 customers, so editing the YAML cannot make a click
+# run for hours.
 JOBS_PER_CUSTOMER = 20
 # The replications slider's range: 2 for a confidence interval at all; 200 keeps one run's work sane.
 REPLICATIONS_RANGE = (2, 200)
 # The error-rate sliders stop here: at 1 work never comes out right (the schema refuses it), and at
 # 0.95 each piece of work is already done 20 times on average.
 ERROR_RATE_MAX = 0.95
+# The unclear-requests slider stops where the most unclear request reaches this chance (each then
+# asked back 20 times on average); at 1 the schema refuses it.
+CLARIFY_MAX = 0.95
 # The app's result cache, shared by every session. A run at the work cap pickles to 15-45 MB on the
 # bundled models, so 20 entries stay under 1 GB; CACHE_MAX_BYTES holds models with heavier records
 # (many jobs per customer) to the same figure, and entries go an hour after they were made.
@@ -97,6 +103,15 @@ def model_to_yaml(model: Model, header: str = "") -> str:
     data = model.model_dump(by_alias=True, exclude_none=True, mode="json")
     comment = "".join(f"# {line}\n" for line in header.splitlines())
     return comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def scenario_file(model: Model, scenario: Model, text: str, replications: int, seed: int) -> str:
+    """The scenario in the sidebar as a model file that gives the app's numbers again: it carries the
+    sidebar's replications and seed (the file's own may differ), so `chainsim run` on it matches the
+    scenario's cards once they are up to date."""
+    pinned = scenario.with_changes({"run.replications": replications, "run.seed": seed})
+    return model_to_yaml(pinned, f"Scenario of {model.name}: {text}\n"
+                                 f"Replications and seed as in the app: {replications}, {seed}")
 
 
 def model_from_json(text: str) -> Model:
@@ -168,12 +183,32 @@ def consult_jobs(model: Model, consult: Request | Parallel | list | None) -> flo
 def work_per_replication(model: Model) -> float:
     """Customers one replication simulates, or jobs / JOBS_PER_CUSTOMER when that is more."""
     customers = customers_per_replication(model)
+    return max(customers, (customers * jobs_per_customer(model) + clock_events(model)) / JOBS_PER_CUSTOMER)
+
+
+def clock_events(model: Model) -> float:
+    """Events of one replication with no customer behind them: interruptions, outages, shift changes
+    and daily absence draws, over the longest run (horizon and drain).
+
+    Shift changes count too: with almost no customers, 20 departments changing shift 4 times a day
+    over a horizon of 10 million minutes took 3 s a replication (10 minutes a click at 200
+    replications) while the customers alone counted 0. Counted as jobs they weigh more than they
+    cost, so the cap stays an upper bound.
+    """
     run = model.run
     clock = run.horizon + ((run.drain_limit or run.horizon) if run.drain else 0.0)
-    breaks = sum(clock / every.expected() for spec in model.departments.values()
-                 for every in (spec.interruptions and spec.interruptions.every, spec.outages and spec.outages.every)
-                 if every is not None)
-    return max(customers, (customers * jobs_per_customer(model) + breaks) / JOBS_PER_CUSTOMER)
+    days = math.ceil(clock / model.day_length)
+    events = 0.0
+    for spec in model.departments.values():
+        events += sum(clock / every.expected()
+                      for every in (spec.interruptions and spec.interruptions.every, spec.outages and spec.outages.every)
+                      if every is not None)
+        if spec.schedule is not None:
+            windows = [(w.start, w.end, w.staff) for w in spec.schedule]
+            events += days * len(day_segments(windows, model.day_length, sum))
+        if spec.absence is not None:
+            events += days
+    return events
 
 
 def work(models: list[Model], replications: int) -> float:
@@ -283,22 +318,32 @@ class Scenario:
                 if model.departments[d].error_rate == 0 and rate != 0}
 
     def apply(self, model: Model) -> Model:
-        """The scenario model: the baseline with the levers applied (and error rates set from zero)."""
-        changed = apply_levers(model, self.levers(model), where="scenario")
-        overrides = self.error_changes(model)
-        return changed.with_changes(overrides) if overrides else changed
+        """The scenario model: the baseline with the levers applied (and error rates set from zero).
+
+        Sliders that cannot go together (a department's shifts cut to zero, then its staff cut
+        below that) raise a ModelError naming the sliders as the sidebar does, not the lever list
+        behind them ('scenario[1].count' meant nothing to a user).
+        """
+        levers = self.levers(model)
+        try:
+            changed = apply_levers(model, levers, where="scenario")
+            overrides = self.error_changes(model)
+            return changed.with_changes(overrides) if overrides else changed
+        except ModelError as exc:
+            raise ModelError([Problem(slider_name(p.path, levers, model), p.message)
+                              for p in exc.problems]) from None
 
     def describe(self, model: Model) -> str:
         """One line in plain words, e.g. 'IT +1 staff; unclear requests x0.5'."""
-        parts = []
+        parts, names = [], department_labels(model)
         for lever in self.levers(model):
             kind = lever["lever"]
             if kind == "shift_pattern":
                 old = "/".join(str(s.staff) for s in model.departments[lever["department"]].schedule)
                 new = "/".join(str(s["staff"]) for s in lever["schedule"])
-                parts.append(f"{model.label(lever['department'])} shifts {old} -> {new}")
+                parts.append(f"{names[lever['department']]} shifts {old} -> {new}")
             elif kind == "add_staff":
-                parts.append(f"{model.label(lever['department'])} {lever['count']:+d} staff")
+                parts.append(f"{names[lever['department']]} {lever['count']:+d} staff")
             elif kind == "demand_growth":
                 parts.append(f"demand {lever['percent']:+g}%")
             elif kind == "clearer_requests":
@@ -307,8 +352,21 @@ class Scenario:
                 parts.append(f"patience x{lever['factor']:g}")
         for dept, rate in self.error_rate.items():
             if not math.isclose(rate, model.departments[dept].error_rate):
-                parts.append(f"{model.label(dept)} errors {model.departments[dept].error_rate:.0%} -> {rate:.0%}")
+                parts.append(f"{names[dept]} errors {model.departments[dept].error_rate:.0%} -> {rate:.0%}")
         return "; ".join(dict.fromkeys(parts)) or "same as baseline"
+
+
+def slider_name(path: str, levers: list[dict[str, Any]], model: Model) -> str:
+    """The sidebar slider behind a problem with lever ``scenario[i]``; other paths (model fields) as given."""
+    found = re.match(r"scenario\[(\d+)\]", path)
+    if found is None:
+        return path
+    lever = levers[int(found.group(1))]
+    names = department_labels(model)
+    department = names.get(lever.get("department", ""), "")
+    return {"shift_pattern": f"{department} shift sliders (Shifts)", "add_staff": f"{department} staff",
+            "train": f"{department} error rate", "demand_growth": "Demand growth",
+            "clearer_requests": "Unclear requests", "patience": "Customer patience"}[lever["lever"]]
 
 
 @dataclass(frozen=True)
@@ -327,17 +385,17 @@ class LeverRange:
 
 def lever_ranges(model: Model) -> list[LeverRange]:
     """Sensible slider ranges for each lever of this model, with units and help."""
-    base = Scenario.baseline(model)
+    base, names = Scenario.baseline(model), department_labels(model)
     out = []
     for dept, count in base.staff.items():
         schedule = model.departments[dept].schedule
         shifts = " (the change applies at every hour it is open)" if schedule is not None else ""
         # Cutting staff stops where the thinnest open hour would go below zero (or the department to none).
         low = min(1, count) if schedule is None else max(min(1, count), count - min(open_staff(model, dept), default=0))
-        out.append(LeverRange(f"staff.{dept}", f"{model.label(dept)} staff", low, max(count * 2, count + 4), 1,
+        out.append(LeverRange(f"staff.{dept}", f"{names[dept]} staff", low, max(count * 2, count + 4), 1,
                               count, "people", f"Staff on duty at peak{shifts}. Baseline: {count}."))
     for dept, staff in base.shifts.items():
-        label = model.label(dept)
+        label = names[dept]
         for i, (window, n) in enumerate(zip(model.departments[dept].schedule, staff, strict=True)):
             when = window_text(window.start, window.end, model)
             out.append(LeverRange(f"shift.{dept}.{i}", f"{label} staff {when}", 0, max(n * 2, n + 4), 1, n, "people",
@@ -345,11 +403,12 @@ def lever_ranges(model: Model) -> list[LeverRange]:
                                   f"day; overlapping shifts add up). Changing it sets a new shift pattern "
                                   f"(lever shift_pattern). Baseline: {n}."))
     for dept, rate in base.error_rate.items():
-        out.append(LeverRange(f"error_rate.{dept}", f"{model.label(dept)} error rate", 0.0,
+        out.append(LeverRange(f"error_rate.{dept}", f"{names[dept]} error rate", 0.0,
                               error_rate_high(model, dept, rate), 0.01, rate, "share of work redone",
                               f"Probability that work done here comes back as rework. Baseline: {rate:.0%}."))
     if has_clarify(model):
-        out.append(LeverRange("clarify_factor", "Unclear requests", 0.0, 2.0, 0.05, 1.0, "x baseline",
+        out.append(LeverRange("clarify_factor", "Unclear requests", 0.0, clarify_factor_high(model), 0.05, 1.0,
+                              "x baseline",
                               "Multiplies the chance that an internal request is unclear and must be asked "
                               "back (0.5 = half as many, e.g. better forms)."))
     if any(c.arrivals.trace is None for c in model.customers.values()):
@@ -405,12 +464,45 @@ def _clock(minutes: float) -> str:
     return f"{int(minutes // 60)}:{int(round(minutes % 60)):02d}"
 
 
+def md(text: str) -> str:
+    """A name from a model file or a user, safe inside Streamlit markdown: shown as typed.
+
+    Streamlit renders markdown and LaTeX in text and widget labels, so a department labelled
+    'Back $office$ *2*' showed as 'Back' and an italic formula, and a model name ending in a space
+    broke the bold around it. Emphasis, code, link and LaTeX marks are escaped, the ends stripped
+    (raw HTML is shown as text by Streamlit anyway).
+    """
+    return re.sub(r"([\\`*_\[\]$~])", r"\\\1", text.strip())
+
+
+def department_labels(model: Model) -> dict[str, str]:
+    """Each department's display name, made unique: departments labelled alike get their keys added
+    ('Compliance (it)'), so no chart bar, slider or table row stands for two departments at once
+    (plotly draws equal category names as one bar)."""
+    labels = {d: model.label(d) for d in model.departments}
+    counts = Counter(labels.values())
+    return {d: f"{label} ({d})" if counts[label] > 1 else label for d, label in labels.items()}
+
+
+def clarify_chances(model: Model) -> list[float]:
+    """The probability that each internal request with `clarify` is unclear."""
+    return [request.clarify.p
+            for name, cls in model.customers.items()
+            for path, step in walk_steps(cls.journey, name)
+            for _, request in consult_requests(step.consult, path) if request.clarify is not None]
+
+
 def has_clarify(model: Model) -> bool:
     """Whether any internal request can be unclear (else the clarification lever has nothing to change)."""
-    return any(request.clarify is not None
-               for name, cls in model.customers.items()
-               for path, step in walk_steps(cls.journey, name)
-               for _, request in consult_requests(step.consult, path))
+    return bool(clarify_chances(model))
+
+
+def clarify_factor_high(model: Model) -> float:
+    """Top of the unclear-requests slider: x2, or less where the most unclear request would reach
+    CLARIFY_MAX (a probability of 1 is refused: the asking back would never end). Whole 0.05 steps."""
+    most = max(clarify_chances(model))
+    top = 2.0 if most == 0 else min(2.0, math.floor(20 * CLARIFY_MAX / most) / 20)
+    return max(1.0, top)  # the model as written stays reachable
 
 
 def has_patience(model: Model) -> bool:
@@ -423,7 +515,7 @@ def has_patience(model: Model) -> bool:
 def estimate_table(runs: dict[str, Model]) -> pd.DataFrame:
     """Queueing-formula estimate per department and run: utilisation and Erlang-C mean wait."""
     first = next(iter(runs.values()))
-    table = pd.DataFrame(index=pd.Index([first.label(d) for d in first.departments], name="department"))
+    table = pd.DataFrame(index=pd.Index(list(department_labels(first).values()), name="department"))
     for label, model in runs.items():
         loads = offered_load(model)
         table[f"{label}: utilisation"] = [d.utilisation for d in loads]
@@ -500,6 +592,12 @@ def run_key(models: Sequence[Model], replications: int, seed: int) -> tuple[tupl
     return tuple(m.canonical_json() for m in models), replications, seed
 
 
+def other_model(done: tuple[tuple[str, ...], int, int], key: tuple[tuple[str, ...], int, int]) -> bool:
+    """Whether results made under run key ``done`` are of another baseline model than ``key``'s (a
+    file switched, uploaded or edited since): not just out of date, but about something else."""
+    return done[0][0] != key[0][0]
+
+
 def run_sweep(models: list[Model], simulate: Callable[[Model, int], Results],
               progress: Callable[[int, int], None] | None = None) -> list[Results]:
     """``simulate(model, i)`` for each model in order, reporting (done, total) after each."""
@@ -538,6 +636,31 @@ def save_scenario(saved: dict[str, tuple[tuple[str, int, int], Results]], name: 
     return oldest
 
 
+def save_problem(name: str) -> str | None:
+    """Why a scenario cannot be saved under ``name`` (None when it can): the comparison table's rows
+    are named by it, and its first row is always the baseline."""
+    if not name.strip():
+        return "give the scenario a name"
+    if name.strip().casefold() == "baseline":
+        return "“Baseline” is the comparison's row for the model as written: give the scenario another name"
+    return None
+
+
+def free_name(saved: dict[str, tuple[tuple[str, int, int], Results]], name: str, runs: dict[str, Results]) -> str:
+    """``name``, or the first free 'name (2)', 'name (3)', ... when it names another saved scenario, so
+    saving never silently replaces a different result (default names are cut to 60 characters, so
+    two scenarios can share one). The same scenario saved again keeps its name."""
+    last, key = list(runs.values())[-1], baseline_key(runs)
+    candidate, n = name, 1
+    while candidate in saved:
+        saved_key, results = saved[candidate]
+        if saved_key == key and results.model.canonical_json() == last.model.canonical_json():
+            return candidate
+        n += 1
+        candidate = f"{name} ({n})"
+    return candidate
+
+
 def saved_comparison(saved: dict[str, tuple[tuple[str, int, int], Results]],
                      runs: dict[str, Results] | None) -> dict[str, Results]:
     """The baseline on screen and the saved scenarios made on it; empty when none match."""
@@ -546,6 +669,13 @@ def saved_comparison(saved: dict[str, tuple[tuple[str, int, int], Results]],
     key = baseline_key(runs)
     rows = {label: results for label, (saved_key, results) in saved.items() if saved_key == key}
     return {"Baseline": runs["Baseline"], **rows} if rows else {}
+
+
+def saved_elsewhere(saved: dict[str, tuple[tuple[str, int, int], Results]], runs: dict[str, Results] | None) -> int:
+    """How many saved scenarios were made on another baseline, replications or seed than the run on
+    screen (kept, but not in its comparison)."""
+    key = baseline_key(runs) if runs else None
+    return sum(saved_key != key for saved_key, _ in saved.values())
 
 
 def results_csv(runs: dict[str, Results]) -> str:

@@ -64,6 +64,58 @@ def test_two_lever_sweep_in_chromium_draws_a_heatmap(app_url):
         assert page.locator('[data-testid="stException"]').count() == 0
 
 
+def test_three_downloads_in_a_row_all_arrive_and_match_the_cards(app_url, tmp_path):
+    """Take away: the scenario file, the CSV and the report clicked one after the other. A download
+    used to rerun the page, which replaced the report's file while its click was on the way (it never
+    arrived); and the scenario file carried the file's seed, not the sidebar's, so the CLI on it
+    gave other numbers than the cards."""
+    import io
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+    from playwright.sync_api import expect
+
+    from chainsim import load_model, plots
+    from chainsim.cli import main as cli
+
+    with app_page(app_url) as page:
+        expect(page.get_by_role("button", name="Run", exact=True)).to_be_enabled(timeout=45_000)
+        _slider_to_start(page, "Replications")  # 2
+        seed = page.get_by_role("spinbutton", name="Seed")
+        seed.fill("11")
+        seed.press("Enter")
+        expect(page.get_by_text("Scenario: same as baseline")).to_be_visible(timeout=20_000)
+        it = page.locator('[data-testid="stSlider"]').filter(has_text="IT staff").first.get_by_role("slider")
+        it.focus()
+        it.press("ArrowRight")  # 2 -> 3
+        expect(page.get_by_text("Scenario: IT +1 staff")).to_be_visible(timeout=20_000)
+        page.get_by_role("button", name="Run", exact=True).click()
+        card = page.locator('[data-testid="stMetric"]').filter(has_text="Time in system").first
+        expect(card).to_be_visible(timeout=45_000)
+        shown = card.locator('[data-testid="stMetricValue"]').inner_text()
+        page.get_by_role("tab", name="Take away").click()
+        files = {}
+        for label in ("Scenario as a model file (YAML)", "Results (CSV)", "Report for the client (HTML)"):
+            with page.expect_download(timeout=20_000) as download:
+                page.get_by_role("button", name=label).click()
+            files[label] = tmp_path / download.value.suggested_filename
+            download.value.save_as(files[label])
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+    scenario = files["Scenario as a model file (YAML)"]
+    out = tmp_path / "cli.json"
+    result = CliRunner().invoke(cli, ["run", str(scenario), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    model = load_model(scenario)
+    assert (model.run.seed, model.run.replications, model.departments["it"].staff) == (11, 2, 3)
+    cli_mean = json.loads(out.read_text())["kpis"]["external.time_in_system.mean"]["mean"]
+    assert plots.format_value(cli_mean, "time", model) == shown
+    table = pd.read_csv(io.StringIO(files["Results (CSV)"].read_text()), index_col=0)
+    assert table.loc["external.time_in_system.mean", "Scenario: mean"] == pytest.approx(cli_mean)
+    assert "IT +1 staff" in files["Report for the client (HTML)"].read_text()
+
+
 def _choose(page, label: str, option: str) -> None:
     page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
     page.get_by_role("option", name=option, exact=True).click()

@@ -1,0 +1,343 @@
+"""The what-if studio's answers to a fourth audit, through Streamlit's AppTest as in test_app.py:
+another model's results under a new model's name, a saved scenario taking the baseline's row or
+replacing another, the bundled choice ignored under an upload, cards and sweeps that could not say
+why they were empty, sliders that could not go together, shift changes past the work cap,
+departments sharing a label drawn as one bar, names read as markdown or LaTeX, a long chain and a
+big department in the diagram, a run stopped by a cap hiding the page, the unclear-requests slider
+past a chance of 1, the run on screen simulated again after a sweep, and saved scenarios of other
+settings seemingly gone. The downloads are checked in a real Chromium (tests/test_browser.py).
+"""
+
+from __future__ import annotations
+
+import yaml
+from test_app import BANK, _app, _errors, _metric
+
+import chainsim
+from chainsim import plots, studio
+
+HELLO = BANK.parent / "hello_chain.yaml"
+
+
+def _texts(elements) -> str:
+    return "\n".join(e.value for e in elements)
+
+
+def _edit(at, text: str):
+    at.text_area(key="yaml_text").input(text).run()
+    assert not at.exception, at.exception
+    return at
+
+
+# --- 1. results of one model are not shown under another ------------------------------------------
+
+
+def test_results_of_another_model_are_not_shown_under_the_new_one_and_come_back_with_it():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.button(key="run").click().run()
+    bank_wait = _metric(at, "Waiting in queues").value
+
+    at.sidebar.selectbox[0].set_value(HELLO).run()
+    assert not at.exception, at.exception
+    assert not at.metric  # the bank's cards used to stay, under Hello chain's title
+    assert "The last results are for another model: **Retail bank - account opening**" in _texts(at.info)
+    assert list(at.dataframe[0].value.index) == ["Front desk", "Back office"]  # the estimate is Hello chain's
+    assert not any("settings changed" in w.value for w in at.warning)
+
+    at.sidebar.selectbox[0].set_value(BANK).run()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    assert _metric(at, "Waiting in queues").value == bank_wait  # kept: back with its model, no click
+
+
+# --- 2. saving never takes the baseline's row nor replaces another scenario ---------------------------
+
+
+def _run_scenario(at, it_staff: int) -> None:
+    at.sidebar.slider(key="lever:staff.it").set_value(it_staff).run()
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+
+
+def test_a_saved_scenario_cannot_take_the_baselines_row():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    _run_scenario(at, 3)
+    at.text_input(key="save_name:IT +1 staff").input("Baseline").run()
+    at.button(key="save").click().run()
+    assert not at.exception, at.exception
+    assert "**Name:** “Baseline” is the comparison's row for the model as written" in _errors(at)
+    assert at.session_state["saved"] == {}  # it used to replace the baseline row with the scenario's numbers
+
+    at.text_input(key="save_name:IT +1 staff").input("   ").run()
+    at.button(key="save").click().run()
+    assert "give the scenario a name" in _errors(at) and at.session_state["saved"] == {}
+
+
+def test_saving_under_a_taken_name_keeps_both_scenarios():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    _run_scenario(at, 3)
+    at.text_input(key="save_name:IT +1 staff").input("Hire").run()
+    at.button(key="save").click().run()
+    _run_scenario(at, 4)
+    at.text_input(key="save_name:IT +2 staff").input("Hire").run()
+    at.button(key="save").click().run()
+    assert not at.exception, at.exception
+    assert list(at.session_state["saved"]) == ["Hire", "Hire (2)"]  # the first used to be replaced silently
+    assert "Saved as “Hire (2)”: “Hire” already names another saved scenario, which is kept." in _texts(at.info)
+    table = at.dataframe[-1].value
+    assert list(table.index) == ["Baseline", "Hire", "Hire (2)"]
+    assert table.loc["Hire (2)", "Waiting in queues"].startswith(_metric(at, "Waiting in queues").value)
+
+    at.button(key="save").click().run()  # the same scenario again: it keeps its name, no third row
+    assert list(at.session_state["saved"]) == ["Hire", "Hire (2)"]
+
+
+# --- 3. an upload in use says the bundled choice does nothing -------------------------------------------
+
+
+def test_the_bundled_choice_is_disabled_while_an_upload_is_in_use():
+    at = _app()
+    assert not at.sidebar.selectbox[0].disabled
+    at.sidebar.file_uploader[0].upload("mine.yaml", HELLO.read_bytes(), "text/yaml").run()
+    assert not at.exception, at.exception
+    box = at.sidebar.selectbox[0]
+    assert box.disabled and "Remove the uploaded file" in box.help  # picking one used to change nothing
+    assert "**Hello chain**" in at.caption[0].value
+
+
+# --- 4. a card without a number says why ---------------------------------------------------------------
+
+
+def _small(arrivals: dict, sla: float | None = None) -> str:
+    customers = {"arrivals": arrivals, "journey": [{"serve": "a", "time": {"dist": "exponential", "mean": 5}}]}
+    if sla is not None:
+        customers["sla"] = sla
+    return yaml.safe_dump({"name": "Small", "run": {"horizon": 480, "replications": 2, "seed": 1},
+                           "departments": {"a": {"staff": 1}}, "customers": {"c": customers}})
+
+
+def _card_notes(at) -> dict[str, str]:
+    return {m.label: m.help for m in at.metric}
+
+
+def test_a_card_without_a_number_says_why_not_that_it_needs_replications():
+    at = _edit(_app(), _small({"profile": [{"from": 600, "to": 700, "rate": 0.1}]}, sla=10))  # none arrive by 480
+    at.button(key="run").click().run()
+    notes = _card_notes(at)
+    assert _metric(at, "Time in system").value == "–"
+    assert notes["Time in system"].startswith("no customers to measure in any replication")  # was "needs 2+"
+    assert not any("needs" in note for note in notes.values())
+
+    at = _edit(_app(), _small({"rate": 0.1}))  # customers, but no class sets an SLA
+    at.button(key="run").click().run()
+    notes = _card_notes(at)
+    assert _metric(at, "Within SLA").value == "–"
+    assert notes["Within SLA"] == "not measured: no customer class sets an `sla` in the model file"
+    assert notes["Time in system"].startswith("95% CI")
+
+
+def test_a_sweep_of_a_kpi_without_values_says_why_instead_of_an_empty_chart():
+    at = _edit(_app(), _small({"rate": 0.1}))  # no class sets an SLA
+    at.selectbox(key="sweep_kpi").set_value("external.within_sla").run()
+    at.slider(key="sweep_points").set_value(3).run()
+    charts = len(at.get("plotly_chart"))
+    at.button(key="run_sweep").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == charts  # it drew an empty chart
+    assert ("Within SLA has no value at any point of this sweep: not measured: no customer class sets an `sla`"
+            in _texts(at.info))
+    at.selectbox(key="sweep_kpi").set_value("external.time_in_system.mean").run()
+    assert len(at.get("plotly_chart")) == charts + 1
+
+
+# --- 5. sliders that cannot go together -----------------------------------------------------------------
+
+
+def test_sliders_that_cannot_go_together_name_the_slider_and_keep_the_results():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.button(key="run").click().run()
+    shown = _metric(at, "Time in system").value
+    for window in range(4):  # every shift of the front desk to zero, then one person fewer
+        at.sidebar.slider(key=f"lever:shift.front_desk.{window}").set_value(0).run()
+    at.sidebar.slider(key="lever:staff.front_desk").set_value(5).run()
+    assert not at.exception, at.exception
+    errors = _errors(at)
+    assert "The scenario in the sidebar cannot run" in errors
+    assert "`Front desk staff`: 'front_desk' has no staff in any shift" in errors  # was `scenario[1].count`
+    assert "Reset levers" in errors
+    assert at.button(key="run").disabled  # a click would run the baseline alone
+    assert _metric(at, "Time in system").value == shown  # the page and its results stay
+    assert any("settings changed since the last run" in w.value for w in at.warning)
+    assert len(at.tabs) == 5
+
+    at.sidebar.button(key="reset_levers").click().run()
+    assert not at.error and not at.button(key="run").disabled
+
+
+# --- 6. the work cap counts shift changes ---------------------------------------------------------------
+
+
+def test_the_work_cap_counts_shift_changes_so_a_click_cannot_run_for_minutes():
+    # Next to no customers; 20 departments change shift 4 times a 480-minute day over 10 million
+    # minutes: 3 s a replication, 10 minutes a click at 200 replications, where customers count 0.
+    shifts = [{"from": 0, "to": 100, "staff": 1}, {"from": 100, "to": 200, "staff": 2},
+              {"from": 200, "to": 300, "staff": 1}, {"from": 300, "to": 480, "staff": 3}]
+    text = yaml.safe_dump({
+        "name": "Shifts", "run": {"horizon": 1e7, "replications": 200, "seed": 1, "day_length": 480},
+        "departments": {f"d{i}": {"schedule": [dict(s) for s in shifts]} for i in range(20)},
+        "customers": {"c": {"arrivals": {"rate": 1e-7}, "journey": [{"serve": "d0", "time": {"dist": "fixed", "value": 1}}]}}})
+    model = chainsim.model_from_text(text)
+    assert studio.customers_per_replication(model) < 2
+    # The horizon and as long again to drain: 41,667 days started, 4 changes a day, 20 departments.
+    assert studio.clock_events(model) == 20 * 4 * 41_667
+    at = _edit(_app(), text)
+    assert at.button(key="run").disabled
+    assert "the app starts at most 120,000" in _texts(at.warning)
+
+
+# --- 7. departments labelled alike stay apart --------------------------------------------------------------
+
+
+def test_departments_labelled_alike_get_their_own_bars_sliders_and_rows():
+    text = BANK.read_text().replace("label: IT", "label: Compliance")
+    model = chainsim.model_from_text(text)
+    labels = studio.department_labels(model)
+    assert labels == {"front_desk": "Front desk", "compliance": "Compliance (compliance)", "it": "Compliance (it)",
+                      "back_office": "Back office"}
+    runs = {"Baseline": chainsim.simulate(model, replications=2)}
+    bars = plots.attribution_figure(runs).data[0]
+    assert len(set(bars.y[0])) == 4  # plotly drew both departments' minutes as one "Compliance" bar
+    assert len(set(plots.utilisation_figure(runs).data[0].x[0])) == 4
+    at = _edit(_app(), text)
+    assert list(at.dataframe[0].value.index) == list(labels.values())
+    assert at.sidebar.slider(key="lever:staff.it").label == "Compliance (it) staff"
+
+
+# --- 8. names are shown as typed ---------------------------------------------------------------------------
+
+
+def test_names_with_markdown_or_latex_marks_are_shown_as_typed():
+    # Streamlit read '$office$' as LaTeX and '*2*' as italics, and a trailing space broke the bold.
+    text = HELLO.read_text().replace("name: Hello chain", "name: 'Claims *urgent* '").replace(
+        "label: Back office", "label: 'Back $office$ *2*'")
+    at = _edit(_app(), text)
+    at.sidebar.slider(key="lever:staff.back_office").set_value(2).run()
+    assert at.caption[0].value.startswith(r"**Claims \*urgent\*** · 2 departments")
+    assert r"**Scenario:** Back \$office\$ \*2\* +1 staff" in _texts(at.markdown)
+    assert at.sidebar.slider(key="lever:staff.back_office").label == r"Back \$office\$ \*2\* staff"
+    assert studio.department_labels(chainsim.model_from_text(text))["back_office"] == "Back $office$ *2*"  # charts: as is
+
+
+# --- 9. a long chain gets the page's width and names that fit -------------------------------------------------
+
+
+def _long_chain() -> str:
+    """20 departments with long names: ten steps, each consulting the next department."""
+    name = "Abteilung Nr. {} – Übergabe & Prüfung"
+    departments = {f"d{i}": {"staff": 2, "label": name.format(i)} for i in range(20)}
+    journey = [{"serve": f"d{i}", "time": {"dist": "exponential", "mean": 3},
+                "consult": {"request": f"d{i + 1}", "time": {"dist": "exponential", "mean": 2}}} for i in range(0, 20, 2)]
+    return yaml.safe_dump({"name": "Long chain", "run": {"horizon": 480, "replications": 2, "seed": 1},
+                           "departments": departments, "customers": {"c": {"arrivals": {"rate": 0.05},
+                                                                           "journey": journey}}}, allow_unicode=True)
+
+
+def test_a_long_chain_takes_the_pages_width_and_its_names_fit_their_columns():
+    # Eleven columns of nodes squeezed beside the estimate table ran the whole names into one another.
+    at = _app()
+    assert len(at.tabs[0].columns) == 2  # the bank's short chain: beside the estimate
+    at = _edit(at, _long_chain())
+    assert len(at.tabs[0].columns) == 0 and len(at.tabs[0].get("plotly_chart")) == 1  # the chain alone, full width
+    model = chainsim.model_from_text(_long_chain())
+    assert plots.chain_columns(model) > plots.WIDE_CHAIN_COLUMNS
+    nodes = plots.chain_figure(model).data[-1]
+    assert nodes.text[0] == "Abteilung<br>Nr. 0 –… (2)"  # two short lines, cut with an ellipsis
+    names = [text.rsplit(" (", 1)[0] for text in nodes.text]  # without the staff count
+    assert all(len(line) <= 10 for name in names for line in name.split("<br>"))
+    assert nodes.hovertext[0].startswith("Abteilung Nr. 0 – Übergabe & Prüfung<br>")  # the whole name on hover
+    bank = plots.chain_figure(chainsim.load_model(BANK)).data[-1]
+    assert list(bank.text) == ["Front desk (6)", "Compliance (3)", "IT (2)", "Back office (2)"]  # short names: whole
+
+
+def test_a_big_department_does_not_cover_the_chain():
+    # A call centre of 300 agents drew a 178 px disc over its neighbours; the number says the size.
+    model = chainsim.load_model(BANK).with_changes({"departments.compliance.staff": 300})
+    nodes = plots.chain_figure(model).data[-1]
+    assert max(nodes.marker.size) == plots.MAX_NODE_SIZE and "Compliance (300)" in nodes.text
+    assert nodes.marker.size[2] < nodes.marker.size[0] < plots.MAX_NODE_SIZE  # IT (2) < front desk (6): still by size
+
+
+# --- 10. a run stopped by a cap keeps the page --------------------------------------------------------------
+
+
+def test_a_run_stopped_by_a_cap_says_which_run_and_keeps_the_results_on_the_page():
+    at = _edit(_app(), BANK.read_text().replace("horizon: 480,", "horizon: 480, max_customers: 180,"))
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.button(key="run").click().run()
+    shown = _metric(at, "Time in system").value  # about 106 customers a replication: under the cap
+    at.sidebar.slider(key="lever:demand_growth").set_value(100.0).run()  # about 211 in the scenario: over it
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    errors = _errors(at)
+    assert "**The run stopped.** Scenario: more than run.max_customers = 180 customers arrived" in errors
+    assert "demand growth" in errors and "Results computed before stay below" in errors
+    assert _metric(at, "Time in system").value == shown and len(at.tabs) == 5  # the page used to stop here
+    assert any("settings changed since the last run" in w.value for w in at.warning)
+
+
+# --- 11. the unclear-requests slider stops before a chance of 1 -----------------------------------------------
+
+
+def test_the_unclear_requests_slider_stops_where_the_scenario_can_still_run():
+    # At clarify p 0.6 the slider went to x2 and a chance of 1.2, which the scenario refused.
+    at = _edit(_app(), BANK.read_text().replace("clarify: {p: 0.15", "clarify: {p: 0.6"))
+    slider = at.sidebar.slider(key="lever:clarify_factor")
+    assert slider.max == 1.55  # 0.6 x 1.55 = 0.93, below studio.CLARIFY_MAX = 0.95
+    slider.set_value(slider.max).run()
+    assert not at.exception and not at.error, (at.exception, _errors(at))
+    assert "unclear requests x1.55" in _texts(at.markdown)
+    assert _edit(_app(), BANK.read_text()).sidebar.slider(key="lever:clarify_factor").max == 2.0  # at p 0.15: x2
+
+
+# --- 12. the run on screen is not simulated again after a sweep --------------------------------------------
+
+
+def test_the_run_on_screen_is_not_simulated_again_once_a_sweep_pushed_it_from_the_cache(monkeypatch):
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.button(key="run").click().run()
+    shown = _metric(at, "Time in system").value
+    at.selectbox(key="sweep_lever").set_value("staff.compliance").run()
+    at.selectbox(key="sweep_lever2").set_value("clarify_factor").run()
+    at.slider(key="sweep_points").set_value(7).run()
+    at.button(key="run_sweep").click().run()  # 48 new runs: more than the cache's 20 entries
+    assert not at.exception, at.exception
+    runs = []
+    real = chainsim.simulate
+    monkeypatch.setattr(chainsim, "simulate", lambda *a, **k: runs.append(a[0].name) or real(*a, **k))
+    at.selectbox(key="sweep_kpi").set_value("churn.expected").run()  # only the sweep's chart changes
+    assert runs == []  # the baseline on screen used to be simulated again here
+    assert _metric(at, "Time in system").value == shown
+    at.button(key="run").click().run()  # a click still runs (from the cache or afresh)
+    assert _metric(at, "Time in system").value == shown
+
+
+# --- 13. saved scenarios of other settings are said to be kept -----------------------------------------------
+
+
+def test_saved_scenarios_of_other_settings_are_said_to_be_kept():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    _run_scenario(at, 3)
+    at.button(key="save").click().run()
+    assert list(at.dataframe[-1].value.index) == ["Baseline", "IT +1 staff"]
+    at.sidebar.number_input(key="seed").set_value(8).run()
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    assert "1 saved scenario(s) made with another model, replications or seed are kept" in _texts(at.caption)
+    at.sidebar.number_input(key="seed").set_value(7).run()  # back to the seed it was saved with
+    assert list(at.dataframe[-1].value.index) == ["Baseline", "IT +1 staff"]
+    assert "saved scenario(s) made with another" not in _texts(at.caption)
