@@ -97,8 +97,9 @@ def build_report(runs: Mapping[str, Results], scenario_text: str = "") -> str:
                 "wait per department from the model file alone; the simulation above includes what the "
                 "formulas leave out (consult holding, rework loops, shifts, abandonment).</p>")
     body.append(_estimate_html(runs))
-    for warning in first.warnings:
-        body.append(f"<p class='note bad'>warning: {html.escape(warning)}</p>")
+    for label, results in runs.items():  # each run's own: a scenario can overload what the baseline does not
+        for warning in results.warnings:
+            body.append(f"<p class='note bad'>warning ({html.escape(label)}): {html.escape(warning)}</p>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{html.escape(model.name)} – chainsim report</title><style>{CSS}</style></head><body>"
             + "".join(body) + "</body></html>")

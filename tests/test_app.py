@@ -8,6 +8,7 @@ stale or wrong run and still pass.
 from __future__ import annotations
 
 import re
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -408,6 +409,17 @@ def test_report_embeds_plotly_once_and_names_the_model(bank_runs, tmp_path):
     external = re.findall(r"<(?:script|link)[^>]*(?:src|href)=[^>]*>", html)
     assert external == []  # nothing to fetch: readable offline
     assert "Retail bank - account opening" in html and "unclear requests x0.5" in html
+
+
+def test_report_keeps_each_runs_warnings_with_its_label():
+    model = chainsim.load_model(BANK)
+    cut = studio.Scenario.baseline(model).with_lever("staff.compliance", model.departments["compliance"].staff - 2)
+    runs = {"Baseline": chainsim.simulate(model, replications=2),
+            "Scenario": chainsim.simulate(cut.apply(model), replications=2)}
+    assert not runs["Baseline"].warnings and runs["Scenario"].warnings  # only the cut overloads Compliance
+    html = build_report(runs)
+    for warning in runs["Scenario"].warnings:
+        assert f"warning (Scenario): {escape(warning)}" in html
 
 
 def test_cli_report_writes_a_stand_alone_file(tmp_path):
