@@ -65,6 +65,11 @@ def _fmt(x: float) -> str:
     return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
+def _pct(x: float) -> str:
+    """A share as a whole percentage; '-' where there is none (no customer completed, no staff on duty)."""
+    return "-" if math.isnan(x) else f"{x:.0%}"
+
+
 def _print_results(results) -> None:
     model = results.model
     s = results.summary()
@@ -93,9 +98,9 @@ def _print_results(results) -> None:
     click.echo("\nDepartments")
     click.echo(f"  {'department':<16}{'util.':>7}{'held':>7}{'queue':>8}{'turnaround':>12}{'jobs':>9}{'delay share':>13}")
     for _, d in results.departments().iterrows():
-        click.echo(f"  {d['label'][:15]:<16}{d['utilisation']:>7.0%}{d['held_share']:>7.0%}"
+        click.echo(f"  {d['label'][:15]:<16}{_pct(d['utilisation']):>7}{_pct(d['held_share']):>7}"
                    f"{_fmt(d['queue_length.mean']):>8}{_fmt(d['turnaround.mean']):>12}{_fmt(d['jobs']):>9}"
-                   f"{d['delay_share']:>13.0%}")
+                   f"{_pct(d['delay_share']):>13}")
     click.echo("\n  util. = busy staff-time / available; held = part of it waiting on suppliers;\n"
                "  delay share = share of external customers' time in system caused there.")
 

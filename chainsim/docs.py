@@ -104,8 +104,8 @@ sla: 20
     schema.Shift: Note("Shifts (`schedule`)", "shifts", """
 Windows are times of day in `[from, to)`, repeating every `run.day_length`. **Overlapping
 windows add up**: staff on duty at a time is the sum of `staff` over every window covering it,
-and 0 outside every window. A window reaching past the end of the day stops there (it does not
-wrap round to the next morning): write it as two windows.""", """
+and 0 outside every window. A window may not reach past the end of the day (it would not wrap round
+to the next morning): a night shift is two windows, one to the end of the day and one from 0.""", """
 - {from: 0, to: 180, staff: 6}
 - {from: 180, to: 300, staff: 4}
 - {from: 300, to: 480, staff: 6}

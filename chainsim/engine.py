@@ -25,7 +25,7 @@ import itertools
 import math
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import simpy
@@ -61,6 +61,7 @@ from chainsim.streams import Streams
 NK = len(KINDS)
 WAITING, IN_SERVICE, DONE, GONE = range(4)  # job states
 INF = math.inf
+# Ranks in a priority queue: far apart from the classes' priorities (at most model.MAX_PRIORITY).
 INTERRUPTION_PRIORITY = 10**9  # interruptions go ahead of every other job
 INTERNAL_BOOST = {"high": 10**6, "same": 0, "low": -(10**6)}
 
@@ -158,6 +159,10 @@ class Department:
         self.preemptive = self.preemptive_priority or interrupts
         self.in_work: list[Job] = []  # jobs doing own work, for preemption
         self.on_worked = [self._worked]
+        # Set by the simulation when customers' patience can run: a customer's step sent back to the
+        # queue by higher-priority work (not by an interruption) is waiting in a queue again.
+        self.on_requeued: Callable[[Job], None] | None = None
+        self.on_resumed: Callable[[Job], None] | None = None
         # counts after the warm-up (reset_totals)
         self.reworks = 0
         self.redone_requests = 0  # of those reworks, requests redone: another visit, but no new job row
@@ -197,6 +202,8 @@ class Department:
         if now > job.queued_at:
             charge(job, self.index, INTERRUPTED if job.preempted_by == INTERRUPTION else QUEUE, now - job.queued_at)
         if job.remaining is not None:  # resume preempted work with the time it had left
+            if self.on_resumed is not None and job.preempted_by != INTERRUPTION:
+                self.on_resumed(job)
             remaining, job.remaining, job.preempted_by = job.remaining, None, -1
             self.work(job, remaining, job.then)
         else:
@@ -326,6 +333,8 @@ class Department:
         pool = victim.by_pool
         self.enqueue(victim, front=True)
         victim.queued_at = now
+        if self.on_requeued is not None and job.kind != INTERRUPTION:
+            self.on_requeued(victim)
         self.begin(job, pool)
         return True
 
@@ -492,6 +501,10 @@ class Simulation:
         for pool in self.pools:
             for dept in pool.departments:
                 dept.pools.append(pool)
+        if any(cls.patience is not None for cls in self.plan.classes):
+            for dept in self.departments:
+                if dept.preemptive_priority:
+                    dept.on_requeued, dept.on_resumed = self._step_requeued, self._step_resumed
         self.rec = Recorder()
         self.horizon = model.run.horizon
         self.max_customers = model.run.max_customers
@@ -575,6 +588,18 @@ class Simulation:
             self._consult(job, plan.consult, self._step_own_work)
         else:
             job.dept.work(job, job.time, self._step_worked)
+
+    def _step_requeued(self, job: Job) -> None:
+        """A step paused for higher-priority work waits in the queue again: patience runs on."""
+        if job.kind == STEP and job.customer.patience < INF:
+            self._patience_timer(job, job.customer.patience)
+
+    def _step_resumed(self, job: Job) -> None:
+        """The paused step has its staff member back: the wait since the pause uses up patience."""
+        c = job.customer
+        if job.kind == STEP and c.patience < INF:
+            c.patience -= self.env._now - job.queued_at
+            job.wait_token += 1  # cancels the patience timer of the queue it just left
 
     def _step_own_work(self, job: Job) -> None:
         job.dept.work(job, job.time, self._step_done)
@@ -885,8 +910,9 @@ class Simulation:
         except EmptySchedule:
             return
         raise RunLimitError(f"more than run.max_events = {max_events:,} events in one replication (at time "
-                            f"{self.env.now:,.6g} of {self.horizon:,.6g}): shorten run.horizon, make "
-                            "interruptions or outages rarer, or raise run.max_events")
+                            f"{self.env.now:,.6g} of {self.horizon:,.6g}): shorten run.horizon, lower an "
+                            "error_rate or clarify p near 1 (work redone over and over), make interruptions or "
+                            "outages rarer, or raise run.max_events")
 
 
 def simulate_replication(model: Model, replication: int = 0, seed: int | None = None) -> Replication:

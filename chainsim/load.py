@@ -15,8 +15,8 @@ import numpy as np
 
 from chainsim import analytic
 from chainsim.distributions import Distribution
-from chainsim.model import Branch, Department, Model, Parallel, Request, Serve
-from chainsim.plan import arrival_segments, read_trace, rework_time
+from chainsim.model import Branch, Department, Model, Parallel, Request, Serve, walk_steps
+from chainsim.plan import arrival_segments, read_trace, rework_time, trace_classes
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,10 @@ class DepartmentLoad:
     offered_load: float  # staff busy on average (interruptions included)
     staff: float  # average staff on duty (schedule, absence, outages, pool share)
     utilisation: float
-    estimated_wait: float  # M/M/c (Erlang C) mean wait at this load; inf when overloaded
+    # M/M/c (Erlang C) mean wait at this load; inf when overloaded; nan when the staff on duty varies
+    # (shifts, absence) and the load is within the average staff but above its whole part: no
+    # whole number of servers stands for them, so the formula has no answer (the simulation does)
+    estimated_wait: float
 
     @property
     def overloaded(self) -> bool:
@@ -47,8 +50,8 @@ def arrival_rate(model: Model, name: str) -> float:
     """Mean external arrivals per time unit of one class (batches included)."""
     a = model.customers[name].arrivals
     period = _period(model)
-    if a.trace is not None:
-        rate = len(read_trace(a.trace, name)) / model.run.horizon
+    if a.trace is not None:  # the times at or after the horizon bring no one (see _trace_warnings)
+        rate = int((read_trace(a.trace, name) < model.run.horizon).sum()) / model.run.horizon
     else:
         segments = arrival_segments(a, model.day_length)
         rate = sum(r * _overlap(start, end, period) for start, end, r in segments) / period
@@ -67,17 +70,29 @@ def rounded_mean(dist: Distribution, low: int = 0, high: float = math.inf) -> fl
 
 
 def _trace_warnings(model: Model):
+    readers: dict[str, list[str]] = {}  # trace file -> the classes that read it
     for name, cls in model.customers.items():
-        if cls.arrivals.trace is None:
-            continue
-        times = read_trace(cls.arrivals.trace, name)
-        where = f"customers.{name}.arrivals.trace"
-        if len(times) == 0:
-            yield (f"{where}: {cls.arrivals.trace} has no arrival times for class {name!r} (its `class` column "
-                   "names other classes, or it is empty): this class brings no customers")
-        elif (late := int((times >= model.run.horizon).sum())) > 0:
-            yield (f"{where}: {late:,} of {len(times):,} arrival times are at or after run.horizon "
-                   f"({model.run.horizon:g}) and are left out: lengthen run.horizon to include them")
+        if cls.arrivals.trace is not None:
+            readers.setdefault(cls.arrivals.trace, []).append(name)
+    for trace, names in readers.items():
+        counts = trace_classes(trace, names[0])
+        where = f"customers.{names[0]}.arrivals.trace"
+        if unknown := {value: n for value, n in counts.items() if value and value not in names}:
+            listed = ", ".join(f"{value!r} on {n:,} of its rows" for value, n in unknown.items())
+            yield (f"{where}: {trace} names classes that do not read it: {listed}. Those rows bring no customers: "
+                   f"correct the names (read by {', '.join(names)}), or give those classes this trace")
+        if counts.get("", 0) and len(names) > 1:
+            yield (f"{where}: {trace} gives no class on {counts['']:,} of its rows, so each of the {len(names)} "
+                   f"classes reading it ({', '.join(names)}) takes them: one customer of each per row. Give each row "
+                   "its class")
+        for name in names:
+            times = read_trace(trace, name)
+            if len(times) == 0:
+                yield (f"customers.{name}.arrivals.trace: {trace} has no arrival times for class {name!r} (its `class` "
+                       "column names other classes, or it is empty): this class brings no customers")
+            elif (late := int((times >= model.run.horizon).sum())) > 0:
+                yield (f"customers.{name}.arrivals.trace: {late:,} of {len(times):,} arrival times are at or after "
+                       f"run.horizon ({model.run.horizon:g}) and are left out: lengthen run.horizon to include them")
 
 
 def _repeats(error_rate: float) -> float:
@@ -202,21 +217,83 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
         staff = average_staff(model, name, spec)
         utilisation = busy / staff if staff > 0 else (math.inf if busy > 0 else 0.0)
         per_job = tally.time[name] / rate if rate > 0 else 0.0
-        wait = math.inf
         servers = max(1, math.floor(staff))
         if rate == 0 or busy == 0:
             wait = 0.0
-        elif utilisation < 1 and busy < servers:
+        elif utilisation >= 1:
+            wait = math.inf
+        elif busy < servers:
             # Erlang C with each job's staff time grossed up by the interruptions' share of the load
             wait = analytic.mmc_wait(rate, rate / busy, servers)
+        else:
+            wait = math.nan
         loads.append(DepartmentLoad(name, rate, per_job, busy, staff, utilisation, wait))
     return loads
 
 
+def _holding(model: Model) -> dict[tuple[str, str], str]:
+    """(holder, supplier) -> the first place in the file where a staff member of holder is held
+    waiting on a request to supplier (a step's consult, or a request's nested consult)."""
+    edges: dict[tuple[str, str], str] = {}
+
+    def consult(holder: str, items, path: str) -> None:
+        if items is None:
+            return
+        if isinstance(items, Request):
+            edges.setdefault((holder, items.request), path)
+            consult(items.request, items.consult, f"{path}.consult")
+        elif isinstance(items, Parallel):
+            for i, request in enumerate(items.parallel):
+                consult(holder, request, f"{path}.parallel[{i}]")
+        else:
+            for i, item in enumerate(items):
+                consult(holder, item, f"{path}[{i}]")
+
+    for name, cls in model.customers.items():
+        for path, step in walk_steps(cls.journey, f"customers.{name}.journey"):
+            consult(step.serve, step.consult, f"{path}.consult")
+    return edges
+
+
+def _deadlock_warnings(model: Model):
+    """Staff who can all end up held waiting on one another.
+
+    The model refuses a request to a department already holding the same customer, but a ring
+    through several steps or classes is allowed: x's staff hold one customer waiting on y, y's hold
+    another waiting on x; or x's staff and a pool hold customers waiting on y, which only that pool
+    serves. Once all of them hold a customer, nobody is left to answer: the run stalls there and
+    reports only the customers served before. Found as the largest set of staff groups (a
+    department's own staff, a pool) each of which can wait on a department served only from the set
+    and can be waited on from it.
+    """
+    edges = _holding(model)
+    servers = {name: ({f"own:{name}"} if spec.head_count > 0 else set())
+               | {f"pool:{p}" for p, pool in model.pools.items() if name in pool.serves}
+               for name, spec in model.departments.items()}
+    stuck = set().union(*servers.values())
+    while True:
+        links = [(a, b) for a, b in edges if servers[a] & stuck and servers[b] and servers[b] <= stuck]
+        keep = {r for a, b in links for r in servers[a] & stuck} & {r for _, b in links for r in servers[b]}
+        if keep == stuck:
+            break
+        stuck = keep
+    if not stuck:
+        return
+    departments = [name for name in model.departments if any(name in link for link in links)]
+    pools = [r.removeprefix("pool:") for r in sorted(stuck) if r.startswith("pool:")]
+    who = f"departments {', '.join(departments)}" + (f" and pool {', '.join(pools)}" if pools else "")
+    ring = "; ".join(f"{edges[(a, b)]}: {a} waits on {b}" for a, b in links)
+    yield (f"{who}: every staff member who could answer these requests can be held waiting on another of them "
+           f"({ring}). When all of them hold a customer, nobody is left to answer (a deadlock): the run stalls and "
+           "reports only the customers served before. Make one of these requests a step of the journey (a handoff), "
+           "so its staff member is free while the other department works"
+           + (", or give the department asked staff of its own" if pools else ""))
+
+
 def load_warnings(model: Model) -> list[str]:
-    """Plain-words warnings for departments whose offered load reaches their staff, and for arrival
-    traces that bring fewer customers than the file suggests."""
-    out = list(_trace_warnings(model))
+    """Plain-words warnings for departments whose offered load reaches their staff, for arrival traces
+    that bring fewer customers than the file suggests, and for departments that can deadlock."""
+    out = list(_trace_warnings(model)) + list(_deadlock_warnings(model))
     for d in offered_load(model):
         if d.overloaded:
             out.append(

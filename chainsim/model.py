@@ -31,6 +31,11 @@ SCHEMA_VERSION = 1
 MAX_SEED = 2**53 - 1  # the largest whole number a browser's number box holds exactly
 DEFAULT_MAX_CUSTOMERS = 2_000_000  # per replication: a few GB of records at most
 MAX_STAFF = 100_000  # per department, shift or pool: beyond any organisation, and keeps counts small ints
+# Classes' priorities stay far below the engine's rank boosts (internal_priority +-10^6, interruptions
+# 10^9), so a request asked to go first, or an interruption, is never outranked by a customer.
+MAX_PRIORITY = 100_000
+# A customer's minutes are recorded by department x kind in a 16-bit key (chainsim.recorder).
+MAX_DEPARTMENTS = 1_000
 DAY_LENGTH = {"second": 86400.0, "minute": 1440.0, "hour": 24.0, "day": 1.0}
 
 
@@ -76,7 +81,9 @@ class Window(Strict):
     """A time-of-day window [from, to), repeating every day."""
 
     start: float = Field(alias="from", ge=0, allow_inf_nan=False, description="Start (time of day, time units).")
-    end: float = Field(alias="to", gt=0, allow_inf_nan=False, description="End (time of day, time units).")
+    end: float = Field(alias="to", gt=0, allow_inf_nan=False, description="End (time of day, time units), at "
+                       "most the day's length: a window past midnight is two windows, one to the end of the day "
+                       "and one from 0.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -286,8 +293,9 @@ class Arrivals(Strict):
     profile: list[RateWindow] | None = Field(None, min_length=1, description="Poisson rate by time-of-day "
                                              "window, repeating daily (0 outside windows; where windows "
                                              "overlap, their rates add up).")
-    trace: str | None = Field(None, description="CSV file of arrival times (column `time`, optional `class`), "
-                              "relative to the model file.")
+    trace: str | None = Field(None, description="CSV file of arrival times (column `time`, optional `class`: "
+                              "a row without one is taken by every class reading the file), relative to the "
+                              "model file.")
     open: list[Window] | None = Field(None, min_length=1, description="Opening hours for a constant `rate` "
                                       "(time of day, daily; overlapping windows merge). Work in progress continues after closing.")
     batch: Distribution | None = Field(None, description="Group size per arrival (rounded, at least 1); default 1.")
@@ -307,9 +315,12 @@ class CustomerClass(Strict):
     arrivals: Arrivals = Field(description="How customers of this class arrive.")
     journey: list[Step] = Field(min_length=1, description="Ordered steps of the customer's journey.")
     label: str | None = Field(None, description="Display name.")
-    priority: int = Field(0, description="Higher is served first at departments with a priority discipline.")
+    priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY, description="Higher is served first at "
+                          f"departments with a priority discipline; -{MAX_PRIORITY:,} to {MAX_PRIORITY:,} (only the "
+                          "order matters).")
     patience: Distribution | None = Field(None, description="How long a customer waits in queues in total "
-                                          "before leaving (abandonment); none: never leaves.")
+                                          "before leaving (abandonment), the queue a preemptive department sends "
+                                          "its step back to included; none: never leaves.")
     patience_on_hold: bool = Field(False, description="Patience also runs while the customer is held during "
                                    "consults.")
     balk_at: int | None = Field(None, ge=0, description="A customer who finds this many or more waiting at "
@@ -353,7 +364,8 @@ class Model(Strict):
     currency: str = Field("EUR", description="Currency of `value` fields.")
     description: str = Field("", description="Where the numbers come from; what to try.")
     run: RunSettings = Field(description="Run length, warm-up, replications, seed.")
-    departments: dict[str, Department] = Field(min_length=1, description="Departments by key.")
+    departments: dict[str, Department] = Field(min_length=1, description="Departments by key; at most "
+                                               f"{MAX_DEPARTMENTS:,}.")
     customers: dict[str, CustomerClass] = Field(min_length=1, description="External customer classes by key.")
     pools: dict[str, Pool] = Field(default_factory=dict, description="Cross-trained staff pools.")
     churn: ChurnSettings = Field(default_factory=ChurnSettings, description="Churn and revenue settings.")
@@ -365,6 +377,14 @@ class Model(Strict):
         for key in value:
             if not str(key).replace("_", "").replace("-", "").isalnum():
                 raise ValueError(f"name {key!r}: use letters, digits, _ or -")
+        return value
+
+    @field_validator("departments")
+    @classmethod
+    def _not_too_many(cls, value: dict[str, Department]) -> dict[str, Department]:
+        if len(value) > MAX_DEPARTMENTS:
+            raise ValueError(f"{len(value):,} departments, more than the {MAX_DEPARTMENTS:,} a model can hold: "
+                             "merge departments that work alike, or split the model")
         return value
 
     @field_validator("schema_version")
@@ -551,7 +571,8 @@ def _reference_problems(model: Model):
 
 
 def _day_problems(model: Model):
-    """Time-of-day windows that start after the day ends would never open."""
+    """Time-of-day windows must lie within the day: one starting after it would never open, and the
+    part of one ending after it would be dropped (each day repeats [0, day_length))."""
     day, unit = model.day_length, model.time_unit
     windows = [(f"departments.{name}.schedule", d.schedule) for name, d in model.departments.items()]
     windows += [(f"customers.{name}.arrivals.{key}", getattr(c.arrivals, key))
@@ -561,12 +582,18 @@ def _day_problems(model: Model):
             if window.start >= day:
                 yield Problem(f"{path}[{i}].from", f"starts at {window.start:g}, after the day ends ({day:g} {unit}s, "
                               f"run.day_length): give a time of day below {day:g}, or a longer run.day_length")
+            elif window.end > day:  # it would be cut at midnight, not carried into the next morning
+                fix = (f"split it at midnight into two windows, from {window.start:g} to {day:g} and from 0 to "
+                       f"{window.end - day:g}" if window.end - day <= window.start else "a window lasts one day at most")
+                yield Problem(f"{path}[{i}].to", f"ends at {window.end:g}, after the day ends ({day:g} {unit}s, "
+                              f"run.day_length), and the part after it would be lost: {fix}, or give a longer "
+                              "run.day_length")
 
 
 def _clock_problems(model: Model):
-    """Interruptions, outages and shifts make events with no customer behind them, so no customer
-    cap stops them: a tiny gap would run for hours or fill the memory. Their counts follow from the
-    file, and are held to the run's caps before anything runs."""
+    """Interruptions, outages, shift changes and daily absence draws make events with no customer
+    behind them, so no customer cap stops them: a tiny gap would run for hours or fill the memory.
+    Their counts follow from the file, and are held to the run's caps before anything runs."""
     run, unit, day = model.run, model.time_unit, model.day_length
     length = run.horizon + ((run.drain_limit or run.horizon) if run.drain else 0.0)  # longest possible run
     counts: list[tuple[float, str, str]] = []  # (events, field, what makes them)
@@ -588,6 +615,8 @@ def _clock_problems(model: Model):
         if d.schedule is not None:
             counts.append((2 * len(d.schedule) * length / day, "run.day_length",
                            f"shift changes in a day of {day:g} {unit}s"))
+        if d.absence is not None:
+            counts.append((length / day, "run.day_length", f"a draw of absent staff every day of {day:g} {unit}s"))
     total = sum(n for n, _, _ in counts)
     if total > run.max_events:
         n, path, what = max(counts)
@@ -708,6 +737,10 @@ def parse_model(data: Any, source: str = "model") -> Model:
     if not isinstance(data, dict):
         raise ModelError([Problem("(top level)", f"{source} must be a mapping with name, run, departments "
                                   f"and customers (got {type(data).__name__})")])
+    if "model" in data and "departments" not in data:  # the mirror of Experiment.from_dict's check
+        raise ModelError([Problem("(top level)", f"{source} is an experiment file (it names a `model:`), not a "
+                                  f"model: run it with `chainsim experiment {source}`, or give the model file it "
+                                  "names")])
     if (deep := _too_deep(data)) is not None:
         raise ModelError([Problem(deep, f"nested more than {MAX_NESTING} levels deep (branches within branches, "
                                         "or consults within consults): flatten it into a sequence of steps")])

@@ -26,6 +26,7 @@ from chainsim.streams import Streams
 
 _UNIT = Uniform(low=0.0, high=1.0)
 MAX_TRACE_BYTES = 200_000_000  # a regular CSV file up to this size (not /dev/zero, not a pipe)
+MAX_DAYS = 2.0**40  # days to the next arrival beyond any run (3 billion years of them)
 
 
 class Coin:
@@ -144,10 +145,10 @@ class Arrivals:
             self.next = chain(trace.tolist(), repeat(math.inf)).__next__
         elif len(segments) == 1 and segments[0][2] > 0:
             self.next = accumulate(map(truediv, unit.values, repeat(segments[0][2]))).__next__
-        elif not any(rate > 0 for _, _, rate in segments):
-            self.next = repeat(math.inf).__next__
+        elif (daily := sum((end - start) * rate for start, end, rate in segments)) == 0.0:
+            self.next = repeat(math.inf).__next__  # no window with a rate (or one too small to count)
         else:
-            self.daily = sum((end - start) * rate for start, end, rate in segments)  # arrivals a day
+            self.daily = daily  # expected arrivals a day
             self.next = self._next_by_time_of_day
 
     def _next_by_time_of_day(self) -> float:
@@ -168,8 +169,13 @@ class Arrivals:
             i += 1
             if i == len(self.segments):  # a new day; whole days without the arrival are skipped at once
                 i, day = 0, day + 1
-                skip = math.floor(need / self.daily)
-                if skip > 0 and need - skip * self.daily > 0:
+                days = need / self.daily
+                if days >= MAX_DAYS:  # a rate so small that the next arrival is past any run
+                    return math.inf
+                skip = math.floor(days)
+                if skip > 0 and need - skip * self.daily <= 0:  # a whole number of days away: keep the
+                    skip -= 1  # last day to walk (skipping none would walk every day, one at a time)
+                if skip > 0:
                     day, need = day + skip, need - skip * self.daily
                 t = day * self.day
 
@@ -327,9 +333,8 @@ def rework_time(step: Serve | Request) -> Distribution:
     return step.time.scaled(step.rework_factor) if step.rework_factor is not None else step.time
 
 
-def read_trace(path: str, class_name: str) -> np.ndarray:
-    """Arrival times of one class from a CSV with a `time` column and an optional `class` column."""
-    where = f"customers.{class_name}.arrivals.trace"
+def _trace_rows(path: str, where: str) -> list[dict]:
+    """The rows of a trace CSV, or a ModelError at `where` saying why they cannot be read."""
     file = Path(path)
     if not file.is_file():
         raise ModelError([Problem(where, f"trace {path} is not a file: give the path of a CSV file")])
@@ -338,11 +343,17 @@ def read_trace(path: str, class_name: str) -> np.ndarray:
                                   "or shorten the horizon it covers")])
     try:
         with file.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            return list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ModelError([Problem(where, f"cannot read trace {path}: {exc}")]) from None
+
+
+def read_trace(path: str, class_name: str) -> np.ndarray:
+    """Arrival times of one class from a CSV with a `time` column and an optional `class` column
+    (a row with no class is taken by every class reading the file)."""
+    where = f"customers.{class_name}.arrivals.trace"
     times = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(_trace_rows(path, where), start=2):
         if "class" in row and row["class"] not in (None, "", class_name):
             continue
         try:
@@ -354,3 +365,12 @@ def read_trace(path: str, class_name: str) -> np.ndarray:
         times.append(t)
     return np.sort(np.asarray(times, dtype=float))
 
+
+def trace_classes(path: str, class_name: str) -> dict[str, int]:
+    """Rows per value of a trace's `class` column ('' for none); empty without the column."""
+    counts: dict[str, int] = {}
+    for row in _trace_rows(path, f"customers.{class_name}.arrivals.trace"):
+        if "class" in row:
+            value = row["class"] or ""
+            counts[value] = counts.get(value, 0) + 1
+    return counts

@@ -55,7 +55,8 @@ class Recorder:
         self.jobs = bytearray()  # JOB_ROW, one per job
         self._customer_row = row_struct(CUSTOMER_ROW).pack
         self._job_row = row_struct(JOB_ROW).pack
-        # attribution: sparse (dept*kinds+kind, time units), each customer's rows together
+        # attribution: sparse (dept*kinds+kind, time units), each customer's rows together; the key is
+        # 16-bit, which model.MAX_DEPARTMENTS keeps it within
         self.a_key = array("h")
         self.a_time = array("d")
 

@@ -7,7 +7,6 @@ plotly.js is embedded once (with the first chart), so the file opens without a n
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ import plotly.graph_objects as go
 
 from chainsim import __version__, plots
 from chainsim.api import Results
-from chainsim.studio import estimate_table
+from chainsim.studio import estimate_table, estimate_text
 
 CSS = """
 body{font-family:Inter,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1180px;padding:24px 32px;
@@ -50,10 +49,7 @@ def _cards_html(runs: Mapping[str, Results]) -> str:
 
 
 def _estimate_html(runs: Mapping[str, Results]) -> str:
-    table = estimate_table({label: r.model for label, r in runs.items()})
-    formatters = {c: (lambda x: "overloaded" if math.isinf(x) else f"{x:.0%}") if "utilisation" in c
-                  else (lambda x: "grows without limit" if math.isinf(x) else f"{x:.1f}") for c in table.columns}
-    return table.to_html(formatters=formatters, border=0)
+    return estimate_text(estimate_table({label: r.model for label, r in runs.items()})).to_html(border=0)
 
 
 def _figure_html(fig: go.Figure, first: bool) -> str:
@@ -94,8 +90,8 @@ def build_report(runs: Mapping[str, Results], scenario_text: str = "") -> str:
         body.append(f"<h2>{html.escape(title)}</h2><p class='note'>{html.escape(note)}</p>")
         body.append(_figure_html(fig, first=i == 0))
     body.append("<h2>Instant estimate from queueing formulas</h2><p class='note'>Utilisation and Erlang-C mean "
-                "wait per department from the model file alone; the simulation above includes what the "
-                "formulas leave out (consult holding, rework loops, shifts, abandonment).</p>")
+                "wait per department from the model file alone (\"staff varies\": the average staff on duty is not a "
+                "whole number and its whole part is below the load, which the formula cannot answer); the simulation above includes what the formulas leave out (consult holding, rework loops, shifts, abandonment).</p>")
     body.append(_estimate_html(runs))
     for label, results in runs.items():  # each run's own: a scenario can overload what the baseline does not
         for warning in results.warnings:

@@ -530,7 +530,7 @@ def estimate_text(table: pd.DataFrame) -> pd.DataFrame:
         return [" → ".join(fmt(row[c]) for c in columns) for _, row in table.iterrows()]
 
     util = joined("utilisation", lambda x: "overloaded" if math.isinf(x) else f"{x:.0%}")
-    wait = joined("wait", lambda x: "no limit" if math.isinf(x) else f"{x:.1f}")
+    wait = joined("wait", lambda x: "no limit" if math.isinf(x) else "staff varies" if math.isnan(x) else f"{x:.1f}")
     unit = next(c for c in table.columns if "wait" in c).split("(")[-1].rstrip(")")
     return pd.DataFrame({"utilisation": util, f"wait ({unit})": wait}, index=table.index)
 

@@ -250,3 +250,14 @@ def test_a_resume_with_fewer_replications_still_finishes_what_the_store_asked_fo
     assert results.replication_counts().to_dict() == {"baseline": 4, "hire": 4}
     assert results.completion() == (8, 8)
 
+
+
+def test_a_run_where_no_customer_arrives_prints_dashes_not_nan(tmp_path):
+    """Shares of nothing (no customer completed) are '-' in the table, as the KPIs above them are."""
+    model = tmp_path / "empty.yaml"
+    model.write_text(HELLO.replace("horizon: 120", "horizon: 0.001"))
+    done = chainsim("run", str(model), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.split("Departments")[1].splitlines()[2:4]
+    assert [row.split()[-1] for row in rows] == ["-", "-"]  # delay share of each department
+    assert "nan" not in done.stdout

@@ -3,9 +3,11 @@ app's instant estimate say before anything runs, against the formulas and agains
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from chainsim import analytic, model_from_text, simulate
+from chainsim import analytic, model_from_text, simulate, studio
 from chainsim.load import arrival_rate, offered_load
 
 REWORK = """name: rework at its own time
@@ -63,6 +65,28 @@ customers:
     assert desk.utilisation == pytest.approx((0.3 * 5 + 0.1 * 1) / 2)
     # Erlang C with each job's staff time grossed up by the interruptions' load: 1.6 / 0.3 per job
     assert desk.estimated_wait == pytest.approx(analytic.mmc_wait(0.3, 0.3 / 1.6, 2))
+
+
+def test_a_wait_the_formula_cannot_give_for_varying_staff_is_not_called_endless():
+    """1 person at night, 2 by day (1.5 on average) with 1.2 staff busy: 80% utilised, but no whole
+    number of servers stands for the average, so Erlang C has no answer (not 'no limit')."""
+    text = """
+name: shifts
+run: {horizon: 1440}
+departments:
+  desk:
+    schedule: [{from: 0, to: 720, staff: 1}, {from: 720, to: 1440, staff: 2}]
+customers:
+  c:
+    arrivals: {rate: 0.24}
+    journey: [{serve: desk, time: {dist: exponential, mean: 5}}]
+"""
+    desk = load_of(model_from_text(text), "desk")
+    assert desk.utilisation == pytest.approx(1.2 / 1.5) and not desk.overloaded
+    assert math.isnan(desk.estimated_wait)
+    assert studio.estimate_text(studio.estimate_table({"Baseline": model_from_text(text)})).iloc[0, 1] == "staff varies"
+    busier = load_of(model_from_text(text.replace("0.24", "0.3")), "desk")  # 1.5 busy of 1.5: overloaded
+    assert busier.overloaded and math.isinf(busier.estimated_wait)
 
 
 @pytest.mark.parametrize("batch, per_arrival", [

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import re
 import pickle
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -335,6 +335,15 @@ def test_file_that_is_not_a_mapping(text, kind):
     assert message == f"bank.yaml must be a mapping with name, run, departments and customers (got {kind})"
 
 
+def test_an_experiment_file_given_as_a_model_says_which_command_runs_it():
+    path = Path(__file__).resolve().parents[1] / "experiments" / "one_more_hire.yaml"
+    with pytest.raises(ModelError) as refused:
+        chainsim.load_model(path)
+    [problem] = refused.value.problems
+    assert problem.path == "(top level)"
+    assert problem.message.startswith(f"{path} is an experiment file") and f"chainsim experiment {path}" in problem.message
+
+
 def test_yaml_aliases_are_refused():
     [(_, message)] = text_problems("a: &x 1\nb: *x\n")
     assert message.startswith("anchors and aliases (*name) are not allowed")
@@ -502,8 +511,9 @@ def test_a_trace_that_brings_fewer_customers_than_it_seems_is_warned_about(tmp_p
     trace.write_text(rows)
     data = copy.deepcopy(GOOD)
     data["customers"]["walk_in"]["arrivals"] = {"trace": str(trace)}
-    [warning] = load_warnings(chainsim.parse_model(data))
-    assert warning.startswith("customers.walk_in.arrivals.trace: ") and words in warning
+    warnings = load_warnings(chainsim.parse_model(data))
+    assert warnings and all(w.startswith("customers.walk_in.arrivals.trace: ") for w in warnings)
+    assert any(words in w for w in warnings), warnings
 
 
 def test_a_step_with_both_serve_and_branch_says_to_pick_one():
