@@ -290,10 +290,24 @@ def _deadlock_warnings(model: Model):
            + (", or give the department asked staff of its own" if pools else ""))
 
 
+def _unused_settings_warnings(model: Model):
+    """Settings written in the file that can never act (valid, so not refused, but likely a slip)."""
+    for name, cls in model.customers.items():
+        where = f"customers.{name}"
+        if "churn_if_late" in cls.model_fields_set and cls.churn_if_late > 0 and cls.expectation is None \
+                and cls.sla is None:
+            yield (f"{where}.churn_if_late: no customer of this class is ever late, as it has neither `expectation` "
+                   "nor `sla`: set one of them, or drop churn_if_late")
+        if cls.patience_on_hold and cls.patience is None:
+            yield (f"{where}.patience_on_hold: this class has no `patience`, so nobody leaves while held: set "
+                   "patience, or drop patience_on_hold")
+
+
 def load_warnings(model: Model) -> list[str]:
     """Plain-words warnings for departments whose offered load reaches their staff, for arrival traces
-    that bring fewer customers than the file suggests, and for departments that can deadlock."""
-    out = list(_trace_warnings(model)) + list(_deadlock_warnings(model))
+    that bring fewer customers than the file suggests, for departments that can deadlock, and for
+    settings that can never act."""
+    out = list(_trace_warnings(model)) + list(_deadlock_warnings(model)) + list(_unused_settings_warnings(model))
     for d in offered_load(model):
         if d.overloaded:
             out.append(

@@ -9,6 +9,8 @@ Parsing goes through :func:`parse_model` / :func:`load_model`, which turn every 
 from __future__ import annotations
 
 import difflib
+from collections import Counter
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -141,7 +143,7 @@ class Department(Strict):
     schedule: list[Shift] | None = Field(None, min_length=1, description="Staff by time-of-day window, "
                                          "repeating daily; outside every window, no staff. Staff going "
                                          "off shift finish the job in hand.")
-    label: str | None = Field(None, description="Display name; default: the key with underscores as spaces.")
+    label: str | None = Field(None, description="Display name; default: the key with underscores as spaces. Departments named alike are shown with their key added, `Compliance (it)`.")
     discipline: Literal["fifo", "priority", "preemptive"] = Field("fifo", description="Queue order: "
                                                                   "first come first served; by priority "
                                                                   "(higher first, not interrupting work in "
@@ -410,8 +412,15 @@ class Model(Strict):
         return self.run.day_length or DAY_LENGTH[self.time_unit]
 
     def label(self, department: str) -> str:
-        dept = self.departments.get(department)
-        return (dept.label if dept and dept.label else None) or department.replace("_", " ").capitalize()
+        """The department's display name: its `label`, else its key in words. Departments labelled
+        alike get their key added ('Compliance (it)'), so no table row or chart bar stands for two."""
+        return self._labels.get(department) or department.replace("_", " ").capitalize()
+
+    @cached_property
+    def _labels(self) -> dict[str, str]:
+        own = {d: spec.label or d.replace("_", " ").capitalize() for d, spec in self.departments.items()}
+        alike = Counter(own.values())
+        return {d: f"{label} ({d})" if alike[label] > 1 else label for d, label in own.items()}
 
     def canonical_json(self) -> str:
         """Stable text of the model, the key for caches and stores."""

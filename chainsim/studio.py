@@ -11,7 +11,6 @@ import itertools
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -476,12 +475,9 @@ def md(text: str) -> str:
 
 
 def department_labels(model: Model) -> dict[str, str]:
-    """Each department's display name, made unique: departments labelled alike get their keys added
-    ('Compliance (it)'), so no chart bar, slider or table row stands for two departments at once
-    (plotly draws equal category names as one bar)."""
-    labels = {d: model.label(d) for d in model.departments}
-    counts = Counter(labels.values())
-    return {d: f"{label} ({d})" if counts[label] > 1 else label for d, label in labels.items()}
+    """Each department's display name, unique (see Model.label): plotly draws equal category names
+    as one bar, and a slider or table row must stand for one department."""
+    return {d: model.label(d) for d in model.departments}
 
 
 def clarify_chances(model: Model) -> list[float]:

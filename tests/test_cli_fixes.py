@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from test_cli import HELLO, HIRE, _experiment_file, assert_no_traceback, chainsim
 
+import chainsim as chainsim_api
 from chainsim import Experiment, ModelError, ResultStore, Scenario
 from chainsim.api import model_from_text
 from chainsim.dask_executor import DaskExecutor
@@ -261,3 +262,16 @@ def test_a_run_where_no_customer_arrives_prints_dashes_not_nan(tmp_path):
     rows = done.stdout.split("Departments")[1].splitlines()[2:4]
     assert [row.split()[-1] for row in rows] == ["-", "-"]  # delay share of each department
     assert "nan" not in done.stdout
+
+
+def test_departments_labelled_alike_are_told_apart_in_the_cli_tables(tmp_path):
+    """Model.label adds the key where labels clash, so the API's tables, the CLI and the app agree."""
+    model = tmp_path / "alike.yaml"
+    model.write_text(HELLO.replace("front_desk: {staff: 2}", "front_desk: {staff: 2, label: Desk}")
+                     .replace("back_office: {staff: 1}", "back_office: {staff: 1, label: Desk}"))
+    for command in ("run", "validate"):
+        done = chainsim(command, str(model), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "Desk (front_de" in done.stdout and "Desk (back_off" in done.stdout  # cut at 15 characters
+    labels = chainsim_api.simulate(model, replications=1).departments()["label"].tolist()
+    assert labels == ["Desk (front_desk)", "Desk (back_office)"]

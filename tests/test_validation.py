@@ -405,6 +405,21 @@ def test_model_within_capacity_has_no_warning():
     assert load_warnings(chainsim.parse_model(copy.deepcopy(GOOD))) == []
 
 
+@pytest.mark.parametrize("fields, remove, field", [
+    ({"churn_if_late": 0.3}, ("sla", "expectation"), "churn_if_late"),
+    ({"patience_on_hold": True}, ("patience",), "patience_on_hold"),
+])
+def test_a_setting_that_can_never_act_is_warned_about(fields, remove, field):
+    data = copy.deepcopy(GOOD)
+    walk_in = data["customers"]["walk_in"]
+    for key in remove:
+        walk_in.pop(key, None)
+    assert load_warnings(chainsim.parse_model(data)) == []  # the defaults say nothing
+    walk_in.update(fields)
+    [warning] = load_warnings(chainsim.parse_model(data))
+    assert warning.startswith(f"customers.walk_in.{field}: ") and f"drop {field}" in warning
+
+
 # --- models that could never finish, or deadlock ----------------------------------------------
 
 
