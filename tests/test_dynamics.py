@@ -24,9 +24,9 @@ from scipy import stats
 
 from chainsim import Model, Results, parse_model, simulate
 from chainsim import analytic as an
-from chainsim.metrics import attribution_matrix, t_interval
 from chainsim.distributions import Exponential, Sampler
 from chainsim.load import arrival_rate
+from chainsim.metrics import attribution_matrix, t_interval
 from chainsim.plan import Arrivals, arrival_segments
 from chainsim.recorder import IN_SYSTEM, KINDS, REWORK
 
