@@ -599,36 +599,43 @@ def _day_problems(model: Model):
                               "run.day_length")
 
 
-def _clock_problems(model: Model):
-    """Interruptions, outages, shift changes and daily absence draws make events with no customer
-    behind them, so no customer cap stops them: a tiny gap would run for hours or fill the memory.
-    Their counts follow from the file, and are held to the run's caps before anything runs."""
+def clock_events(model: Model) -> list[tuple[float, str, str]]:
+    """Events of one replication with no customer behind them (interruptions, outages, shift changes,
+    daily absence draws) over the longest run, horizon and drain: rows of (about how many, the field
+    that sets their pace, what makes them). No customer cap stops them, so they are held to
+    run.max_events before a run (_clock_problems) and counted in the app's work cap."""
     run, unit, day = model.run, model.time_unit, model.day_length
     length = run.horizon + ((run.drain_limit or run.horizon) if run.drain else 0.0)  # longest possible run
-    counts: list[tuple[float, str, str]] = []  # (events, field, what makes them)
+    rows: list[tuple[float, str, str]] = []
     for name, d in model.departments.items():
         where = f"departments.{name}"
-        if d.interruptions is not None:
+        if d.interruptions is not None:  # each arrives, then ends
             gap = d.interruptions.every.expected()
-            n = length / gap
-            held = max(run.max_customers, DEFAULT_MAX_CUSTOMERS)  # each waits as a job, like a customer
-            if n > held:
-                yield Problem(f"{where}.interruptions.every", f"a mean gap of {gap:g} {unit}s gives about {n:,.0g} "
-                              f"interruptions in one replication, more than the {held:,} jobs a replication can "
-                              f"hold: give the time between interruptions in {unit}s")
-                continue
-            counts.append((2 * n, f"{where}.interruptions.every", f"interruptions every {gap:g} {unit}s"))
-        if d.outages is not None:
+            rows.append((2 * length / gap, f"{where}.interruptions.every", f"interruptions every {gap:g} {unit}s"))
+        if d.outages is not None:  # each starts, then ends
             cycle = d.outages.every.expected() + d.outages.lasts.expected()
-            counts.append((2 * length / cycle, f"{where}.outages.every", f"an outage cycle (every + lasts) of {cycle:g} {unit}s"))
-        if d.schedule is not None:
-            counts.append((2 * len(d.schedule) * length / day, "run.day_length",
-                           f"shift changes in a day of {day:g} {unit}s"))
+            rows.append((2 * length / cycle, f"{where}.outages.every", f"an outage cycle (every + lasts) of {cycle:g} {unit}s"))
+        if d.schedule is not None:  # each window opens and closes
+            rows.append((2 * len(d.schedule) * length / day, "run.day_length", f"shift changes in a day of {day:g} {unit}s"))
         if d.absence is not None:
-            counts.append((length / day, "run.day_length", f"a draw of absent staff every day of {day:g} {unit}s"))
-    total = sum(n for n, _, _ in counts)
+            rows.append((length / day, "run.day_length", f"a draw of absent staff every day of {day:g} {unit}s"))
+    return rows
+
+
+def _clock_problems(model: Model):
+    """Clock events (see clock_events) beyond what one replication can hold: a tiny gap would run for
+    hours or fill the memory, so the file is refused before anything runs."""
+    run, unit = model.run, model.time_unit
+    rows = clock_events(model)
+    held = max(run.max_customers, DEFAULT_MAX_CUSTOMERS)  # each interruption waits as a job, like a customer
+    for n, path, what in rows:
+        if path.endswith(".interruptions.every") and n / 2 > held:
+            yield Problem(path, f"{what} give about {n / 2:,.0g} interruptions in one replication, more than the "
+                          f"{held:,} jobs a replication can hold: give the time between interruptions in {unit}s")
+            return
+    total = sum(n for n, _, _ in rows)
     if total > run.max_events:
-        n, path, what = max(counts)
+        n, path, what = max(rows)
         yield Problem(path, f"{what}: about {n:,.0g} events in one replication, more than run.max_events = "
                       f"{run.max_events:,} allows: check the value is in {unit}s, or raise run.max_events")
 

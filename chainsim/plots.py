@@ -380,7 +380,7 @@ def sweep_heatmap_figure(table: pd.DataFrame, x: LeverRange, y: LeverRange, head
 def _shorten(name: str, limit: int) -> str:
     """A node's name in at most two lines of ``limit`` characters, cut with '…' after that: with many
     columns, whole names ran into each other and none could be read. The whole name is in the hover."""
-    lines = textwrap.wrap(name, limit, break_long_words=False) or [name]
+    lines = textwrap.wrap(name, limit) or [name]
     if len(lines) > 2:
         lines = [lines[0], lines[1][: limit - 1].rstrip() + "…"]
     return "<br>".join(lines)

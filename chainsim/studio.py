@@ -25,7 +25,16 @@ from chainsim.errors import ModelError, Problem
 from chainsim.levers import apply_levers
 from chainsim.load import arrival_rate, error_rate, offered_load
 from chainsim.metrics import t_interval
-from chainsim.model import Model, Parallel, Request, Serve, consult_requests, parse_model, walk_steps
+from chainsim.model import (
+    Model,
+    Parallel,
+    Request,
+    Serve,
+    clock_events,
+    consult_requests,
+    parse_model,
+    walk_steps,
+)
 from chainsim.plan import day_segments
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -182,32 +191,11 @@ def consult_jobs(model: Model, consult: Request | Parallel | list | None) -> flo
 def work_per_replication(model: Model) -> float:
     """Customers one replication simulates, or jobs / JOBS_PER_CUSTOMER when that is more."""
     customers = customers_per_replication(model)
-    return max(customers, (customers * jobs_per_customer(model) + clock_events(model)) / JOBS_PER_CUSTOMER)
-
-
-def clock_events(model: Model) -> float:
-    """Events of one replication with no customer behind them: interruptions, outages, shift changes
-    and daily absence draws, over the longest run (horizon and drain).
-
-    Shift changes count too: with almost no customers, 20 departments changing shift 4 times a day
-    over a horizon of 10 million minutes took 3 s a replication (10 minutes a click at 200
-    replications) while the customers alone counted 0. Counted as jobs they weigh more than they
-    cost, so the cap stays an upper bound.
-    """
-    run = model.run
-    clock = run.horizon + ((run.drain_limit or run.horizon) if run.drain else 0.0)
-    days = math.ceil(clock / model.day_length)
-    events = 0.0
-    for spec in model.departments.values():
-        events += sum(clock / every.expected()
-                      for every in (spec.interruptions and spec.interruptions.every, spec.outages and spec.outages.every)
-                      if every is not None)
-        if spec.schedule is not None:
-            windows = [(w.start, w.end, w.staff) for w in spec.schedule]
-            events += days * len(day_segments(windows, model.day_length, sum))
-        if spec.absence is not None:
-            events += days
-    return events
+    # Clock events count too: with almost no customers, 20 departments changing shift 4 times a day over
+    # a horizon of 10 million minutes took 3 s a replication (10 minutes a click at 200 replications).
+    # Counted as jobs, they weigh more than they cost, so the cap stays an upper bound.
+    clock = sum(n for n, _, _ in clock_events(model))
+    return max(customers, (customers * jobs_per_customer(model) + clock) / JOBS_PER_CUSTOMER)
 
 
 def work(models: list[Model], replications: int) -> float:

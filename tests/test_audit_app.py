@@ -10,11 +10,13 @@ settings seemingly gone. The downloads are checked in a real Chromium (tests/tes
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from test_app import BANK, _app, _errors, _metric
 
 import chainsim
 from chainsim import plots, studio
+from chainsim.model import clock_events
 
 HELLO = BANK.parent / "hello_chain.yaml"
 
@@ -191,8 +193,8 @@ def test_the_work_cap_counts_shift_changes_so_a_click_cannot_run_for_minutes():
         "customers": {"c": {"arrivals": {"rate": 1e-7}, "journey": [{"serve": "d0", "time": {"dist": "fixed", "value": 1}}]}}})
     model = chainsim.model_from_text(text)
     assert studio.customers_per_replication(model) < 2
-    # The horizon and as long again to drain: 41,667 days started, 4 changes a day, 20 departments.
-    assert studio.clock_events(model) == 20 * 4 * 41_667
+    # The horizon and as long again to drain: 41,667 days, 4 windows opening and closing, 20 departments.
+    assert sum(n for n, _, _ in clock_events(model)) == pytest.approx(20 * 8 * 2e7 / 480)
     at = _edit(_app(), text)
     assert at.button(key="run").disabled
     assert "the app starts at most 120,000" in _texts(at.warning)
@@ -260,6 +262,12 @@ def test_a_long_chain_takes_the_pages_width_and_its_names_fit_their_columns():
     assert nodes.hovertext[0].startswith("Abteilung Nr. 0 – Übergabe & Prüfung<br>")  # the whole name on hover
     bank = plots.chain_figure(chainsim.load_model(BANK)).data[-1]
     assert list(bank.text) == ["Front desk (6)", "Compliance (3)", "IT (2)", "Back office (2)"]  # short names: whole
+
+
+def test_a_long_name_without_spaces_is_cut_to_its_column_too():
+    # A compound word (common in German) was never broken, so it still ran into its neighbours.
+    lines = plots._shorten("Kundenauftragsabwicklungsabteilung", 10).split("<br>")
+    assert len(lines) == 2 and all(len(line) <= 10 for line in lines) and lines[1].endswith("…")
 
 
 def test_a_big_department_does_not_cover_the_chain():
