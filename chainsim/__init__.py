@@ -24,8 +24,8 @@ _WHERE = {
 }
 __all__ = [
     "LEVERS", "ClusterError", "Experiment", "ExperimentResults", "Model", "ModelError", "Problem", "ResultStore", "Results",
-    "RunLimitError", "Scenario", "Sequential", "__version__", "apply_levers", "load_model", "model_from_text",
-    "WorkerLostError", "offered_load", "parse_model", "simulate",
+    "RunLimitError", "Scenario", "Sequential", "WorkerLostError", "__version__", "apply_levers", "load_model",
+    "model_from_text", "offered_load", "parse_model", "simulate",
 ]
 
 
@@ -43,7 +43,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from chainsim.api import Results, model_from_text, simulate
-    from chainsim.errors import ClusterError, ModelError, Problem, RunLimitError
+    from chainsim.errors import ClusterError, ModelError, Problem, RunLimitError, WorkerLostError
     from chainsim.experiment import Experiment, ExperimentResults, Scenario, Sequential
     from chainsim.levers import LEVERS, apply_levers
     from chainsim.load import offered_load

@@ -5,9 +5,9 @@ The CLI and the app are thin doors onto these functions.
 
 from __future__ import annotations
 
-import difflib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,7 +18,7 @@ import pandas as pd
 
 from chainsim import __version__
 from chainsim.engine import simulate_replication
-from chainsim.errors import MAX_REPLICATIONS, ModelError, Problem, whole_number
+from chainsim.errors import MAX_REPLICATIONS, ModelError, run_arguments, unknown_kpi, whole_number
 from chainsim.executors import make_executor
 from chainsim.load import load_warnings
 from chainsim.metrics import attribution_matrix, kpi_range, replication_kpis, t_interval
@@ -46,8 +46,9 @@ def as_model(model: Model | str | Path | dict) -> Model:
     return parse_model(model) if isinstance(model, dict) else load_model(model)
 
 
-def simulate(model: Model | str | Path, replications: int | None = None, seed: int | None = None,
-             workers: int | None = 1, dask: str | None = None, progress=None,
+def simulate(model: Model | str | Path | dict, replications: int | None = None, seed: int | None = None,
+             workers: int | None = 1, dask: str | None = None,
+             progress: Callable[[int, int], None] | None = None,
              keep_records: bool = True) -> Results:
     """Run replications of a model; `progress(done, total)` is called as each finishes.
 
@@ -57,10 +58,7 @@ def simulate(model: Model | str | Path, replications: int | None = None, seed: i
     n = model.run.replications if replications is None else whole_number("replications", replications, 1,
                                                                           MAX_REPLICATIONS)
     seed = model.run.seed if seed is None else whole_number("seed", seed, 0, MAX_SEED)
-    if workers is not None:
-        workers = whole_number("workers", workers, 1, 10_000)
-    if progress is not None and not callable(progress):
-        raise ModelError([Problem("progress", f"give a function progress(done, total), or None (got {progress!r})")])
+    workers = run_arguments(workers, progress)
     started = time.perf_counter()
     executor = make_executor(workers, dask)
     outputs: list[Any] = [None] * n
@@ -99,10 +97,7 @@ class Results:
     def kpi(self, name: str) -> tuple[float, float, float]:
         """(mean, ci_low, ci_high) of one KPI over replications; ModelError for a name no replication has."""
         if not any(name in k for k in self.kpis):
-            known = sorted({key for k in self.kpis for key in k})
-            close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "docs/output-reference.md lists the KPIs"
-            raise ModelError([Problem("kpi", f"unknown KPI {name!r}: {hint}")])
+            raise ModelError([unknown_kpi(name, {key for k in self.kpis for key in k})])
         return t_interval(np.array([k.get(name, math.nan) for k in self.kpis]), within=kpi_range(name))
 
     def summary(self) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from chainsim.errors import ClusterError, ModelError, RunLimitError, WorkerLostError
+from chainsim.errors import MAX_REPLICATIONS, ClusterError, ModelError, RunLimitError, WorkerLostError
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_LIMIT = 3
@@ -147,7 +147,7 @@ def _check_writable(path: str | None, option: str, folder: bool = False) -> None
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--replications", "-r", type=click.IntRange(1, 100_000), help="Replications (default: the file's).")
+@click.option("--replications", "-r", type=click.IntRange(1, MAX_REPLICATIONS), help="Replications (default: the file's).")
 @click.option("--seed", "-s", type=click.IntRange(0), help="Root seed (default: the file's).")
 @click.option("--horizon", type=click.FloatRange(min=0, min_open=True), help="Run length (default: the file's).")
 @click.option("--workers", "-w", type=click.IntRange(0), default=1, show_default=True,
@@ -300,7 +300,7 @@ def _print_other_kpis(results, width: int) -> None:
 @click.option("--resume", is_flag=True, help="Continue the experiment in the store; skip what is stored.")
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Results store (SQLite file); default: FILE's name with .sqlite, in this folder.")
-@click.option("--replications", "-r", type=click.IntRange(1, 100_000),
+@click.option("--replications", "-r", type=click.IntRange(1, MAX_REPLICATIONS),
               help="Replications per scenario (default: the file's).")
 @click.pass_context
 def experiment(ctx, file, workers, dask_address, resume, out, replications) -> None:
@@ -335,8 +335,8 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
                     f"{_resume_command(file, out)}", fg="yellow", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except WorkerLostError as exc:
-        click.secho(f"\nerror: {exc}, in {out}; continue with --resume: {_resume_command(file, out)}",
-                    fg="red", err=True)
+        click.secho(f"\nerror: {exc}; finished replications are in {out}; continue with --resume: "
+                    f"{_resume_command(file, out)}", fg="red", err=True)
         sys.exit(EXIT_WORKER_LOST)
     except StoreError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
@@ -392,7 +392,7 @@ def summarise(store, name, csv_path, parquet_path) -> None:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", "out", type=click.Path(dir_okay=False), default="report.html", show_default=True,
               help="The HTML file to write.")
-@click.option("--replications", "-r", type=click.IntRange(1, 100_000), help="Replications (default: the file's).")
+@click.option("--replications", "-r", type=click.IntRange(1, MAX_REPLICATIONS), help="Replications (default: the file's).")
 @click.option("--seed", "-s", type=click.IntRange(0), help="Root seed (default: the file's).")
 @click.option("--workers", "-w", type=click.IntRange(0), default=1, show_default=True,
               help="Local processes; 0 = all cores.")

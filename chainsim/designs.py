@@ -21,8 +21,8 @@ from typing import Any
 
 from scipy.stats import qmc
 
-from chainsim.errors import ModelError, Problem
-from chainsim.levers import LEVERS, is_number, lever_problems
+from chainsim.errors import ModelError, Problem, is_number
+from chainsim.levers import LEVERS, lever_problems
 
 DESIGN_TYPES = ("list", "grid", "latin_hypercube", "one_at_a_time")
 MAX_POINTS = 10_000  # more scenarios than anyone can read; a typo in a grid must not run for days

@@ -16,7 +16,7 @@ from typing import Any
 
 from chainsim.errors import WorkerLostError
 
-WORKER_LOST = "a worker process stopped abruptly (killed, or out of memory); what finished before it is kept"
+WORKER_LOST = "a worker process stopped abruptly (killed, or out of memory)"
 
 
 class SerialExecutor:
@@ -45,6 +45,11 @@ def chunked(tasks: Iterable[Any], workers: int, per_worker: int = 4, largest: in
     return [indexed[i:i + size] for i in range(0, len(indexed), size)]
 
 
+def _lost(future) -> bool:
+    """The future's worker died (the whole pool is then broken), as opposed to a task that raised."""
+    return isinstance(future.exception(), BrokenProcessPool)
+
+
 def run_chunk(fn: Callable, chunk: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
     return [(i, fn(task)) for i, task in chunk]
 
@@ -57,27 +62,33 @@ class ProcessExecutor:
         self._pool = ProcessPoolExecutor(max_workers=self.workers)
 
     def map(self, fn: Callable, tasks: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        """Yield (index, result) as chunks finish; WorkerLostError, after what finished, if a worker dies."""
         pending: set = set()
         todo = iter(chunked(tasks, self.workers))
         try:
             while True:
-                while len(pending) < 2 * self.workers:
-                    chunk = next(todo, None)
-                    if chunk is None:
-                        break
-                    pending.add(self._pool.submit(run_chunk, fn, chunk))
+                try:
+                    while len(pending) < 2 * self.workers and (chunk := next(todo, None)) is not None:
+                        pending.add(self._pool.submit(run_chunk, fn, chunk))
+                except BrokenProcessPool:  # a worker died while the caller held a result (storing it)
+                    break
                 if not pending:
                     return
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                lost = {f for f in done if isinstance(f.exception(), BrokenProcessPool)}
-                for future in done - lost:
+                for future in done:
+                    if not _lost(future):
+                        yield from future.result()
+                if any(_lost(future) for future in done):
+                    break
+            # The pool is broken: the other chunks end now, some with results worth keeping. A fresh
+            # pool keeps this executor usable (the caller may have passed it in, and run again).
+            finished, pending = wait(pending)
+            self._pool.shutdown(wait=False)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+            for future in finished:
+                if not _lost(future):
                     yield from future.result()
-                if lost:  # the pool is broken: the other chunks end now, some with results worth keeping
-                    finished, pending = wait(pending)
-                    for future in finished:
-                        if not isinstance(future.exception(), BrokenProcessPool):
-                            yield from future.result()
-                    raise WorkerLostError(WORKER_LOST)
+            raise WorkerLostError(WORKER_LOST)
         finally:
             for future in pending:
                 future.cancel()

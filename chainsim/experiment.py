@@ -31,9 +31,17 @@ from chainsim import __version__
 from chainsim.api import as_model
 from chainsim.designs import expand
 from chainsim.engine import simulate_replication
-from chainsim.errors import MAX_REPLICATIONS, ModelError, Problem, whole_number
+from chainsim.errors import (
+    MAX_REPLICATIONS,
+    ModelError,
+    Problem,
+    is_number,
+    run_arguments,
+    unknown_kpi,
+    whole_number,
+)
 from chainsim.executors import make_executor
-from chainsim.levers import apply_levers, is_number, lever_cost, lever_problems
+from chainsim.levers import apply_levers, lever_cost, lever_problems
 from chainsim.metrics import kpi_range, replication_kpis, t_interval
 from chainsim.model import MAX_SEED, Model, Strict, load_model, parse_model
 from chainsim.store import ResultStore
@@ -144,22 +152,16 @@ class Sequential:
     max: int = 200
 
     def __post_init__(self) -> None:
-        """The same limits as the file's rule (SequentialSpec): a bad rule must not run to max or forever."""
-        problems = []
-        if not isinstance(self.kpi, str):
-            problems.append(Problem("replications.kpi", f"give a KPI name (got {self.kpi!r})"))
-        if not (is_number(self.relative_half_width) and 0 < self.relative_half_width < 1):
-            problems.append(Problem("replications.relative_half_width", "must be a number between 0 and 1 (0.05 "
-                                    f"= 5% of the mean; got {self.relative_half_width!r})"))
-        for name in ("min", "max"):
-            try:
-                whole_number(f"replications.{name}", getattr(self, name), 2, MAX_REPLICATIONS)
-            except ModelError as exc:
-                problems += exc.problems
-        if not problems and self.max < self.min:
-            problems.append(Problem("replications.max", f"must be >= min ({self.min}) (got {self.max})"))
-        if problems:
-            raise ModelError(problems)
+        """Checked by the file's rule (SequentialSpec), so both have the same limits (a bad rule must not run
+        to max or forever); the values are kept as it reads them (numpy's 20 becomes 20)."""
+        try:
+            spec = SequentialSpec.model_validate(self.__dict__)
+        except ValidationError as exc:
+            raise ModelError([Problem(".".join(["replications", *map(str, e["loc"])]),
+                                      e["msg"].removeprefix("Value error, "))
+                              for e in exc.errors(include_url=False)]) from None
+        for name, value in spec.model_dump().items():
+            object.__setattr__(self, name, value)  # frozen
 
 
 # --- the experiment file --------------------------------------------------------------------
@@ -447,8 +449,7 @@ class Experiment:
         asked = [("kpis", k) for k in self.kpis] + [("primary", self.primary_kpi)]
         if isinstance(self.replications, Sequential):
             asked.append(("replications.kpi", self.replications.kpi))
-        problems = [Problem(where, f"unknown KPI {k!r}: docs/output-reference.md lists them")
-                    for where, k in asked if k not in known and not _pool_kpi(k)]
+        problems = [unknown_kpi(k, known, where) for where, k in asked if k not in known and not _pool_kpi(k)]
         if problems:
             raise ModelError(problems)
 
@@ -475,10 +476,7 @@ class Experiment:
         progress(done, total) is called as replications finish. Ctrl-C (KeyboardInterrupt) stops;
         what finished is in the store. A scenario that cannot be built raises ModelError before anything runs.
         """
-        if workers is not None:
-            workers = whole_number("workers", workers, 1, 10_000)
-        if progress is not None and not callable(progress):
-            raise ModelError([Problem("progress", f"give a function progress(done, total), or None (got {progress!r})")])
+        workers = run_arguments(workers, progress)
         if store is not None and not isinstance(store, str | Path | ResultStore):
             raise ModelError([Problem("store", f"give a file path or a ResultStore, or None (got {store!r})")])
         if resume and store is None:  # else it would silently run everything again, storing nothing
@@ -616,7 +614,10 @@ class _Runner:
             if n >= rule.max or len(values) == 0:
                 continue
             mean, low, high = t_interval(values)
-            relative = (high - low) / 2 / abs(mean) if mean and not math.isnan(low) else math.inf
+            if high == low:  # the same value in every replication (0 abandonment): as precise as it gets
+                relative = 0.0
+            else:
+                relative = (high - low) / 2 / abs(mean) if mean and not math.isnan(low) else math.inf
             if relative <= rule.relative_half_width:
                 continue
             ok = int((~np.isnan(values)).sum())
@@ -728,7 +729,7 @@ class ExperimentResults:
     def summary(self, kpis: list[str] | None = None) -> pd.DataFrame:
         """Per scenario and KPI: mean, 95% t-interval and number of replications."""
         rows = []
-        for kpi in kpis or self.kpis:
+        for kpi in self._asked(kpis):
             wide = self.values(kpi)
             for scenario in wide.columns:
                 values = wide[scenario].to_numpy(dtype=float)
@@ -747,7 +748,7 @@ class ExperimentResults:
         baseline = baseline or self.baseline
         costs = {s["name"]: float(s.get("cost") or 0.0) for s in self.scenarios}
         rows = []
-        for kpi in kpis or self.kpis:
+        for kpi in self._asked(kpis):
             wide = self.values(kpi)
             sign = 1.0 if self._better(kpi) == "higher" else -1.0
             base = self._baseline_values(wide, baseline)
@@ -776,7 +777,7 @@ class ExperimentResults:
 
         Uses scenarios that move exactly one factor (a one_at_a_time design); rows sorted by swing.
         """
-        kpi = kpi or self.primary
+        kpi = self._asked([kpi], "kpi")[0] if kpi else self.primary
         wide = self.values(kpi)
         base = self._baseline_values(wide, self.baseline)
         by_factor: dict[str, list[tuple[Any, str]]] = {}
@@ -799,6 +800,20 @@ class ExperimentResults:
                          "swing": swing})
         table = pd.DataFrame(rows)
         return table.sort_values("swing", ascending=False).reset_index(drop=True) if rows else table
+
+    def _asked(self, kpis: list[str] | None, path: str = "kpis") -> list[str]:
+        """The KPIs a caller asked for (default: the experiment's); ModelError for a name neither the experiment
+        nor any replication has, which would otherwise be an empty table (a misspelt name, silently). The
+        experiment's own KPIs pass without results (a stopped run, a pool no finished scenario has)."""
+        if not kpis:
+            return self.kpis
+        if isinstance(kpis, str):
+            raise ModelError([Problem(path, f"give a list of KPI names (got {kpis!r})")])
+        known = {*self.table["kpi"], *self.kpis, self.primary}
+        problems = [unknown_kpi(k, known, path) for k in kpis if k not in known]
+        if problems:
+            raise ModelError(problems)
+        return list(kpis)
 
     def _baseline_values(self, wide: pd.DataFrame, baseline: str) -> pd.Series:
         """The baseline's column of one KPI; all nan if only the KPI is missing there (a pool KPI), and

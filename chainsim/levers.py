@@ -15,7 +15,6 @@ lever's field and the fix. This API is stable: the app and experiment files depe
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, get_args
@@ -23,7 +22,7 @@ from typing import Any, get_args
 from pydantic import TypeAdapter, ValidationError
 
 from chainsim.distributions import Distribution
-from chainsim.errors import ModelError, Problem
+from chainsim.errors import ModelError, Problem, is_number
 from chainsim.model import DAY_LENGTH, Model, Pool, parse_model
 from chainsim.plan import day_segments
 
@@ -103,11 +102,6 @@ def _scaled(dist: dict, factor: float, path: str) -> dict:
 
 
 # --- checking field values ------------------------------------------------------------------
-
-
-def is_number(value: Any) -> bool:
-    """A finite int or float (YAML's .inf and .nan are floats, and True is an int: neither is meant)."""
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 def _number(value: Any, path: str, *, positive: bool = False, minimum: float | None = None) -> float:

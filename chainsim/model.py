@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from chainsim.distributions import DIST_NAMES, Distribution, refuse_booleans_as_numbers
-from chainsim.errors import ModelError, Problem
+from chainsim.errors import MAX_REPLICATIONS, ModelError, Problem
 from chainsim.yamlio import read_yaml
 
 SCHEMA_VERSION = 1
@@ -56,7 +56,7 @@ class RunSettings(Strict):
                            "Work in progress then finishes (see `drain`).")
     warmup: float = Field(0.0, ge=0, allow_inf_nan=False, description="Statistics count only customers "
                           "arriving at or after this time (time units). 0 for a day that starts empty.")
-    replications: int = Field(10, ge=1, le=100_000, description="Independent runs; KPIs are reported "
+    replications: int = Field(10, ge=1, le=MAX_REPLICATIONS, description="Independent runs; KPIs are reported "
                               "as the mean over replications with a 95% t-interval.")
     seed: int = Field(1, ge=0, le=MAX_SEED, description="Root seed (0 to 2^53 - 1). Same seed, same numbers.")
     drain: bool = Field(True, description="After the horizon, no new customers arrive but those inside "

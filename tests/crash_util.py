@@ -5,24 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from tiny_chain import tiny_chain
+
 
 def write_experiment(folder: Path, name: str, replications: int, horizon: float, seed: int) -> int:
     """tiny.yaml and x.yaml in folder: a baseline and two scenarios; returns the replications in all."""
-    (folder / "tiny.yaml").write_text(f"""
-name: Tiny chain ({name})
-run: {{horizon: {horizon}, seed: {seed}}}
-departments:
-  desk: {{staff: 2}}
-  checks: {{staff: 1}}
-customers:
-  walk_in:
-    arrivals: {{rate: 0.25}}
-    patience: {{dist: exponential, mean: 30}}
-    journey:
-      - serve: desk
-        time: {{dist: exponential, mean: 5}}
-        consult: {{request: checks, time: {{dist: exponential, mean: 2.5}}, clarify: {{p: 0.2}}}}
-""")
+    (folder / "tiny.yaml").write_text(tiny_chain(horizon, seed, rich=True, name=f"Tiny chain ({name})"))
     (folder / "x.yaml").write_text(f"""
 name: {name}
 model: tiny.yaml

@@ -11,27 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_chain import tiny_chain
 
 from chainsim import Experiment, ModelError, ResultStore, Scenario, Sequential, apply_levers, simulate
 from chainsim.api import model_from_text
+from chainsim.errors import MAX_REPLICATIONS, MAX_WORKERS, WorkerLostError, whole_number
 from chainsim.store import StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME = "external.time_in_system.mean"
-TINY = """
-name: Tiny chain
-run: {horizon: 120, replications: 2, seed: 3}
-departments:
-  desk: {staff: 2}
-  checks: {staff: 1}
-customers:
-  walk_in:
-    arrivals: {rate: 0.25}
-    journey:
-      - serve: desk
-        time: {dist: exponential, mean: 5}
-        consult: {request: checks, time: {dist: exponential, mean: 2.5}}
-"""
+TINY = tiny_chain(horizon=120, seed=3, replications=2)
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +81,8 @@ def test_two_resumes_storing_the_same_replication_keep_the_first_and_go_on(tmp_p
 
 
 def test_two_cli_resumes_of_one_store_at_once_both_finish_with_the_uninterrupted_numbers(tmp_path):
+    """End to end through the CLI. Each run takes about a second, so the two may not overlap on every
+    machine: the store-level test above (two resumes storing the same replication) is the real guard."""
     (tmp_path / "m.yaml").write_text(TINY)
     (tmp_path / "x.yaml").write_text("name: x\nmodel: m.yaml\nreplications: 200\nscenarios:\n"
                                      "  - {name: hire, levers: [{lever: add_staff, department: checks}]}\n")
@@ -154,8 +145,10 @@ def test_wrong_arguments_to_an_experiment_are_refused_naming_them(tiny, kwargs, 
     (lambda: Scenario("a", cost=-5), "scenario 'a' cost: must be a finite number >= 0"),
     (lambda: Scenario("a", cost="lots"), "scenario 'a' cost: must be a finite number >= 0"),
     (lambda: Scenario("a", levers={"lever": "add_staff"}), "scenario 'a' levers: give a list of levers"),
-    (lambda: Sequential(TIME, 0.0), "replications.relative_half_width: must be a number between 0 and 1"),
-    (lambda: Sequential(TIME, 0.1, min=50, max=10**9), "replications.max: must be a whole number from 2 to 100,000"),
+    (lambda: Sequential(TIME, 0.0), "replications.relative_half_width: Input should be greater than 0"),
+    (lambda: Sequential(TIME, 0.1, min=50, max=10**9), "replications.max: Input should be less than or equal to 100000"),
+    (lambda: Sequential(TIME, 0.1, min=2.5), "replications.min: Input should be a valid integer"),
+    (lambda: Sequential(5, 0.1), "replications.kpi: Input should be a valid string"),
 ])
 def test_a_scenario_or_rule_of_wrong_types_is_refused_naming_the_field(scenario, says):
     with pytest.raises(ModelError, match=says):
@@ -240,8 +233,9 @@ def test_a_worker_killed_mid_experiment_exits_5_says_how_to_resume_and_the_resum
     workers[0].kill()
     _, err = run.communicate(timeout=120)
     assert run.returncode == 5, err
-    assert "Traceback" not in err and "a worker process stopped abruptly" in err
-    assert "continue with --resume: chainsim experiment x.yaml --out x.sqlite --resume" in err
+    assert "Traceback" not in err
+    assert ("error: a worker process stopped abruptly (killed, or out of memory); finished replications are in "
+            "x.sqlite; continue with --resume: chainsim experiment x.yaml --out x.sqlite --resume") in err
     resumed = subprocess.run([*cli, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     with ResultStore(tmp_path / "x.sqlite", readonly=True) as db:
@@ -372,3 +366,109 @@ def test_an_integer_factor_stays_whole_in_every_design_and_within_its_range():
     with pytest.raises(ModelError, match=r"integer: no whole number lies between low \(1.2\) and high \(1.8\)"):
         expand({"type": "latin_hypercube", "samples": 3,
                 "factors": {"n": {"path": "departments.it.staff", "low": 1.2, "high": 1.8, "integer": True}}})
+
+
+# --- fifth review ----------------------------------------------------------------------------------
+
+
+def test_a_misspelt_kpi_in_the_results_says_which_one_was_meant_instead_of_an_empty_table(tiny):
+    """compare(kpis=[typo]), summary([typo]) and sensitivity(typo) returned an empty table, silently;
+    the hint is the same as Results.kpi's (one helper)."""
+    typo = "external.time_in_sytem.mean"
+    x = Experiment(tiny, [Scenario("hire", levers=[{"lever": "add_staff", "department": "checks"}], factors={"n": 2})],
+                   replications=2).run(workers=1)
+    for call, path in [(lambda: x.compare(kpis=[TIME, typo]), "kpis"), (lambda: x.summary([typo]), "kpis"),
+                       (lambda: x.results.sensitivity(typo), "kpi")]:
+        with pytest.raises(ModelError) as err:
+            call()
+        assert [str(p) for p in err.value.problems] == [f"{path}: unknown KPI {typo!r}: did you mean {TIME!r}?"]
+    with pytest.raises(ModelError) as err:
+        simulate(tiny, replications=2).kpi(typo)
+    assert str(err.value) == f"kpi: unknown KPI {typo!r}: did you mean {TIME!r}?"
+    assert len(x.summary([TIME])) == 2 and len(x.results.sensitivity(TIME)) == 1  # a right name still works
+    pool = "pool.cross_trained_desk_checks.utilisation"  # the experiment's own KPI, without results (no pool here)
+    x = Experiment(tiny, kpis=[TIME, pool], replications=2).run(workers=1)
+    assert len(x.summary([pool])) == 0 and len(x.compare(kpis=[pool])) == 0
+
+
+def test_a_kpi_that_is_zero_in_every_replication_is_precise_and_stops_at_the_minimum(tiny):
+    """No customer has patience here, so the abandonment rate is 0 in every replication: a zero-width
+    interval. It was taken as infinitely imprecise, and every scenario ran to the rule's max."""
+    rule = Sequential(kpi="external.abandonment_rate", relative_half_width=0.1, min=4, max=30)
+    x = Experiment(tiny, [Scenario("hire", levers=[{"lever": "add_staff", "department": "checks"}])],
+                   replications=rule, kpis=["external.abandonment_rate"]).run(workers=1)
+    assert x.results.replication_counts().to_dict() == {"baseline": 4, "hire": 4}
+    assert (x.summary()["mean"] == 0).all()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: whole_number("seed", 10**400, 0, 2**53 - 1),
+    lambda: Scenario("a", cost=10**400),
+    lambda: apply_levers(model_from_text(TINY), [{"lever": "add_staff", "department": "checks", "cost": 10**400}]),
+    lambda: simulate(model_from_text(TINY), replications=10**400),
+])
+def test_an_int_too_large_for_a_float_is_a_model_error_not_an_overflow_error(make):
+    with pytest.raises(ModelError):
+        make()
+
+
+def test_numpy_numbers_are_numbers_everywhere(tiny):
+    """Scenario(cost=np.int64(5)) was refused as 'must be a finite number (got 5)': one predicate for both."""
+    assert Scenario("a", cost=np.int64(5)).total_cost == 5.0
+    assert apply_levers(tiny, [{"lever": "add_staff", "department": "checks", "count": np.int64(2)}]) \
+        .departments["checks"].staff == 3
+    rule = Sequential(TIME, np.float64(0.1), min=np.int64(4), max=np.int64(8))
+    assert (rule.min, rule.max) == (4, 8) and type(rule.min) is int
+
+
+def test_a_sequential_rule_in_python_and_in_a_file_is_refused_with_the_same_words(tmp_path):
+    (tmp_path / "m.yaml").write_text(TINY)
+    (tmp_path / "x.yaml").write_text(f"name: x\nmodel: m.yaml\nreplications: {{kpi: {TIME}, relative_half_width: 0.1, "
+                                     "min: 20, max: 10}\n")
+    with pytest.raises(ModelError) as in_file:
+        Experiment.from_file(tmp_path / "x.yaml")
+    with pytest.raises(ModelError) as in_python:
+        Sequential(TIME, 0.1, min=20, max=10)
+    assert [p.message for p in in_python.value.problems] == [p.message for p in in_file.value.problems] \
+        == ["max (10) must be >= min (20)"]
+
+
+def test_every_door_has_the_same_limits_on_workers_and_replications(tiny):
+    from chainsim import cli
+
+    for run in (lambda: simulate(tiny, replications=1, workers=MAX_WORKERS + 1),
+                lambda: Experiment(tiny, replications=1).run(workers=MAX_WORKERS + 1)):
+        with pytest.raises(ModelError, match=f"workers: must be a whole number from 1 to {MAX_WORKERS:,}"):
+            run()
+    for command in (cli.run, cli.report, cli.experiment):
+        [option] = [p for p in command.params if p.name == "replications"]
+        assert (option.type.min, option.type.max) == (1, MAX_REPLICATIONS)
+
+
+def test_chainsim_run_says_a_worker_died_and_claims_to_keep_nothing(tmp_path, monkeypatch):
+    """The message said 'what finished before it is kept', but `run`, `report` and simulate() keep nothing;
+    only `experiment` (which stores) says where the finished replications are."""
+    from click.testing import CliRunner
+
+    import chainsim.api
+    from chainsim.cli import main
+    from chainsim.executors import WORKER_LOST
+
+    def dies(*args, **kwargs):
+        raise WorkerLostError(WORKER_LOST)
+
+    (tmp_path / "m.yaml").write_text(TINY)
+    monkeypatch.setattr(chainsim.api, "simulate", dies)
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "m.yaml"), "--workers", "2"])
+    assert result.exit_code == 5
+    assert result.stderr == "error: a worker process stopped abruptly (killed, or out of memory)\n"
+
+
+def test_the_public_names_are_sorted_and_each_imports():
+    import chainsim
+
+    def kind(name: str) -> tuple:  # ruff's order: CONSTANTS, then Classes, then the rest
+        return (not name.isupper(), not name[:1].isupper(), name)
+
+    assert chainsim.__all__ == sorted(chainsim.__all__, key=kind)
+    assert all(getattr(chainsim, name) is not None for name in chainsim.__all__)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 import os
 import time
+from functools import partial
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_chain import tiny_chain
 
 from chainsim import Experiment, Scenario
 from chainsim.api import model_from_text
@@ -15,21 +18,7 @@ from chainsim.dask_executor import LOCAL_CLUSTER_CONFIG, DaskExecutor
 from chainsim.errors import WorkerLostError
 from chainsim.executors import ProcessExecutor, SerialExecutor, chunked
 
-TINY = """
-name: Tiny chain
-run: {horizon: 240, replications: 4, seed: 9}
-departments:
-  desk: {staff: 2}
-  checks: {staff: 1, error_rate: 0.1}
-customers:
-  walk_in:
-    arrivals: {rate: 0.25}
-    patience: {dist: exponential, mean: 20}
-    journey:
-      - serve: desk
-        time: {dist: lognormal, mean: 5, cv: 0.5}
-        consult: {request: checks, time: {dist: exponential, mean: 2.5}, clarify: {p: 0.2}}
-"""
+TINY = tiny_chain(horizon=240, seed=9, replications=4, rich=True)
 
 
 def _experiment() -> Experiment:
@@ -132,6 +121,7 @@ def test_chunks_cover_every_task_once_in_order_and_stay_small(tasks: int, worker
 
 def _die_on_3(i: int) -> int:
     if i == 3:
+        time.sleep(0.5)  # the other worker finishes chunks meanwhile
         os._exit(1)  # what the kernel's out-of-memory killer, or kill -9, does to a worker
     return i
 
@@ -146,15 +136,53 @@ def test_a_dead_local_worker_is_a_worker_lost_error_after_what_finished():
                 got[i] = result
     finally:
         executor.close()
-    assert 3 not in got and all(got[i] == i for i in got)
+    assert 3 not in got and len(got) >= 5 and all(got[i] == i for i in got)  # at least one chunk of 5
 
 
-def test_a_task_that_kills_every_dask_worker_it_meets_is_a_worker_lost_error(cluster):
+def _die_on_3_when_told(flag: Path, i: int) -> int:
+    if i == 3:
+        deadline = time.monotonic() + 60
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os._exit(1)
+    return i
+
+
+def test_a_worker_dying_while_the_caller_stores_a_result_is_a_worker_lost_error_and_the_executor_recovers(
+        tmp_path):
+    """The worker dies while the generator is paused (the caller writes to SQLite, updates a bar): the
+    next submit used to raise BrokenProcessPool, a traceback instead of exit 5. And an executor the
+    caller passed in must still run tasks afterwards."""
+    flag = tmp_path / "die"
+    executor = ProcessExecutor(2)
+    got = {}
+    try:
+        with pytest.raises(WorkerLostError, match="a worker process stopped abruptly"):
+            for i, result in executor.map(partial(_die_on_3_when_told, flag), range(40)):
+                if not got:
+                    flag.touch()
+                    time.sleep(1.0)  # a slow consumer: the worker is dead before the next submit
+                got[i] = result
+        assert 3 not in got and len(got) >= 5 and all(got[i] == i for i in got)
+        assert dict(executor.map(abs, [-1, -2, -3])) == {0: 1, 1: 2, 2: 3}
+    finally:
+        executor.close()
+
+
+@pytest.fixture
+def doomed_cluster():
+    """A LocalCluster of its own (2 workers) for a test that kills its workers: the module's cluster
+    stays whole, whatever order the tests run in."""
+    executor = DaskExecutor("local", workers=2)
+    yield executor
+    executor.close()
+
+
+def test_a_task_that_kills_every_dask_worker_it_meets_is_a_worker_lost_error(doomed_cluster):
     """Dask retries a chunk whose worker died on others; when they all die (KilledWorker) the run used to
-    end with a traceback. Now: the chunks that finished are yielded first, then WorkerLostError.
-    Last in this module: the cluster's workers are still restarting afterwards."""
+    end with a traceback. Now: the chunks that finished are yielded first, then WorkerLostError."""
     got = {}
     with pytest.raises(WorkerLostError, match="a worker process stopped abruptly"):
-        for i, result in cluster.map(lambda i: os._exit(1) if i == 3 else i, range(8)):
+        for i, result in doomed_cluster.map(lambda i: os._exit(1) if i == 3 else i, range(8)):
             got[i] = result
     assert 3 not in got and len(got) >= 3 and all(got[i] == i for i in got)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_chain import tiny_chain
 
 from chainsim import LEVERS, Experiment, ModelError, Scenario, Sequential, apply_levers, load_model
 from chainsim.api import model_from_text
@@ -19,26 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BANK = ROOT / "models" / "retail_bank.yaml"
 TIME = "external.time_in_system.mean"
 
-TINY = """
-name: Tiny chain
-run: {horizon: 240, replications: 4, seed: 3}
-departments:
-  desk: {staff: 2}
-  checks: {staff: 1, error_rate: 0.05}
-customers:
-  walk_in:
-    arrivals: {rate: 0.25}
-    patience: {dist: exponential, mean: 30}
-    sla: 30
-    value: 100
-    journey:
-      - serve: desk
-        time: {dist: exponential, mean: 5}
-        consult:
-          request: checks
-          time: {dist: exponential, mean: 2.5}
-          clarify: {p: 0.2, time: {dist: fixed, value: 1}}
-"""
+TINY = tiny_chain(horizon=240, seed=3, replications=4, rich=True)
 
 
 @pytest.fixture(scope="module")

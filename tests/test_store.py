@@ -6,25 +6,13 @@ import math
 
 import pandas as pd
 import pytest
+from tiny_chain import tiny_chain
 
 from chainsim import Experiment, ExperimentResults, ResultStore, Scenario
 from chainsim.api import model_from_text
 from chainsim.store import StoreError
 
-TINY = """
-name: Tiny chain
-run: {horizon: 200, replications: 3, seed: 5}
-departments:
-  desk: {staff: 2}
-  checks: {staff: 1}
-customers:
-  walk_in:
-    arrivals: {rate: 0.25}
-    journey:
-      - serve: desk
-        time: {dist: exponential, mean: 5}
-        consult: {request: checks, time: {dist: exponential, mean: 2.5}}
-"""
+TINY = tiny_chain(horizon=200, seed=5, replications=3)
 
 
 def _experiment(replications: int = 3) -> Experiment:
