@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -32,7 +33,11 @@ def _experiment() -> Experiment:
 @pytest.fixture(scope="module")
 def cluster():
     """One real LocalCluster (2 worker processes) for the module, via the executor's 'local' door."""
-    executor = DaskExecutor("local", workers=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        executor = DaskExecutor("local", workers=2)
+    # started while the module's cluster runs: like two experiments at once, each finds its own ports
+    assert not [w for w in caught if "already in use" in str(w.message)]
     yield executor
     executor.close()
 
@@ -173,7 +178,11 @@ def test_a_worker_dying_while_the_caller_stores_a_result_is_a_worker_lost_error_
 def doomed_cluster():
     """A LocalCluster of its own (2 workers) for a test that kills its workers: the module's cluster
     stays whole, whatever order the tests run in."""
-    executor = DaskExecutor("local", workers=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        executor = DaskExecutor("local", workers=2)
+    # started while the module's cluster runs: like two experiments at once, each finds its own ports
+    assert not [w for w in caught if "already in use" in str(w.message)]
     yield executor
     executor.close()
 
