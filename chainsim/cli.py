@@ -24,6 +24,7 @@ EXIT_RUN_LIMIT = 3
 EXIT_NO_BASELINE = 4  # every replication of the baseline failed: there is nothing to compare with
 EXIT_WORKER_LOST = 5  # a worker process died (killed, out of memory): not the input's fault, worth running again
 EXIT_INTERRUPTED = 130  # Ctrl-C, the shell's convention
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (`| head`), as for a process stopped by SIGPIPE
 
 
 class Group(click.Group):
@@ -46,6 +47,9 @@ class Group(click.Group):
         except KeyboardInterrupt:  # Ctrl-C in run, report or summarise (experiment says how to resume)
             click.secho("\nstopped (Ctrl-C)", fg="yellow", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # not an error of the input: stop quietly, as `yes | head` does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+            sys.exit(EXIT_BROKEN_PIPE)
         except (ClusterError, OSError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_BAD_INPUT)

@@ -15,7 +15,7 @@ import numpy as np
 
 from chainsim import analytic
 from chainsim.distributions import Distribution
-from chainsim.model import Branch, Department, Model, Parallel, Request, Serve, walk_steps
+from chainsim.model import Branch, CustomerClass, Department, Model, Parallel, Request, Serve, walk_steps
 from chainsim.plan import arrival_segments, read_trace, rework_time, trace_classes
 
 
@@ -217,7 +217,7 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
         staff = average_staff(model, name, spec)
         utilisation = busy / staff if staff > 0 else (math.inf if busy > 0 else 0.0)
         per_job = tally.time[name] / rate if rate > 0 else 0.0
-        servers = max(1, math.floor(staff))
+        servers = math.floor(staff + 1e-9)  # whole staff members (1e-9: an average of 1 summed over hours)
         if rate == 0 or busy == 0:
             wait = 0.0
         elif utilisation >= 1:
@@ -294,8 +294,8 @@ def _unused_settings_warnings(model: Model):
     """Settings written in the file that can never act (valid, so not refused, but likely a slip)."""
     for name, cls in model.customers.items():
         where = f"customers.{name}"
-        if "churn_if_late" in cls.model_fields_set and cls.churn_if_late > 0 and cls.expectation is None \
-                and cls.sla is None:
+        # "written" as "not the default": a model through with_changes has every field set
+        if cls.churn_if_late not in (0.0, CustomerClass.model_fields["churn_if_late"].default) and cls.expectation is None and cls.sla is None:
             yield (f"{where}.churn_if_late: no customer of this class is ever late, as it has neither `expectation` "
                    "nor `sla`: set one of them, or drop churn_if_late")
         if cls.patience_on_hold and cls.patience is None:

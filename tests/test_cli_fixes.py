@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import http.server
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -275,3 +277,15 @@ def test_departments_labelled_alike_are_told_apart_in_the_cli_tables(tmp_path):
         assert "Desk (front_de" in done.stdout and "Desk (back_off" in done.stdout  # cut at 15 characters
     labels = chainsim_api.simulate(model, replications=1).departments()["label"].tolist()
     assert labels == ["Desk (front_desk)", "Desk (back_office)"]
+
+
+def test_a_reader_that_goes_away_stops_the_cli_quietly(tmp_path):
+    """`chainsim run model | head -1`: the pipe closing is no bad input (exit 2) and no error message."""
+    model = tmp_path / "hello.yaml"
+    model.write_text(HELLO)
+    proc = subprocess.Popen([sys.executable, "-m", "chainsim.cli", "run", str(model)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc.stdout.close()  # closed before the CLI has imported, so its first line meets a closed pipe
+    assert proc.wait(timeout=300) == 141
+    assert proc.stderr.read() == b""
+    proc.stderr.close()

@@ -87,6 +87,16 @@ customers:
     assert studio.estimate_text(studio.estimate_table({"Baseline": model_from_text(text)})).iloc[0, 1] == "staff varies"
     busier = load_of(model_from_text(text.replace("0.24", "0.3")), "desk")  # 1.5 busy of 1.5: overloaded
     assert busier.overloaded and math.isinf(busier.estimated_wait)
+    # Open 8 hours of 24 with one person: a third of a person on average, 0.2 busy. Not an M/M/1.
+    part_time = text.replace("[{from: 0, to: 720, staff: 1}, {from: 720, to: 1440, staff: 2}]",
+                             "[{from: 480, to: 960, staff: 1}]").replace("0.24", "0.04")
+    desk = load_of(model_from_text(part_time), "desk")
+    assert desk.staff == pytest.approx(1 / 3) and desk.utilisation == pytest.approx(0.6)
+    assert math.isnan(desk.estimated_wait)
+    whole = load_of(model_from_text(text.replace("[{from: 0, to: 720, staff: 1}, {from: 720, to: 1440, staff: 2}]",
+                                                 "[{from: 0, to: 720, staff: 1}, {from: 720, to: 1440, staff: 1}]")
+                                    .replace("0.24", "0.1")), "desk")  # 1 all day, in two windows: M/M/1
+    assert whole.estimated_wait == pytest.approx(analytic.mmc_wait(0.1, 0.2, 1))
 
 
 @pytest.mark.parametrize("batch, per_arrival", [

@@ -414,7 +414,9 @@ def test_a_setting_that_can_never_act_is_warned_about(fields, remove, field):
     walk_in = data["customers"]["walk_in"]
     for key in remove:
         walk_in.pop(key, None)
-    assert load_warnings(chainsim.parse_model(data)) == []  # the defaults say nothing
+    plain = chainsim.parse_model(data)
+    assert load_warnings(plain) == []  # the defaults say nothing,
+    assert load_warnings(plain.with_changes({"departments.front_desk.staff": 3})) == []  # nor once all are set
     walk_in.update(fields)
     [warning] = load_warnings(chainsim.parse_model(data))
     assert warning.startswith(f"customers.walk_in.{field}: ") and f"drop {field}" in warning
