@@ -224,8 +224,9 @@ def overview(model: chainsim.Model, runs: dict | None, models: dict[str, chainsi
         st.markdown(f"**Instant estimate** (queueing formulas, no simulation): {runs_shown.lower()}")
         st.dataframe(studio.estimate_text(studio.estimate_table(models)), width="stretch")
         st.caption("Utilisation = offered staff time / staff on duty; wait = Erlang-C mean queueing time "
-                   "(\"staff varies\": the average staff on duty, from shifts, absence, outages or pools, is "
-                   "not a whole number and its whole part is below the load, which the formula cannot answer). The simulation adds consult holding, rework, shifts and abandonment.")
+                   "(where the average staff on duty is not a whole number, from shifts, absence, outages or pools: "
+                   "the range from the staff rounded up to rounded down, \"≥\" where rounded down cannot keep "
+                   "up). The simulation adds consult holding, rework, shifts and abandonment.")
     if runs:
         st.plotly_chart(plots.time_in_system_figure(runs), width="stretch")
 

@@ -27,10 +27,11 @@ class DepartmentLoad:
     offered_load: float  # staff busy on average (interruptions included)
     staff: float  # average staff on duty (schedule, absence, outages, pool share)
     utilisation: float
-    # M/M/c (Erlang C) mean wait at this load; inf when overloaded; nan when the staff on duty varies
-    # (shifts, absence) and the load is within the average staff but above its whole part: no
-    # whole number of servers stands for them, so the formula has no answer (the simulation does)
+    # M/M/c (Erlang C) mean wait at this load with the average staff rounded down, and rounded up
+    # (the same when it is whole); inf where that staff cannot keep up. An average that is not whole
+    # (shifts, absence, outages, pools) has no one M/M/c: the two bracket it, the simulation tells.
     estimated_wait: float
+    estimated_wait_rounded_up: float
 
     @property
     def overloaded(self) -> bool:
@@ -203,6 +204,17 @@ def on_duty_share(model: Model, spec: Department) -> float:
     return staffed / period
 
 
+def _erlang_wait(rate: float, busy: float, servers: int) -> float:
+    """Erlang C mean wait of jobs arriving at `rate` that keep `busy` staff busy on average (each job's
+    staff time grossed up by the interruptions' share of the load), with `servers` staff; inf if they
+    cannot keep up."""
+    if rate == 0 or busy == 0:
+        return 0.0
+    if busy >= servers:
+        return math.inf
+    return analytic.mmc_wait(rate, rate / busy, servers)
+
+
 def offered_load(model: Model) -> list[DepartmentLoad]:
     """Per department: arrival rate of jobs, staff time per job, utilisation, Erlang-C wait."""
     tally = _Tally(model)
@@ -217,17 +229,12 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
         staff = average_staff(model, name, spec)
         utilisation = busy / staff if staff > 0 else (math.inf if busy > 0 else 0.0)
         per_job = tally.time[name] / rate if rate > 0 else 0.0
-        servers = math.floor(staff + 1e-9)  # whole staff members (1e-9: an average of 1 summed over hours)
-        if rate == 0 or busy == 0:
-            wait = 0.0
-        elif utilisation >= 1:
-            wait = math.inf
-        elif busy < servers:
-            # Erlang C with each job's staff time grossed up by the interruptions' share of the load
-            wait = analytic.mmc_wait(rate, rate / busy, servers)
-        else:
-            wait = math.nan
-        loads.append(DepartmentLoad(name, rate, per_job, busy, staff, utilisation, wait))
+        if utilisation >= 1:
+            wait = wait_up = math.inf
+        else:  # 1e-9: an average of whole staff summed over hours may come out a hair off
+            down, up = math.floor(staff + 1e-9), math.ceil(staff - 1e-9)
+            wait, wait_up = _erlang_wait(rate, busy, down), _erlang_wait(rate, busy, up)
+        loads.append(DepartmentLoad(name, rate, per_job, busy, staff, utilisation, wait, wait_up))
     return loads
 
 

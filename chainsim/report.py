@@ -90,8 +90,10 @@ def build_report(runs: Mapping[str, Results], scenario_text: str = "") -> str:
         body.append(f"<h2>{html.escape(title)}</h2><p class='note'>{html.escape(note)}</p>")
         body.append(_figure_html(fig, first=i == 0))
     body.append("<h2>Instant estimate from queueing formulas</h2><p class='note'>Utilisation and Erlang-C mean "
-                "wait per department from the model file alone (\"staff varies\": the average staff on duty is not a "
-                "whole number and its whole part is below the load, which the formula cannot answer); the simulation above includes what the formulas leave out (consult holding, rework loops, shifts, abandonment).</p>")
+                "wait per department from the model file alone (where the average staff on duty is not a whole "
+                "number, the range from the staff rounded up to rounded down, \"≥\" where rounded down cannot "
+                "keep up); the simulation above includes what the formulas leave out (consult holding, rework "
+                "loops, shifts, abandonment).</p>")
     body.append(_estimate_html(runs))
     for label, results in runs.items():  # each run's own: a scenario can overload what the baseline does not
         for warning in results.warnings:

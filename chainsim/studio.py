@@ -497,25 +497,35 @@ def has_patience(model: Model) -> bool:
 
 
 def estimate_table(runs: dict[str, Model]) -> pd.DataFrame:
-    """Queueing-formula estimate per department and run: utilisation and Erlang-C mean wait."""
+    """Queueing-formula estimate per department and run: utilisation and the Erlang-C mean wait with the
+    average staff rounded down and up (equal where it is whole)."""
     first = next(iter(runs.values()))
     table = pd.DataFrame(index=pd.Index(list(department_labels(first).values()), name="department"))
     for label, model in runs.items():
         loads = offered_load(model)
         table[f"{label}: utilisation"] = [d.utilisation for d in loads]
         table[f"{label}: wait ({model.time_unit}s)"] = [d.estimated_wait for d in loads]
+        table[f"{label}: wait, staff rounded up ({model.time_unit}s)"] = [d.estimated_wait_rounded_up for d in loads]
     return table
+
+
+def wait_text(down: float, up: float) -> str:
+    """An estimated wait: one number where the staff is whole, else the range from the staff rounded
+    up to rounded down ('≥' where rounded down cannot keep up: at some hours the queue grows)."""
+    if down == up or math.isinf(up):
+        return "no limit" if math.isinf(down) else f"{down:.1f}"
+    return f"≥ {up:.1f}" if math.isinf(down) else f"{up:.1f}–{down:.1f}"
 
 
 def estimate_text(table: pd.DataFrame) -> pd.DataFrame:
     """The estimate as short text, runs joined by arrows ('81% -> 61%'), narrow enough for a side panel."""
-    def joined(kind: str, fmt) -> list[str]:
-        columns = [c for c in table.columns if kind in c]
-        return [" → ".join(fmt(row[c]) for c in columns) for _, row in table.iterrows()]
-
-    util = joined("utilisation", lambda x: "overloaded" if math.isinf(x) else f"{x:.0%}")
-    wait = joined("wait", lambda x: "no limit" if math.isinf(x) else "staff varies" if math.isnan(x) else f"{x:.1f}")
-    unit = next(c for c in table.columns if "wait" in c).split("(")[-1].rstrip(")")
+    runs = [c.removesuffix(": utilisation") for c in table.columns if c.endswith(": utilisation")]
+    unit = next(c for c in table.columns if "wait (" in c).split("(")[-1].rstrip(")")
+    util, wait = [], []
+    for _, row in table.iterrows():
+        util.append(" → ".join("overloaded" if math.isinf(u) else f"{u:.0%}" for u in (row[f"{r}: utilisation"] for r in runs)))
+        wait.append(" → ".join(wait_text(row[f"{r}: wait ({unit})"], row[f"{r}: wait, staff rounded up ({unit})"])
+                               for r in runs))
     return pd.DataFrame({"utilisation": util, f"wait ({unit})": wait}, index=table.index)
 
 

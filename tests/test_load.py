@@ -67,9 +67,9 @@ customers:
     assert desk.estimated_wait == pytest.approx(analytic.mmc_wait(0.3, 0.3 / 1.6, 2))
 
 
-def test_a_wait_the_formula_cannot_give_for_varying_staff_is_not_called_endless():
-    """1 person at night, 2 by day (1.5 on average) with 1.2 staff busy: 80% utilised, but no whole
-    number of servers stands for the average, so Erlang C has no answer (not 'no limit')."""
+def test_a_wait_for_varying_staff_is_bracketed_by_the_staff_rounded_up_and_down():
+    """1 person at night, 2 by day (1.5 on average) with 1.2 staff busy: 80% utilised. No one M/M/c
+    stands for that: M/M/2 and M/M/1 bracket it, and M/M/1 cannot keep up (the night's queue grows)."""
     text = """
 name: shifts
 run: {horizon: 1440}
@@ -81,22 +81,37 @@ customers:
     arrivals: {rate: 0.24}
     journey: [{serve: desk, time: {dist: exponential, mean: 5}}]
 """
+    def estimate(text: str) -> str:
+        return studio.estimate_text(studio.estimate_table({"Baseline": model_from_text(text)})).iloc[0, 1]
+
     desk = load_of(model_from_text(text), "desk")
     assert desk.utilisation == pytest.approx(1.2 / 1.5) and not desk.overloaded
-    assert math.isnan(desk.estimated_wait)
-    assert studio.estimate_text(studio.estimate_table({"Baseline": model_from_text(text)})).iloc[0, 1] == "staff varies"
+    assert math.isinf(desk.estimated_wait)  # 1 person: 1.2 busy does not fit
+    assert desk.estimated_wait_rounded_up == pytest.approx(analytic.mmc_wait(0.24, 0.2, 2))
+    assert estimate(text) == f"≥ {analytic.mmc_wait(0.24, 0.2, 2):.1f}"  # not 'no limit': only at night
+
+    calmer = text.replace("0.24", "0.12")  # 0.6 busy: both fit
+    desk = load_of(model_from_text(calmer), "desk")
+    low, high = analytic.mmc_wait(0.12, 0.2, 2), analytic.mmc_wait(0.12, 0.2, 1)
+    assert (desk.estimated_wait_rounded_up, desk.estimated_wait) == (pytest.approx(low), pytest.approx(high))
+    assert estimate(calmer) == f"{low:.1f}–{high:.1f}"
+
     busier = load_of(model_from_text(text.replace("0.24", "0.3")), "desk")  # 1.5 busy of 1.5: overloaded
-    assert busier.overloaded and math.isinf(busier.estimated_wait)
-    # Open 8 hours of 24 with one person: a third of a person on average, 0.2 busy. Not an M/M/1.
+    assert busier.overloaded and math.isinf(busier.estimated_wait) and math.isinf(busier.estimated_wait_rounded_up)
+    assert estimate(text.replace("0.24", "0.3")) == "no limit"
+
+    # Open 8 hours of 24 with one person: a third of a person on average, 0.2 busy. Not an M/M/1 either.
     part_time = text.replace("[{from: 0, to: 720, staff: 1}, {from: 720, to: 1440, staff: 2}]",
                              "[{from: 480, to: 960, staff: 1}]").replace("0.24", "0.04")
     desk = load_of(model_from_text(part_time), "desk")
     assert desk.staff == pytest.approx(1 / 3) and desk.utilisation == pytest.approx(0.6)
-    assert math.isnan(desk.estimated_wait)
-    whole = load_of(model_from_text(text.replace("[{from: 0, to: 720, staff: 1}, {from: 720, to: 1440, staff: 2}]",
-                                                 "[{from: 0, to: 720, staff: 1}, {from: 720, to: 1440, staff: 1}]")
-                                    .replace("0.24", "0.1")), "desk")  # 1 all day, in two windows: M/M/1
-    assert whole.estimated_wait == pytest.approx(analytic.mmc_wait(0.1, 0.2, 1))
+    assert math.isinf(desk.estimated_wait) and estimate(part_time).startswith("≥ ")
+
+    one = text.replace("[{from: 0, to: 720, staff: 1}, {from: 720, to: 1440, staff: 2}]",
+                       "[{from: 0, to: 720, staff: 1}, {from: 720, to: 1440, staff: 1}]").replace("0.24", "0.1")
+    whole = load_of(model_from_text(one), "desk")  # 1 all day, in two windows: an M/M/1, one number
+    assert whole.estimated_wait == whole.estimated_wait_rounded_up == pytest.approx(analytic.mmc_wait(0.1, 0.2, 1))
+    assert estimate(one) == f"{analytic.mmc_wait(0.1, 0.2, 1):.1f}"
 
 
 @pytest.mark.parametrize("batch, per_arrival", [
