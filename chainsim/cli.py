@@ -47,7 +47,7 @@ class Group(click.Group):
         except KeyboardInterrupt:  # Ctrl-C in run, report or summarise (experiment says how to resume)
             click.secho("\nstopped (Ctrl-C)", fg="yellow", err=True)
             sys.exit(EXIT_INTERRUPTED)
-        except BrokenPipeError:  # not an error of the input: stop quietly, as `yes | head` does
+        except BrokenPipeError:  # the reader has what it wanted (`| head`): stop quietly, as `yes` does
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
             sys.exit(EXIT_BROKEN_PIPE)
         except (ClusterError, OSError) as exc:

@@ -59,9 +59,9 @@ class DaskExecutor:
             with dask.config.set(LOCAL_CLUSTER_CONFIG):
                 self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                              processes=True, dashboard_address=None,
-                                             # no dashboard; its HTTP routes on a free port, so a second
-                                             # experiment on this machine does not warn "8787 in use"
-                                             scheduler_kwargs={"dashboard_address": ":0"})
+                                             # no dashboard; its HTTP routes on a free port, open to this
+                                             # machine only (a second experiment warned "8787 in use")
+                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             self._client = Client(self._cluster)
         else:
             if connect_timeout is None:

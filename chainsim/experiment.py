@@ -123,6 +123,8 @@ class Scenario:
                                     f"costs (got {self.cost!r})"))
         if problems:
             raise ModelError(problems)
+        for name in ("overrides", "levers", "factors", "cost"):  # numpy's 2 is 2: the store writes JSON
+            setattr(self, name, _python_values(getattr(self, name)))
 
     @property
     def total_cost(self) -> float:
@@ -142,6 +144,17 @@ class Scenario:
                 "cost": self.total_cost, "factors": self.factors}
 
 
+def _python_values(value: Any) -> Any:
+    """The value with numpy numbers inside it made Python ones (a cost or a count taken from an array)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _python_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_python_values(v) for v in value)
+    return value
+
+
 @dataclass(frozen=True)
 class Sequential:
     """Add replications until the 95% CI half-width of `kpi` is below `relative_half_width` x |mean|."""
@@ -154,12 +167,16 @@ class Sequential:
     def __post_init__(self) -> None:
         """Checked by the file's rule (SequentialSpec), so both have the same limits (a bad rule must not run
         to max or forever); the values are kept as it reads them (numpy's 20 becomes 20)."""
-        try:
-            spec = SequentialSpec.model_validate(self.__dict__)
+        values = {k: v.item() if isinstance(v, np.generic) else v for k, v in self.__dict__.items()}
+        try:  # strict: "0.1" is no number here, as it is none in Scenario's cost
+            spec = SequentialSpec.model_validate(values, strict=True)
         except ValidationError as exc:
-            raise ModelError([Problem(".".join(["replications", *map(str, e["loc"])]),
-                                      e["msg"].removeprefix("Value error, "))
-                              for e in exc.errors(include_url=False)]) from None
+            problems = []
+            for error in exc.errors(include_url=False):
+                got = f" (got {error['input']!r})" if error["loc"] else ""  # a field's value, not the min-max pair
+                problems.append(Problem(".".join(["replications", *map(str, error["loc"])]),
+                                        error["msg"].removeprefix("Value error, ") + got))
+            raise ModelError(problems) from None
         for name, value in spec.model_dump().items():
             object.__setattr__(self, name, value)  # frozen
 
@@ -809,11 +826,14 @@ class ExperimentResults:
             return self.kpis
         if isinstance(kpis, str):
             raise ModelError([Problem(path, f"give a list of KPI names (got {kpis!r})")])
+        kpis = list(kpis)  # a generator is read once, here
+        if not all(isinstance(k, str) for k in kpis):
+            raise ModelError([Problem(path, f"give KPI names as text (got {kpis!r})")])
         known = {*self.table["kpi"], *self.kpis, self.primary}
         problems = [unknown_kpi(k, known, path) for k in kpis if k not in known]
         if problems:
             raise ModelError(problems)
-        return list(kpis)
+        return kpis
 
     def _baseline_values(self, wide: pd.DataFrame, baseline: str) -> pd.Series:
         """The baseline's column of one KPI; all nan if only the KPI is missing there (a pool KPI), and

@@ -297,12 +297,16 @@ def _deadlock_warnings(model: Model):
            + (", or give the department asked staff of its own" if pools else ""))
 
 
+CHURN_IF_LATE_DEFAULT = CustomerClass.model_fields["churn_if_late"].default
+
+
 def _unused_settings_warnings(model: Model):
     """Settings written in the file that can never act (valid, so not refused, but likely a slip)."""
     for name, cls in model.customers.items():
         where = f"customers.{name}"
-        # "written" as "not the default": a model through with_changes has every field set
-        if cls.churn_if_late not in (0.0, CustomerClass.model_fields["churn_if_late"].default) and cls.expectation is None and cls.sla is None:
+        # set to other than its default: a model through with_changes has every field written out
+        churn_set = cls.churn_if_late not in (0.0, CHURN_IF_LATE_DEFAULT)
+        if churn_set and cls.expectation is None and cls.sla is None:
             yield (f"{where}.churn_if_late: no customer of this class is ever late, as it has neither `expectation` "
                    "nor `sla`: set one of them, or drop churn_if_late")
         if cls.patience_on_hold and cls.patience is None:

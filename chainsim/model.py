@@ -628,11 +628,13 @@ def _clock_problems(model: Model):
     run, unit = model.run, model.time_unit
     rows = clock_events(model)
     held = max(run.max_customers, DEFAULT_MAX_CUSTOMERS)  # each interruption waits as a job, like a customer
-    for n, path, what in rows:
-        if path.endswith(".interruptions.every") and n / 2 > held:
-            yield Problem(path, f"{what} give about {n / 2:,.0g} interruptions in one replication, more than the "
-                          f"{held:,} jobs a replication can hold: give the time between interruptions in {unit}s")
-            return
+    too_many = [Problem(path, f"{what} give about {events / 2:,.0g} interruptions in one replication (each "
+                        f"arrives and ends: 2 events), more than the {held:,} jobs a replication can hold: give "
+                        f"the time between interruptions in {unit}s")
+                for events, path, what in rows if path.endswith(".interruptions.every") and events / 2 > held]
+    if too_many:  # every such department at once; the total below would only repeat them
+        yield from too_many
+        return
     total = sum(n for n, _, _ in rows)
     if total > run.max_events:
         n, path, what = max(rows)

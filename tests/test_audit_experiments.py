@@ -412,13 +412,26 @@ def test_an_int_too_large_for_a_float_is_a_model_error_not_an_overflow_error(mak
         make()
 
 
-def test_numpy_numbers_are_numbers_everywhere(tiny):
+def test_numpy_numbers_are_numbers_everywhere(tiny, tmp_path):
     """Scenario(cost=np.int64(5)) was refused as 'must be a finite number (got 5)': one predicate for both."""
     assert Scenario("a", cost=np.int64(5)).total_cost == 5.0
     assert apply_levers(tiny, [{"lever": "add_staff", "department": "checks", "count": np.int64(2)}]) \
         .departments["checks"].staff == 3
     rule = Sequential(TIME, np.float64(0.1), min=np.int64(4), max=np.int64(8))
     assert (rule.min, rule.max) == (4, 8) and type(rule.min) is int
+    hire = Scenario("hire", overrides={"departments.desk.staff": np.int64(2)},
+                    levers=[{"lever": "add_staff", "department": "checks", "count": np.int64(2)}])
+    x = Experiment(tiny, [hire], replications=2, kpis=[TIME]).run(store=tmp_path / "x.sqlite", workers=1)
+    assert x.results.replication_counts().to_dict() == {"baseline": 2, "hire": 2}  # stored: JSON has no numpy numbers
+
+
+def test_kpis_asked_by_a_generator_or_not_as_text_are_read_or_refused(tiny):
+    x = Experiment(tiny, [Scenario("hire", levers=[{"lever": "add_staff", "department": "checks"}])], replications=2, kpis=[TIME]).run(workers=1)
+    assert len(x.summary(k for k in [TIME])) == len(x.summary([TIME])) > 0  # a generator was read twice: empty
+    with pytest.raises(ModelError, match="give KPI names as text"):
+        x.sensitivity([TIME])
+    with pytest.raises(ModelError, match=r"replications.relative_half_width: Input should be a valid number \(got '0.1'\)"):
+        Sequential(TIME, "0.1")
 
 
 def test_a_sequential_rule_in_python_and_in_a_file_is_refused_with_the_same_words(tmp_path):

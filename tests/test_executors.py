@@ -33,11 +33,7 @@ def _experiment() -> Experiment:
 @pytest.fixture(scope="module")
 def cluster():
     """One real LocalCluster (2 worker processes) for the module, via the executor's 'local' door."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        executor = DaskExecutor("local", workers=2)
-    # started while the module's cluster runs: like two experiments at once, each finds its own ports
-    assert not [w for w in caught if "already in use" in str(w.message)]
+    executor = DaskExecutor("local", workers=2)
     yield executor
     executor.close()
 
@@ -175,14 +171,16 @@ def test_a_worker_dying_while_the_caller_stores_a_result_is_a_worker_lost_error_
 
 
 @pytest.fixture
-def doomed_cluster():
+def doomed_cluster(cluster):
     """A LocalCluster of its own (2 workers) for a test that kills its workers: the module's cluster
-    stays whole, whatever order the tests run in."""
+    stays whole, whatever order the tests run in. Started while that one runs, as two experiments at
+    once on one machine: it finds its own ports (no "8787 in use" warning), open to this machine only."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         executor = DaskExecutor("local", workers=2)
-    # started while the module's cluster runs: like two experiments at once, each finds its own ports
     assert not [w for w in caught if "already in use" in str(w.message)]
+    http = executor._cluster.scheduler.http_server  # health and metrics routes: not for the network
+    assert {sock.getsockname()[0] for sock in http._sockets.values()} == {"127.0.0.1"}
     yield executor
     executor.close()
 

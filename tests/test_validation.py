@@ -478,6 +478,17 @@ def test_clock_events_that_would_swamp_a_run_are_refused_before_it_starts(change
     assert words in message
 
 
+def test_every_department_with_too_many_interruptions_is_named_at_once():
+    data = copy.deepcopy(GOOD)
+    for name in ("front_desk", "compliance"):
+        data["departments"][name]["interruptions"] = {"every": {"dist": "fixed", "value": 1e-9},
+                                                      "lasts": {"dist": "fixed", "value": 1}}
+    with pytest.raises(ModelError) as refused:
+        chainsim.parse_model(data)
+    assert [p.path for p in refused.value.problems] == [f"departments.{name}.interruptions.every"
+                                                        for name in ("front_desk", "compliance")]
+
+
 def test_raising_max_events_lets_a_busy_clock_run():
     data = copy.deepcopy(GOOD)
     data["departments"]["compliance"]["outages"] = {"every": {"dist": "fixed", "value": 1e-5},

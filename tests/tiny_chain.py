@@ -4,6 +4,8 @@ consults a checks team for every customer. Small enough that a replication takes
 from __future__ import annotations
 
 PLAIN = """
+departments:
+  desk: {staff: 2}
   checks: {staff: 1}
 customers:
   walk_in:
@@ -15,8 +17,11 @@ customers:
 """
 
 # Every KPI moves: checks make errors (rework), customers give up (abandonment, churn) and have an
-# SLA and a value, and a request is unclear now and then (clarifications).
+# SLA and a value, and a request is unclear now and then (clarifications); the desk's time is
+# lognormal, so worker processes get more than the exponential to sample.
 RICH = """
+departments:
+  desk: {staff: 2}
   checks: {staff: 1, error_rate: 0.05}
 customers:
   walk_in:
@@ -26,7 +31,7 @@ customers:
     value: 100
     journey:
       - serve: desk
-        time: {dist: exponential, mean: 5}
+        time: {dist: lognormal, mean: 5, cv: 0.8}
         consult:
           request: checks
           time: {dist: exponential, mean: 2.5}
@@ -38,5 +43,4 @@ def tiny_chain(horizon: float, seed: int, replications: int | None = None, *, ri
                name: str = "Tiny chain") -> str:
     """The model as YAML text; replications None leaves the model's default; rich: the RICH variant."""
     count = "" if replications is None else f" replications: {replications},"
-    return (f"\nname: {name}\nrun: {{horizon: {horizon},{count} seed: {seed}}}\ndepartments:\n  desk: {{staff: 2}}"
-            + (RICH if rich else PLAIN))
+    return f"\nname: {name}\nrun: {{horizon: {horizon},{count} seed: {seed}}}" + (RICH if rich else PLAIN)
