@@ -523,7 +523,7 @@ def _journey_problems(steps: Any, path: str, visible: set[str], depts: list[str]
         elif isinstance(step_id, str):
             ids[step_id] = here
         target = step.get("rework_to")
-        if target is not None and target not in visible:
+        if isinstance(target, str) and target not in visible:  # not text: the field's own error says so
             yield Problem(f"{here}.rework_to", f"no earlier step with id {target!r} in this journey "
                           "(or in an enclosing one, for a step inside a branch): give an earlier step that id, "
                           "or drop rework_to to redo this step")

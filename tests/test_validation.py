@@ -425,6 +425,13 @@ def test_a_setting_that_can_never_act_is_warned_about(fields, remove, field):
 # --- models that could never finish, or deadlock ----------------------------------------------
 
 
+@pytest.mark.parametrize("target", [[], {}, 3])
+def test_a_rework_to_that_is_not_text_is_a_field_error_not_a_type_error(target):
+    # found by the long fuzz run: the reference check looked a list up in a set (unhashable)
+    path, message = only_problem(lambda d: journey(d)[0].update(rework_to=target))
+    assert path == f"{JOURNEY}[0].rework_to" and message == "Input should be a valid string"
+
+
 def test_a_department_consulting_itself_would_deadlock():
     path, message = only_problem(lambda d: journey(d)[0]["consult"].update(request="front_desk"))
     assert path == f"{JOURNEY}[0].consult.request"
