@@ -24,7 +24,7 @@ from distributed.comm import connect, get_address_host_port
 from distributed.security import Security
 
 from chainsim.errors import ClusterError, WorkerLostError
-from chainsim.executors import WORKER_LOST, chunked, run_chunk
+from chainsim.executors import WORKER_LOST, Chunks, run_chunk
 
 WORKERS_TIMEOUT = 30.0  # seconds to wait for a scheduler's first worker
 ADDRESS_HELP = "give 'local' or a scheduler address such as tcp://HOST:8786 (--dask)"
@@ -71,23 +71,21 @@ class DaskExecutor:
         self.workers = max(1, sum(self._client.nthreads().values()))
 
     def map(self, fn: Callable, tasks: Iterable[Any]) -> Iterator[tuple[int, Any]]:
-        todo = iter(chunked(tasks, self.workers))
+        chunks = Chunks(tasks, self.workers)
         running = as_completed()
         try:
-            for _ in range(2 * self.workers):
-                if not self._submit(fn, todo, running):
-                    break
+            self._fill(fn, chunks, running)
             lost = False
             for future in running:
                 try:
-                    results = future.result()
+                    results = chunks.finished(future.result())
                 except KilledWorker:  # Dask retried the chunk on other workers; each died with it
                     lost = True
                     continue
                 finally:
                     future.release()
                 if not lost:  # after a loss, only collect what is already running
-                    self._submit(fn, todo, running)
+                    self._fill(fn, chunks, running)
                 yield from results
             if lost:
                 raise WorkerLostError(WORKER_LOST)
@@ -95,12 +93,9 @@ class DaskExecutor:
             for future in list(running.futures):
                 future.cancel()
 
-    def _submit(self, fn: Callable, todo: Iterator, running: as_completed) -> bool:
-        chunk = next(todo, None)
-        if chunk is None:
-            return False
-        running.add(self._client.submit(run_chunk, fn, chunk, pure=False))
-        return True
+    def _fill(self, fn: Callable, chunks: Chunks, running: as_completed) -> None:
+        while chunks.room(running.count()) and (chunk := chunks.next()) is not None:
+            running.add(self._client.submit(run_chunk, fn, chunk, pure=False))
 
     def close(self) -> None:
         self._client.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -32,17 +33,47 @@ class SerialExecutor:
         pass
 
 
-def chunked(tasks: Iterable[Any], workers: int, per_worker: int = 4, largest: int = 16) -> list[list[tuple[int, Any]]]:
-    """Split (index, task) pairs into about `per_worker` chunks per worker, of at most `largest` tasks.
+CHUNK_SECONDS = 0.5  # the work a chunk aims at
 
-    A replication of a small model takes milliseconds, less than shipping it to a worker; a chunk
-    pays that cost once for several. Several chunks per worker still balance uneven tasks. Results
-    come back (and are stored) a chunk at a time, so the cap keeps a killed run's loss, and the
-    wait between progress updates, to a few chunks however long the experiment.
+
+class Chunks:
+    """(index, task) pairs cut into chunks of about CHUNK_SECONDS of work, in a number a multiple of the workers'.
+
+    Shipping a chunk to a worker costs about 0.3 ms with local processes and 4 ms of the Dask
+    scheduler's time (benchmarks/bench_executors.py), while a replication of a small model takes
+    5 ms: a task a chunk would spend much of a run shipping. Half a second of work a chunk keeps
+    that near 1% and still reports progress, and a dead worker loses about that much per chunk in
+    flight. What a task costs is unknown until one has run, so each worker's first chunk is a
+    single task and nothing more is sent until one finishes; what is left is then cut into equal
+    chunks, as many as a multiple of the workers, so that they all finish at about the same time.
     """
-    indexed = list(enumerate(tasks))
-    size = min(largest, max(1, math.ceil(len(indexed) / (workers * per_worker))))
-    return [indexed[i:i + size] for i in range(0, len(indexed), size)]
+
+    def __init__(self, tasks: Iterable[Any], workers: int):
+        self._todo = list(enumerate(tasks))
+        self._sent = 0
+        self._workers = workers
+        self._size: int | None = None  # known once a chunk has finished
+
+    def room(self, in_flight: int) -> bool:
+        """Whether to send another chunk: one a worker until a task's cost is known, then two."""
+        return in_flight < (1 if self._size is None else 2) * self._workers
+
+    def next(self) -> list[tuple[int, Any]] | None:
+        """The next chunk, or None when every task has been sent."""
+        chunk = self._todo[self._sent:self._sent + (self._size or 1)]
+        self._sent += len(chunk)
+        return chunk or None
+
+    def finished(self, done: tuple[float, list[tuple[int, Any]]]) -> list[tuple[int, Any]]:
+        """A finished chunk (what run_chunk returned): its (index, result) pairs; the first sets the chunk size."""
+        seconds, results = done
+        if self._size is None and results:
+            left = len(self._todo) - self._sent
+            per_task = seconds / len(results)
+            tasks_per_chunk = max(1, int(CHUNK_SECONDS / per_task)) if per_task > 0 else max(1, left)
+            chunks = self._workers * math.ceil(left / (self._workers * tasks_per_chunk))
+            self._size = max(1, math.ceil(left / chunks)) if chunks else 1
+        return results
 
 
 def _lost(future) -> bool:
@@ -50,8 +81,11 @@ def _lost(future) -> bool:
     return isinstance(future.exception(), BrokenProcessPool)
 
 
-def run_chunk(fn: Callable, chunk: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
-    return [(i, fn(task)) for i, task in chunk]
+def run_chunk(fn: Callable, chunk: list[tuple[int, Any]]) -> tuple[float, list[tuple[int, Any]]]:
+    """Run a chunk on a worker: the seconds it took there (for Chunks) and its (index, result) pairs."""
+    started = time.perf_counter()
+    results = [(i, fn(task)) for i, task in chunk]
+    return time.perf_counter() - started, results
 
 
 class ProcessExecutor:
@@ -64,11 +98,11 @@ class ProcessExecutor:
     def map(self, fn: Callable, tasks: Iterable[Any]) -> Iterator[tuple[int, Any]]:
         """Yield (index, result) as chunks finish; WorkerLostError, after what finished, if a worker dies."""
         pending: set = set()
-        todo = iter(chunked(tasks, self.workers))
+        chunks = Chunks(tasks, self.workers)
         try:
             while True:
                 try:
-                    while len(pending) < 2 * self.workers and (chunk := next(todo, None)) is not None:
+                    while chunks.room(len(pending)) and (chunk := chunks.next()) is not None:
                         pending.add(self._pool.submit(run_chunk, fn, chunk))
                 except BrokenProcessPool:  # a worker died while the caller held a result (storing it)
                     break
@@ -77,7 +111,7 @@ class ProcessExecutor:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     if not _lost(future):
-                        yield from future.result()
+                        yield from chunks.finished(future.result())
                 if any(_lost(future) for future in done):
                     break
             # The pool is broken: the other chunks end now, some with results worth keeping. A fresh
@@ -87,7 +121,7 @@ class ProcessExecutor:
             self._pool = ProcessPoolExecutor(max_workers=self.workers)
             for future in finished:
                 if not _lost(future):
-                    yield from future.result()
+                    yield from chunks.finished(future.result())
             raise WorkerLostError(WORKER_LOST)
         finally:
             for future in pending:

@@ -15,6 +15,7 @@ differences then have far tighter intervals than independent runs (common random
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import time
@@ -81,11 +82,20 @@ class ReplicationOutcome:
     seconds: float
 
 
+@functools.lru_cache(maxsize=32)
+def scenario_model(model_json: str) -> Model:
+    """A worker parses a scenario's model once, not once a replication: 0.5 ms of the bank's 5 ms.
+
+    Safe to share: a simulation reads its model and never changes it.
+    """
+    return parse_model(json.loads(model_json))
+
+
 def run_replication(task: ReplicationTask) -> ReplicationOutcome:
     """Simulate one replication of one scenario; a failure comes back as data, not an exception."""
     started = time.perf_counter()
     try:
-        model = parse_model(json.loads(task.model_json))
+        model = scenario_model(task.model_json)
         kpis = replication_kpis(model, simulate_replication(model, task.replication, task.seed))
     except Exception as exc:  # noqa: BLE001 - one bad cell must not end the batch
         return ReplicationOutcome(None, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)

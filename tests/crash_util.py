@@ -7,6 +7,12 @@ from pathlib import Path
 
 from tiny_chain import tiny_chain
 
+# For the tests that stop a run part-way: replications of ~35 ms, so an experiment of 150-180 takes
+# seconds and stores its results in a dozen chunks or more (a chunk holds about half a second of
+# work, chainsim.executors.Chunks); at 5 ms a replication the whole run is two chunks and ends
+# before a kill can land in the middle.
+SLOW_HORIZON = 12_000
+
 
 def write_experiment(folder: Path, name: str, replications: int, horizon: float, seed: int) -> int:
     """tiny.yaml and x.yaml in folder: a baseline and two scenarios; returns the replications in all."""

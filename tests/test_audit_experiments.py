@@ -220,9 +220,9 @@ def test_a_worker_killed_mid_experiment_exits_5_says_how_to_resume_and_the_resum
     """kill -9 of one worker process (as the out-of-memory killer does) used to end `chainsim experiment`
     with a BrokenProcessPool traceback and exit 1."""
     import psutil
-    from crash_util import stored, write_experiment
+    from crash_util import SLOW_HORIZON, stored, write_experiment
 
-    write_experiment(tmp_path, "lost", replications=60, horizon=1500, seed=4)
+    write_experiment(tmp_path, "lost", replications=60, horizon=SLOW_HORIZON, seed=4)
     cli = [sys.executable, "-m", "chainsim.cli", "experiment", "x.yaml", "--out", "x.sqlite", "--workers", "2"]
     run = subprocess.Popen(cli, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from crash_util import stored, write_experiment
+from crash_util import SLOW_HORIZON, stored, write_experiment
 
 from chainsim import ResultStore
 
@@ -61,7 +61,7 @@ def _kill_after(cli: list[str], cwd: Path, store: Path, rows: int, delay: float)
 
 
 def test_three_sigkills_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_path):
-    total = write_experiment(tmp_path, "crashed", replications=50, horizon=1200, seed=11)
+    total = write_experiment(tmp_path, "crashed", replications=50, horizon=SLOW_HORIZON, seed=11)
     store = tmp_path / "x.sqlite"
     rng = random.Random(20240508)  # fixed: the same kill points on every run of the test
     targets = [rng.randrange(low, low + 30) for low in (5, 40, 75)]  # stored replications at each kill

@@ -17,7 +17,7 @@ from chainsim import Experiment, Scenario
 from chainsim.api import model_from_text
 from chainsim.dask_executor import LOCAL_CLUSTER_CONFIG, DaskExecutor
 from chainsim.errors import WorkerLostError
-from chainsim.executors import ProcessExecutor, SerialExecutor, chunked
+from chainsim.executors import CHUNK_SECONDS, Chunks, ProcessExecutor, SerialExecutor
 
 TINY = tiny_chain(horizon=240, seed=9, replications=4, rich=True)
 
@@ -108,16 +108,52 @@ def test_local_cluster_workers_run_with_housekeeping_turned_down(cluster):
     assert cluster._cluster.scheduler.WORKER_SATURATION == math.inf
 
 
-@pytest.mark.parametrize(("tasks", "workers", "sizes"), [
-    (100, 2, {13, 9}),  # about four chunks a worker
-    (3, 2, {1}),  # never an empty chunk
-    (10_000, 2, {16}),  # a long experiment: capped, so a kill or a progress update waits on few tasks
+def _sizes_after_one_task_took(seconds: float, tasks: int, workers: int) -> list[int]:
+    """The chunk sizes Chunks sends for `tasks` tasks when the first one (a single-task chunk) took `seconds`."""
+    chunks = Chunks(range(tasks), workers)
+    first = [chunks.next() for _ in range(workers)]
+    sizes = [len(chunk) for chunk in first if chunk]
+    chunks.finished((seconds, [(i, None) for i, _ in first[0]]))
+    while (chunk := chunks.next()) is not None:
+        sizes.append(len(chunk))
+    return sizes
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.005, 0.021, 2.0])
+@pytest.mark.parametrize(("tasks", "workers"), [(100, 2), (3, 2), (10_000, 3), (1, 4)])
+def test_chunks_cover_every_task_once_in_order(seconds: float, tasks: int, workers: int) -> None:
+    chunks = Chunks(range(tasks), workers)
+    sent = [chunks.next()]
+    chunks.finished((seconds, sent[0]))
+    while (chunk := chunks.next()) is not None:
+        sent.append(chunk)
+    assert [i for chunk in sent for i, _ in chunk] == list(range(tasks))
+    assert all(i == task for chunk in sent for i, task in chunk)
+
+
+def test_each_worker_first_gets_one_task_and_nothing_more_is_sent_until_one_finishes() -> None:
+    chunks = Chunks(range(100), 2)
+    assert chunks.room(0) and chunks.room(1) and not chunks.room(2)
+    assert [chunks.next(), chunks.next()] == [[(0, 0)], [(1, 1)]]
+    chunks.finished((0.005, [(0, None)]))
+    assert chunks.room(3) and not chunks.room(4)  # then two a worker, one waiting behind the one running
+
+
+@pytest.mark.parametrize(("seconds", "sizes"), [
+    (0.005, [1, 1, 49, 49]),  # the bank's 5 ms replications: one chunk a worker, the fewest Dask round trips
+    (0.021, [1, 1, 17, 17, 17, 17, 17, 13]),  # 0.5 s / 21 ms = 23 at most; six chunks, three a worker
+    (2.0, [1] * 100),  # long replications: a chunk each, so progress and a kill's loss stay at one
+    (0.0, [1, 1, 49, 49]),  # instant tasks: an even share each
 ])
-def test_chunks_cover_every_task_once_in_order_and_stay_small(tasks: int, workers: int, sizes: set[int]) -> None:
-    chunks = chunked(range(tasks), workers)
-    assert [i for chunk in chunks for i, _ in chunk] == list(range(tasks))
-    assert all(i == task for chunk in chunks for i, task in chunk)
-    assert {len(chunk) for chunk in chunks} == sizes
+def test_chunks_hold_about_half_a_second_of_work_in_a_multiple_of_the_workers(seconds: float,
+                                                                               sizes: list[int]) -> None:
+    assert _sizes_after_one_task_took(seconds, 100, 2) == sizes
+    assert CHUNK_SECONDS == 0.5
+
+
+def test_a_long_experiment_of_short_tasks_keeps_chunks_near_half_a_second() -> None:
+    sizes = _sizes_after_one_task_took(0.005, 10_000, 2)[2:]
+    assert len(sizes) % 2 == 0 and max(sizes) <= 100 and min(sizes) >= 90  # at most 100 tasks of 5 ms each
 
 
 def _die_on_3(i: int) -> int:

@@ -13,7 +13,9 @@ from tiny_chain import tiny_chain
 from chainsim import LEVERS, Experiment, ModelError, Scenario, Sequential, apply_levers, load_model
 from chainsim.api import model_from_text
 from chainsim.designs import expand
-from chainsim.metrics import kpi_range, t_interval
+from chainsim.engine import simulate_replication
+from chainsim.experiment import ReplicationTask, run_replication, scenario_model
+from chainsim.metrics import kpi_range, replication_kpis, t_interval
 from chainsim.warmup import choose_warmup, mser, welch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,6 +253,17 @@ def test_a_failing_replication_becomes_failure_rows_and_the_others_finish(tiny):
     assert list(failures["scenario"]) == ["capped"] * 3
     assert "max_customers" in failures["message"].iloc[0]
     assert set(x.results.table["scenario"]) == {"baseline", "fine"}
+
+
+def test_a_worker_parses_each_scenario_once_and_its_replications_equal_fresh_ones(tiny):
+    """The parsed model is shared by a scenario's replications: sharing must not change a number."""
+    model_json = tiny.canonical_json()
+    scenario_model.cache_clear()
+    shared = [run_replication(ReplicationTask("baseline", model_json, 5, r)).kpis for r in range(3)]
+    assert scenario_model.cache_info().misses == 1 and scenario_model.cache_info().hits == 2
+    fresh = [replication_kpis(m, simulate_replication(m, r, 5)) for r in range(3)
+             for m in [model_from_text(TINY)]]
+    assert shared == fresh
 
 
 def test_a_scenario_that_cannot_be_built_stops_the_experiment_before_anything_runs(tiny, tmp_path):

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pandas as pd
-from crash_util import stored, write_experiment
+from crash_util import SLOW_HORIZON, stored, write_experiment
 
 from chainsim import Experiment, ResultStore
 
@@ -17,7 +17,7 @@ CLI = [sys.executable, "-m", "chainsim.cli", "experiment", "x.yaml", "--out", "x
 
 
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
-    total = write_experiment(tmp_path, "killed", replications=60, horizon=1500, seed=4)
+    total = write_experiment(tmp_path, "killed", replications=60, horizon=SLOW_HORIZON, seed=4)
     store = tmp_path / "x.sqlite"
     run = subprocess.Popen(CLI, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -50,7 +50,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_ctrl_c_stops_cleanly_keeps_what_finished_and_exits_130(tmp_path):
-    total = write_experiment(tmp_path, "killed", replications=60, horizon=1500, seed=4)
+    total = write_experiment(tmp_path, "killed", replications=60, horizon=SLOW_HORIZON, seed=4)
     store = tmp_path / "x.sqlite"
     run = subprocess.Popen(CLI, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
