@@ -37,42 +37,49 @@ CHUNK_SECONDS = 0.5  # the work a chunk aims at
 
 
 class Chunks:
-    """(index, task) pairs cut into chunks of about CHUNK_SECONDS of work, in a number a multiple of the workers'.
+    """(index, task) pairs cut into chunks of about CHUNK_SECONDS of work, a round of one a worker at a time.
 
     Shipping a chunk to a worker costs about 0.3 ms with local processes and 4 ms of the Dask
     scheduler's time (benchmarks/bench_executors.py), while a replication of a small model takes
     5 ms: a task a chunk would spend much of a run shipping. Half a second of work a chunk keeps
     that near 1% and still reports progress, and a dead worker loses about that much per chunk in
     flight. What a task costs is unknown until one has run, so each worker's first chunk is a
-    single task and nothing more is sent until one finishes; what is left is then cut into equal
-    chunks, as many as a multiple of the workers, so that they all finish at about the same time.
+    single task and nothing more is sent until one finishes. Then chunks go in rounds of one a
+    worker, all of a round the same size, sized from the cost per task of the last chunk that
+    finished (tasks come scenario by scenario, so later ones may cost more or less) and from
+    what is left, cut into whole rounds, so that the workers finish at about the same time.
     """
 
     def __init__(self, tasks: Iterable[Any], workers: int):
         self._todo = list(enumerate(tasks))
         self._sent = 0
         self._workers = workers
-        self._size: int | None = None  # known once a chunk has finished
+        self._per_task: float | None = None  # seconds, from the last chunk that finished
+        self._size = 1
+        self._round_left = 0  # chunks still to send at self._size before sizing a new round
 
     def room(self, in_flight: int) -> bool:
         """Whether to send another chunk: one a worker until a task's cost is known, then two."""
-        return in_flight < (1 if self._size is None else 2) * self._workers
+        return in_flight < (1 if self._per_task is None else 2) * self._workers
 
     def next(self) -> list[tuple[int, Any]] | None:
         """The next chunk, or None when every task has been sent."""
-        chunk = self._todo[self._sent:self._sent + (self._size or 1)]
+        left = len(self._todo) - self._sent
+        if self._per_task is not None and self._round_left == 0 and left:
+            tasks_per_chunk = max(1, int(CHUNK_SECONDS / self._per_task)) if self._per_task > 0 else left
+            rounds = math.ceil(left / (self._workers * tasks_per_chunk))
+            self._size = math.ceil(left / (rounds * self._workers))
+            self._round_left = self._workers
+        chunk = self._todo[self._sent:self._sent + self._size]
         self._sent += len(chunk)
+        self._round_left = max(0, self._round_left - 1)
         return chunk or None
 
     def finished(self, done: tuple[float, list[tuple[int, Any]]]) -> list[tuple[int, Any]]:
-        """A finished chunk (what run_chunk returned): its (index, result) pairs; the first sets the chunk size."""
+        """A finished chunk (what run_chunk returned): learn what a task costs; its (index, result) pairs."""
         seconds, results = done
-        if self._size is None and results:
-            left = len(self._todo) - self._sent
-            per_task = seconds / len(results)
-            tasks_per_chunk = max(1, int(CHUNK_SECONDS / per_task)) if per_task > 0 else max(1, left)
-            chunks = self._workers * math.ceil(left / (self._workers * tasks_per_chunk))
-            self._size = max(1, math.ceil(left / chunks)) if chunks else 1
+        if results:
+            self._per_task = seconds / len(results)
         return results
 
 

@@ -141,14 +141,52 @@ def test_each_worker_first_gets_one_task_and_nothing_more_is_sent_until_one_fini
 
 @pytest.mark.parametrize(("seconds", "sizes"), [
     (0.005, [1, 1, 49, 49]),  # the bank's 5 ms replications: one chunk a worker, the fewest Dask round trips
-    (0.021, [1, 1, 17, 17, 17, 17, 17, 13]),  # 0.5 s / 21 ms = 23 at most; six chunks, three a worker
+    (0.021, [1, 1, 17, 17, 16, 16, 16, 16]),  # 0.5 s / 21 ms = 23 at most: three rounds of two
     (2.0, [1] * 100),  # long replications: a chunk each, so progress and a kill's loss stay at one
     (0.0, [1, 1, 49, 49]),  # instant tasks: an even share each
 ])
-def test_chunks_hold_about_half_a_second_of_work_in_a_multiple_of_the_workers(seconds: float,
+def test_chunks_hold_about_half_a_second_of_work_in_rounds_of_one_a_worker(seconds: float,
                                                                                sizes: list[int]) -> None:
     assert _sizes_after_one_task_took(seconds, 100, 2) == sizes
     assert CHUNK_SECONDS == 0.5
+
+
+def test_each_round_is_sized_from_the_last_chunk_that_finished() -> None:
+    """Tasks come scenario by scenario: when they start to cost more, the next round's chunks shrink."""
+    chunks = Chunks(range(1000), 2)
+    probes = [chunks.next(), chunks.next()]
+    chunks.finished((0.005, probes[0]))
+    first_round = [chunks.next(), chunks.next()]
+    assert [len(chunk) for chunk in first_round] == [100, 100]  # 5 rounds of 2 for the 998 left
+    chunks.finished((10.0, first_round[0]))  # 100 ms a task now
+    assert [len(chunks.next()), len(chunks.next())] == [5, 5]  # 0.5 s / 100 ms
+
+
+def test_the_executors_send_their_tasks_in_the_chunks_that_chunks_cuts(cluster, monkeypatch) -> None:
+    """A probe of one task a worker, then one round for 40 tasks of 10 ms: what each executor submits."""
+    sizes: list[int] = []
+    cut = Chunks.next
+
+    def spy(self):
+        chunk = cut(self)
+        if chunk is not None:
+            sizes.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(Chunks, "next", spy)
+    for executor in (ProcessExecutor(2), cluster):
+        sizes.clear()
+        try:
+            assert sorted(executor.map(_sleep_10_ms, range(40))) == [(i, i) for i in range(40)]
+        finally:
+            if executor is not cluster:
+                executor.close()
+        assert sizes == [1, 1, 19, 19]
+
+
+def _sleep_10_ms(i: int) -> int:
+    time.sleep(0.01)
+    return i
 
 
 def test_a_long_experiment_of_short_tasks_keeps_chunks_near_half_a_second() -> None:
@@ -173,7 +211,7 @@ def test_a_dead_local_worker_is_a_worker_lost_error_after_what_finished():
                 got[i] = result
     finally:
         executor.close()
-    assert 3 not in got and len(got) >= 5 and all(got[i] == i for i in got)  # at least one chunk of 5
+    assert 3 not in got and len(got) >= 5 and all(got[i] == i for i in got)  # the probes and the other chunk
 
 
 def _die_on_3_when_told(flag: Path, i: int) -> int:
