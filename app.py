@@ -72,20 +72,34 @@ def choose_model() -> tuple[str, chainsim.Model | None]:
         except chainsim.ModelError as exc:
             show_problems(exc, upload.name)
             return upload.name, None
+    # Edits are kept per model file, so a look at another model and back does not throw them away.
+    edits: dict[str, str] = st.session_state.setdefault("yaml_edits", {})
     if st.session_state.get("yaml_source") != source:
+        if "yaml_source" in st.session_state:
+            edits[st.session_state["yaml_source"]] = st.session_state["yaml_text"]
         st.session_state["yaml_source"] = source
-        st.session_state["yaml_text"] = text
+        st.session_state["yaml_text"] = edits.get(source, text)
     name = upload.name if upload is not None else chosen.name
     with sb.expander("View or edit the YAML"):
         edited = st.text_area("Model file", key="yaml_text", height=320, max_chars=studio.UPLOAD_LIMIT_BYTES,
                               help="Edits apply when you click outside the box (or press Ctrl+Enter). Up to "
-                                   f"{studio.UPLOAD_LIMIT_BYTES // 1000} KB, as for uploads.")
+                                   f"{studio.UPLOAD_LIMIT_BYTES // 1000} KB, as for uploads. They are kept "
+                                   "when you switch to another model and back.")
         st.download_button("Download this YAML", edited, file_name=name, mime="text/yaml", on_click="ignore")
+    if edited != text:
+        sb.caption(f"✎ Edited in the box above: not {studio.md(name)} as it was loaded.")
+        sb.button("Undo my edits", key="revert_yaml", on_click=_revert_yaml, args=(source, text),
+                  help="Put the model back to the file as it was loaded.")
     try:
         return name, studio.parse_text(edited, source=name)
     except chainsim.ModelError as exc:
         show_problems(exc, name)
         return name, None
+
+
+def _revert_yaml(source: str, text: str) -> None:
+    st.session_state["yaml_text"] = text
+    st.session_state["yaml_edits"].pop(source, None)
 
 
 def show_run_limit(exc: RunLimitError) -> None:

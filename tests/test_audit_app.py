@@ -349,3 +349,33 @@ def test_saved_scenarios_of_other_settings_are_said_to_be_kept():
     at.sidebar.number_input(key="seed").set_value(7).run()  # back to the seed it was saved with
     assert list(at.dataframe[-1].value.index) == ["Baseline", "IT +1 staff"]
     assert "saved scenario(s) made with another" not in _texts(at.caption)
+
+
+# --- edits to a model's YAML survive a look at another model ------------------------------------------
+
+
+def test_yaml_edits_are_kept_when_switching_models_and_back_and_can_be_undone():
+    """Switching to another bundled model and back used to put the file back, losing the edits."""
+    bank = BANK.read_text()
+    edited = bank.replace("compliance: {label: Compliance, staff: 3", "compliance: {label: Compliance, staff: 5")
+    assert edited != bank
+    at = _edit(_app(), edited)
+    assert at.sidebar.slider(key="lever:staff.compliance").value == 5
+    assert "Edited in the box above" in _texts(at.sidebar.caption)
+
+    at.sidebar.selectbox[0].set_value(HELLO).run()
+    assert at.text_area(key="yaml_text").value == HELLO.read_text()  # the other model as shipped
+    assert "Edited in the box above" not in _texts(at.sidebar.caption)
+
+    at.sidebar.selectbox[0].set_value(BANK).run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="yaml_text").value == edited
+    assert at.sidebar.slider(key="lever:staff.compliance").value == 5
+
+    at.sidebar.button(key="revert_yaml").click().run()
+    assert at.text_area(key="yaml_text").value == bank
+    assert at.sidebar.slider(key="lever:staff.compliance").value == 3
+    assert "Edited in the box above" not in _texts(at.sidebar.caption)
+    at.sidebar.selectbox[0].set_value(HELLO).run()
+    at.sidebar.selectbox[0].set_value(BANK).run()
+    assert at.text_area(key="yaml_text").value == bank  # undone edits do not come back either
