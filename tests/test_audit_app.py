@@ -55,6 +55,12 @@ def test_results_of_another_model_are_not_shown_under_the_new_one_and_come_back_
 # --- 2. saving never takes the baseline's row nor replaces another scenario ---------------------------
 
 
+def _save(at, scenario: str, name: str) -> None:
+    """Type `name` into the save box of the scenario described as `scenario`, and press Save."""
+    at.text_input(key=f"save_name:{scenario}").input(name).run()
+    at.button(key="save").click().run()
+
+
 def _run_scenario(at, it_staff: int) -> None:
     at.sidebar.slider(key="lever:staff.it").set_value(it_staff).run()
     at.button(key="run").click().run()
@@ -65,14 +71,12 @@ def test_a_saved_scenario_cannot_take_the_baselines_row():
     at = _app()
     at.sidebar.slider(key="replications").set_value(2).run()
     _run_scenario(at, 3)
-    at.text_input(key="save_name:IT +1 staff").input("Baseline").run()
-    at.button(key="save").click().run()
+    _save(at, "IT +1 staff", "Baseline")
     assert not at.exception, at.exception
     assert "**Name:** “Baseline” is the comparison's row for the model as written" in _errors(at)
     assert at.session_state["saved"] == {}  # it used to replace the baseline row with the scenario's numbers
 
-    at.text_input(key="save_name:IT +1 staff").input("   ").run()
-    at.button(key="save").click().run()
+    _save(at, "IT +1 staff", "   ")
     assert "give the scenario a name" in _errors(at) and at.session_state["saved"] == {}
 
 
@@ -80,11 +84,9 @@ def test_saving_under_a_taken_name_keeps_both_scenarios():
     at = _app()
     at.sidebar.slider(key="replications").set_value(2).run()
     _run_scenario(at, 3)
-    at.text_input(key="save_name:IT +1 staff").input("Hire").run()
-    at.button(key="save").click().run()
+    _save(at, "IT +1 staff", "Hire")
     _run_scenario(at, 4)
-    at.text_input(key="save_name:IT +2 staff").input("Hire").run()
-    at.button(key="save").click().run()
+    _save(at, "IT +2 staff", "Hire")
     assert not at.exception, at.exception
     assert list(at.session_state["saved"]) == ["Hire", "Hire (2)"]  # the first used to be replaced silently
     assert "Saved as “Hire (2)”: “Hire” already names another saved scenario, which is kept." in _texts(at.info)

@@ -261,9 +261,8 @@ def test_a_worker_parses_each_scenario_once_and_its_replications_equal_fresh_one
     scenario_model.cache_clear()
     shared = [run_replication(ReplicationTask("baseline", model_json, 5, r)).kpis for r in range(3)]
     assert scenario_model.cache_info().misses == 1 and scenario_model.cache_info().hits == 2
-    fresh = [replication_kpis(m, simulate_replication(m, r, 5)) for r in range(3)
-             for m in [model_from_text(TINY)]]
-    assert shared == fresh
+    fresh = model_from_text(TINY)
+    assert shared == [replication_kpis(fresh, simulate_replication(fresh, r, 5)) for r in range(3)]
 
 
 def test_a_scenario_that_cannot_be_built_stops_the_experiment_before_anything_runs(tiny, tmp_path):
