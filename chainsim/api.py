@@ -114,7 +114,8 @@ class Results:
         """One row per department: utilisation, held share, queue, turnaround, jobs, attribution share."""
         s = self.summary()
         fields = ["utilisation", "held_share", "interrupted_share", "staff.mean", "queue_length.mean",
-                  "queue_length.max", "turnaround.mean", "turnaround.p90", "jobs", "reworks", "clarifications"]
+                  "queue_length.max", "turnaround.mean", "turnaround.p90", "jobs", "reworks", "clarifications",
+                  "called_off"]
         rows = []
         for name in self.model.departments:
             row = {"department": name, "label": self.model.label(name)}

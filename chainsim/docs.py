@@ -116,7 +116,13 @@ They arrive only **while staff are on duty**: one falling when no staff member i
 dropped, not saved for later. An interruption goes ahead of every other job. With `preempt` it
 pauses a staff member doing own work (a staff member held on a consult is not interrupted; if all
 are held, the interruption waits for the first free one); the paused job's wait until it resumes
-is charged to the customer as `interrupted` time.""",
+is charged to the customer as `interrupted` time. Like any job, an interruption goes to a free
+staff member of the department first, then to a free member of a pool serving it, and only then
+pauses someone: a pool member's interruption time counts in `pool_busy`, not in the
+department's `interrupted_share`. A job whose work ends at the very moment an interruption (or
+higher-priority work) arrives is not paused: it finishes. Staff changes (shifts, absence,
+outages) due at a time come before everything else due then, so an interruption at the
+start of a shift finds the shift on duty.""",
         "{every: {dist: exponential, mean: 20}, lasts: {dist: exponential, mean: 4}, mode: preempt}"),
     schema.Outages: Note("Outages", "outages", """
 Unplanned periods without (some) staff, e.g. meetings or a system outage: after each `every`
@@ -134,10 +140,16 @@ morning one.""", "{p: 0.05}"),
     schema.CustomerClass: Note("Customer classes", "customers", """
 - **patience** is the **total** time a customer is willing to queue over the whole journey: each
   queue the customer waits in uses part of it, and the customer abandons when it runs out while
-  waiting. Time in service does not use it, nor does time held while a staff member consults
-  suppliers (unless `patience_on_hold`), nor waiting after being preempted. A customer gone while
-  held frees the staff member.
-- **balk_at** is checked once, at the first `serve` step the customer reaches.
+  waiting. Waiting again after higher-priority work took the staff member (a `preemptive`
+  department) uses it too. Time in service does not use it, nor does a pause while the staff
+  member takes an interruption, nor time held while a staff member consults suppliers (unless
+  `patience_on_hold`). A customer gone while held frees the staff member, and the requests made
+  for it are **called off**: a queued one leaves its queue, a supplier working on one (or held
+  on its own consult for it) stops and takes its next job, a question asked back is dropped
+  (reported as `department.<d>.called_off`).
+- **balk_at** is checked once, at the first `serve` step the customer reaches, and counts the
+  customers waiting there (not internal requests or interruptions queued at that department: a
+  walk-in does not see them).
 - **priority**: higher is served first at departments with discipline `priority` or
   `preemptive`.
 - **churn**: a completed customer whose time in system exceeded `expectation` (default `sla`)
@@ -236,6 +248,10 @@ defective:
   both are redone at their rework time.
 - at a **request**, the supplier redoes it (queueing again, for the rework time) before it goes
   back.
+
+A redo is done the way the first go was, except for its own time: `rework_time` or
+`rework_factor` sets the department's own work, while its consults are made again in full and
+a redone request may be found unclear again.
 
 Every minute from the defect until the erring step is completed without defect (queueing and
 service anywhere, consults included) is charged as `rework` to the **department that erred**,

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import simpy
 from simpy.core import StopSimulation
-from simpy.events import NORMAL, Timeout
+from simpy.events import NORMAL, URGENT, Event, Timeout
 
 from chainsim.distributions import Sampler
 from chainsim.errors import RunLimitError
@@ -41,6 +41,7 @@ from chainsim.recorder import (
     ABANDONED,
     ANSWER,
     BALKED,
+    CALLED_OFF,
     CLARIFY,
     COMPLETED,
     IN_SYSTEM,
@@ -64,6 +65,7 @@ INF = math.inf
 # Ranks in a priority queue: far apart from the classes' priorities (at most model.MAX_PRIORITY).
 INTERRUPTION_PRIORITY = 10**9  # interruptions go ahead of every other job
 INTERNAL_BOOST = {"high": 10**6, "same": 0, "low": -(10**6)}
+NO_CALLBACKS: tuple = ()  # what a called-off job's completion, still on the clock, calls
 
 
 # --- 1. jobs and where their minutes are charged ------------------------------------------------
@@ -102,6 +104,7 @@ class Job(Due):
     wait_token = 0  # invalidates patience timers that no longer apply
     abandoned = False
     on_hold = False  # held waiting on suppliers (consult phase)
+    requests = None  # for a holder: its requests not yet back, called off if its customer leaves
 
     def __init__(self, customer, plan, dept, kind, priority, seq, charges, cause, started, now):
         self.customer = customer  # the external customer this work is for (None: interruption)
@@ -298,6 +301,12 @@ class Department:
         self.queue_lengths.append(self.waiting)
         return job
 
+    def customers_waiting(self) -> int:
+        """External customers' steps in the queue: what a walk-in sees (internal requests and calls
+        in the queue are not standing in line)."""
+        jobs = (entry[2] for entry in self.queue) if self.prioritised else self.queue
+        return sum(1 for job in jobs if job.kind == STEP and job.state == WAITING)
+
     def withdraw(self, job: Job) -> None:
         """A waiting job leaves the queue (abandonment); it is skipped when its turn comes."""
         job.state = GONE
@@ -314,17 +323,18 @@ class Department:
         paused job can be taken to be one of them; with nobody on duty, only pool members' jobs can
         be paused.
         """
-        nobody_on_duty = self.capacity == 0
+        nobody_on_duty, now = self.capacity == 0, self.env._now
         victim = None
         for other in self.in_work:
             if nobody_on_duty and other.by_pool is None:
+                continue
+            if other.work_end <= now:  # finishing at this very moment: nothing left to pause
                 continue
             if other.priority < job.priority and (
                     victim is None or (other.priority, -other.seq) < (victim.priority, -victim.seq)):
                 victim = other
         if victim is None:
             return False
-        now = self.env._now
         self.in_work.remove(victim)
         victim.work_event = None
         charge(victim, self.index, SERVICE, now - victim.work_started)
@@ -559,7 +569,8 @@ class Simulation:
         dept = self.departments[plan.dept]
         if c.first:
             c.first = False
-            if c.cls.balk_at is not None and dept.waiting >= c.cls.balk_at:
+            balk_at = c.cls.balk_at
+            if balk_at is not None and dept.waiting >= balk_at and dept.customers_waiting() >= balk_at:
                 self._customer_done(c, BALKED)
                 return
         if c.redo and plan in c.redo:  # several can be pending: an earlier step may err on the way back
@@ -669,6 +680,9 @@ class Simulation:
         job.holder, job.back, job.time = holder, back, plan.time.draw()
         if dept.preemptive_priority:
             job.preempts = True
+        if holder.requests is None:
+            holder.requests = []
+        holder.requests.append(job)
         dept.submit(job)
 
     def _request_started(self, job: Job) -> None:
@@ -697,17 +711,16 @@ class Simulation:
             dept.submit(job)
             return
         self.rec.job(job.customer.id, dept.index, REQUEST, job.created, job.start, self.env._now, job.held)
+        job.holder.requests.remove(job)
         job.back(job)
 
     def _request_back(self, job: Job) -> None:
-        holder = job.holder
-        if not holder.abandoned:
-            self._next_consult(holder)
+        self._next_consult(job.holder)
 
     def _parallel_back(self, job: Job) -> None:
         holder = job.holder
         holder.pending -= 1
-        if holder.pending == 0 and not holder.abandoned:
+        if holder.pending == 0:
             if job.charges is not None:
                 for key, minutes in job.charges.items():
                     holder.charges[key] = holder.charges.get(key, 0.0) + minutes
@@ -730,6 +743,8 @@ class Simulation:
 
     def _answered(self, event: Timeout) -> None:
         job = event._value
+        if job.state == GONE:  # called off: its customer left while the question was being answered
+            return
         now = self.env._now
         requester = job.holder.dept.index
         charge(job, requester, CLARIFY, now - job.asked_at)
@@ -759,12 +774,40 @@ class Simulation:
             dept.release(job)
             current = job.items[job.item_index - 1]
             supplier = (current if current.__class__ is RequestPlan else current[0]).dept
+            for request in job.requests:
+                self._call_off(request)
             charge(job, supplier, QUEUE, (now - c.arrived) - sum(c.charges.values()))
         else:
             return
         job.abandoned = True
         self.rec.job(c.id, dept.index, STEP, job.created, job.start, now, job.held)
         self._customer_done(c, ABANDONED)
+
+    def _call_off(self, job: Job) -> None:
+        """The customer this request is for has left: stop it, and the requests it made in turn.
+
+        Queued, it leaves the queue; in work, its staff member stops and takes the next job; held
+        on its own consult, its staff member is freed; asked back, the answer is dropped. Its row
+        is a `called_off` job: it never went back to its requester, so it has no turnaround.
+        """
+        dept, now = job.dept, self.env._now
+        if job.state == WAITING:
+            dept.withdraw(job)
+        elif job.state == IN_SERVICE:
+            if job.on_hold:
+                job.held += now - job.held_since
+                job.on_hold = False
+                dept.hold(job, -1)
+                for request in job.requests:
+                    self._call_off(request)
+            elif dept.preemptive:
+                job.work_event = None  # its completion, still on the clock, is ignored
+                dept.in_work.remove(job)
+            else:
+                job.callbacks = NO_CALLBACKS
+            dept.release(job)
+        job.state = GONE
+        self.rec.job(job.customer.id, dept.index, CALLED_OFF, job.created, job.start, now, job.held)
 
     # -- end of a journey --
 
@@ -797,6 +840,15 @@ class Simulation:
         if spec.interruptions is not None:
             self.env.process(self._interruptions(dept))
 
+    def _staff_change(self, delay: float) -> Event:
+        """A timeout for the clock processes that runs before the other events due at the same time,
+        so a job or an interruption arriving just as a shift starts finds the new staff on duty,
+        whichever of the two was put on the clock first."""
+        event = Event(self.env)
+        event._ok, event._value = True, None
+        self.env.schedule(event, URGENT, delay)
+        return event
+
     def _shifts(self, dept: Department):
         """Staff by time of day, every day; overlapping windows add up."""
         day = self.model.day_length
@@ -805,7 +857,7 @@ class Simulation:
             for start, _end, level in segments:
                 at = day_number * day + start
                 if at > self.env.now:
-                    yield self.env.timeout(at - self.env.now)
+                    yield self._staff_change(at - self.env.now)
                 dept.set_staffing(scheduled=level)
 
     def _absence(self, dept: Department):
@@ -818,7 +870,7 @@ class Simulation:
         while True:
             absent = round(out.draw()) if out is not None else int(rng.binomial(staff, absence.p))
             dept.set_staffing(absent_today=min(staff, max(0, absent)))
-            yield self.env.timeout(day)
+            yield self._staff_change(day)
 
     def _outages(self, dept: Department):
         spec = dept.spec.outages
@@ -826,9 +878,9 @@ class Simulation:
         lasts = Sampler(spec.lasts, self.streams(f"outage-lasts:{dept.name}"))
         out = spec.staff if spec.staff is not None else 10**9
         while True:
-            yield self.env.timeout(every.draw())
+            yield self._staff_change(every.draw())
             dept.set_staffing(out=out)
-            yield self.env.timeout(lasts.draw())
+            yield self._staff_change(lasts.draw())
             dept.set_staffing(out=0)
 
     def _interruptions(self, dept: Department):

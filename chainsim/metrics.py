@@ -17,6 +17,7 @@ from chainsim.model import Model
 from chainsim.recorder import (
     ABANDONED,
     BALKED,
+    CALLED_OFF,
     COMPLETED,
     IN_SYSTEM,
     KINDS,
@@ -165,26 +166,29 @@ def _churn(model: Model, churn: dict[str, tuple[float, float, float]], out: dict
     out["churn.replacement_cost"] = revenue * model.churn.acquisition_cost_multiple
 
 
-def _jobs_by_department(rep: Replication) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Step and request jobs queued after the warm-up, per department, and each department's request
-    turnaround times; read a block of jobs at a time, so the temporaries stay small."""
+def _jobs_by_department(rep: Replication) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Step and request jobs queued after the warm-up per department, of those the requests called
+    off, and each department's turnaround times of requests that went back; read a block of jobs
+    at a time, so the temporaries stay small."""
     jobs, n = rep.jobs, len(rep.departments)
     served = np.zeros(n, dtype=np.int64)
+    called_off = np.zeros(n, dtype=np.int64)
     request_depts, request_times = [np.zeros(0, dtype=np.int32)], [np.zeros(0)]
     for first in range(0, len(jobs["kind"]), JOBS_PER_BLOCK):
         block = slice(first, first + JOBS_PER_BLOCK)
         kind, dept, queued = jobs["kind"][block], jobs["department"][block], jobs["queued"][block]
         counted = queued >= rep.warmup
-        served += np.bincount(dept[counted & ((kind == STEP) | (kind == REQUEST))], minlength=n)
+        served += np.bincount(dept[counted & np.isin(kind, (STEP, REQUEST, CALLED_OFF))], minlength=n)
+        called_off += np.bincount(dept[counted & (kind == CALLED_OFF)], minlength=n)
         requests = counted & (kind == REQUEST)
         request_depts.append(dept[requests])
         request_times.append(jobs["end"][block][requests] - queued[requests])
     depts, times = np.concatenate(request_depts), np.concatenate(request_times)
-    return served, [times[depts == i] for i in range(n)]
+    return served, called_off, [times[depts == i] for i in range(n)]
 
 
 def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
-    served, turnarounds = _jobs_by_department(rep)
+    served, called_off, turnarounds = _jobs_by_department(rep)
     length = rep.end - rep.warmup
     for i, d in enumerate(rep.department_records):
         prefix = f"department.{d.name}"
@@ -199,7 +203,8 @@ def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
         out[f"{prefix}.queue_length.max"] = float(lengths.max()) if len(lengths) else 0.0
         turnaround = turnarounds[i]
         out[f"{prefix}.jobs"] = float(served[i] + d.redone_requests)
-        out[f"{prefix}.requests"] = float(len(turnaround))
+        out[f"{prefix}.requests"] = float(len(turnaround) + called_off[i])
+        out[f"{prefix}.called_off"] = float(called_off[i])
         out[f"{prefix}.turnaround.mean"] = float(turnaround.mean()) if len(turnaround) else math.nan
         out[f"{prefix}.turnaround.p90"] = float(np.percentile(turnaround, 90)) if len(turnaround) else math.nan
         sla = model.departments[d.name].sla

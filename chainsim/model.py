@@ -324,9 +324,9 @@ class CustomerClass(Strict):
                                           "before leaving (abandonment), the queue a preemptive department sends "
                                           "its step back to included; none: never leaves.")
     patience_on_hold: bool = Field(False, description="Patience also runs while the customer is held during "
-                                   "consults.")
-    balk_at: int | None = Field(None, ge=0, description="A customer who finds this many or more waiting at "
-                                "the first department does not join.")
+                                   "consults; a customer who leaves then calls its requests off.")
+    balk_at: int | None = Field(None, ge=0, description="A customer who finds this many or more customers "
+                                "waiting at the first department does not join.")
     sla: float | None = Field(None, gt=0, allow_inf_nan=False, description="Time-in-system target (time units).")
     value: float = Field(0.0, ge=0, allow_inf_nan=False, description="Revenue at stake per customer (currency).")
     expectation: float | None = Field(None, gt=0, allow_inf_nan=False, description="Time in system beyond "

@@ -22,8 +22,8 @@ OUTCOMES = ("completed", "abandoned", "balked", "in_system")
 COMPLETED, ABANDONED, BALKED, IN_SYSTEM = range(len(OUTCOMES))
 
 # What a job is.
-JOB_KINDS = ("step", "request", "answer", "interruption")
-STEP, REQUEST, ANSWER, INTERRUPTION = range(len(JOB_KINDS))
+JOB_KINDS = ("step", "request", "answer", "interruption", "called_off")
+STEP, REQUEST, ANSWER, INTERRUPTION, CALLED_OFF = range(len(JOB_KINDS))  # called_off: a request whose customer left
 
 
 # A customer's row; "charged" counts the customer's attribution rows.

@@ -19,7 +19,7 @@ from chainsim.load import arrival_rate, load_warnings, offered_load
 from chainsim.metrics import attribution_matrix, attribution_totals, t_interval
 from chainsim.model import MAX_DEPARTMENTS, MAX_PRIORITY
 from chainsim.plan import Arrivals
-from chainsim.recorder import INTERRUPTED, INTERRUPTION, KINDS, QUEUE, REQUEST, SERVICE, STEP
+from chainsim.recorder import CALLED_OFF, INTERRUPTED, INTERRUPTION, KINDS, QUEUE, REQUEST, SERVICE, STEP
 
 
 def exponential(mean: float) -> dict:
@@ -287,7 +287,7 @@ def test_queue_and_staff_time_integrals_equal_the_minutes_booked_to_jobs(mode):
 def test_queue_integral_is_the_sum_of_the_recorded_waits_with_abandonment():
     # No preemption or requeue: each step's and request's row holds its one wait (to its start, or
     # to the customer leaving the queue), so the queue integral is the sum of the rows' waits, with
-    # customers abandoning in queues and on hold.
+    # customers abandoning in queues and on hold (their requests called off, queued or in work).
     data = {"name": "little", "run": {"horizon": 3000, "seed": 5, "drain": True, "drain_limit": 10**6},
             "departments": {"a": {"staff": 2}, "b": {"staff": 1}},
             "customers": {"w": {"arrivals": {"rate": 0.5}, "patience": exponential(5), "patience_on_hold": True,
@@ -296,8 +296,10 @@ def test_queue_integral_is_the_sum_of_the_recorded_waits_with_abandonment():
     rep = simulate_replication(parse_model(data))
     assert 0.2 < (rep.customers["outcome"] == 1).mean() < 0.8  # many abandon
     jobs = rep.jobs
+    called_off = jobs["kind"] == CALLED_OFF
+    assert (jobs["start"][called_off] < 0).any() and (jobs["start"][called_off] >= 0).any()
     for i, d in enumerate(rep.department_records):
-        rows = (jobs["department"] == i) & np.isin(jobs["kind"], [STEP, REQUEST])
+        rows = (jobs["department"] == i) & np.isin(jobs["kind"], [STEP, REQUEST, CALLED_OFF])
         began = np.where(jobs["start"] >= 0, jobs["start"], jobs["end"])
         assert d.queue == pytest.approx((began - jobs["queued"])[rows].sum(), rel=1e-9), d.name
 

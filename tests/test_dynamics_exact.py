@@ -407,6 +407,138 @@ def test_balking_and_patience_exact(tmp_path):
     assert (kpis["external.abandoned"], kpis["external.balked"]) == (2, 1)
 
 
+def test_balking_counts_customers_waiting_not_internal_requests(tmp_path):
+    # desk (1 staff) serves x 0..10. Two office customers (1 minute, then a 1-minute request to the
+    # desk) queue requests at the desk at 1. Walk-ins with balk_at 2 at 5, 6 and 7 find 0, 1 and
+    # 2 customers waiting (the requests are not standing in line): the third balks. The desk then
+    # serves in arrival order: the requests 10..11 and 11..12, the walk-ins 12..13 and 13..14.
+    trace = trace_file(tmp_path, [(0, "x"), (0, "office"), (0, "office"), (5, "walk_in"), (6, "walk_in"),
+                                  (7, "walk_in")])
+    model = build({"desk": {"staff": 1}, "back": {"staff": 2}},
+                  {"x": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(10)}]},
+                   "office": {"arrivals": {"trace": trace}, "journey": [
+                       {"serve": "back", "time": fixed(1), "consult": {"request": "desk", "time": fixed(1)}}]},
+                   "walk_in": {"arrivals": {"trace": trace}, "balk_at": 2,
+                               "journey": [{"serve": "desk", "time": fixed(1)}]}})
+    results = simulate(model)
+    customers = results.customers()
+    walk_ins = customers[customers["class"] == "walk_in"].sort_values("arrival")
+    assert walk_ins["outcome"].astype(str).tolist() == ["completed", "completed", "balked"]
+    assert walk_ins["end"].tolist() == [13, 14, 7]
+    assert steps(results, "desk")["start"].tolist() == [0, 10, 11, 12, 13]
+
+
+# --- a customer who leaves while held calls its requests off ----------------------------------------
+
+
+def held_customer(trace: str, request: dict) -> dict:
+    """Patience 3 that runs on hold: front works 1 minute, then consults with `request`."""
+    return {"arrivals": {"trace": trace}, "patience": fixed(3), "patience_on_hold": True,
+            "journey": [{"serve": "front", "time": fixed(1), "consult": request}]}
+
+
+def test_a_customer_gone_while_held_calls_off_its_requests_in_work_and_held(tmp_path):
+    # a (at 0): front 0..1, request to comp 1..2, which consults legal: legal works from 2 (10 minutes).
+    # a's patience (3, on hold from 1) runs out at 4: front is freed, comp's request (held since 2)
+    # and legal's (in work) are called off at 4. b, at legal from 3, starts at 4, not at 12.
+    trace = trace_file(tmp_path, [(0, "a"), (3, "b")])
+    model = build({"front": {"staff": 1}, "comp": {"staff": 1}, "legal": {"staff": 1}},
+                  {"a": held_customer(trace, {"request": "comp", "time": fixed(1),
+                                              "consult": {"request": "legal", "time": fixed(10)}}),
+                   "b": {"arrivals": {"trace": trace}, "journey": [{"serve": "legal", "time": fixed(1)}]}},
+                  horizon=100, drain=True)
+    results = simulate(model)
+    jobs = results.jobs().sort_values(["queued", "department"])
+    rows = [tuple(r) for r in jobs[["department", "kind", "queued", "start", "end", "held"]].astype(object).to_numpy()]
+    assert rows == [("front", "step", 0, 0, 4, 3), ("comp", "called_off", 1, 1, 4, 2),
+                    ("legal", "called_off", 2, 2, 4, 0), ("legal", "step", 3, 4, 5, 0)]
+    assert results.customers().sort_values("arrival")["outcome"].astype(str).tolist() == ["abandoned", "completed"]
+    kpis = results.kpis[0]
+    assert (kpis["department.comp.requests"], kpis["department.comp.called_off"]) == (1, 1)
+    assert np.isnan(kpis["department.comp.turnaround.mean"])
+    departments = results.departments()  # busy: legal 2..5, comp 1..4 (held 2..4), front 0..4
+    assert departments.loc[["front", "comp", "legal"], "utilisation"].tolist() == pytest.approx([0.04, 0.03, 0.03])
+    assert departments.loc["comp", "held_share"] == pytest.approx(0.02)
+
+
+def test_a_customer_gone_while_held_takes_its_request_out_of_the_queue_and_drops_its_answer(tmp_path):
+    # x keeps comp busy 0..10. a (at 0): front 0..1, request queued at comp from 1; a leaves at 4
+    # and the request leaves comp's queue. c (at 20): front 20..21, comp picks the request up at 21
+    # and asks back (clarify p 0.99); front answers from 21 (5 minutes), c leaves at 24: the answer
+    # is dropped (no answer row, nothing queues at comp again). d at comp from 30 is served at once.
+    trace = trace_file(tmp_path, [(0, "x"), (0, "a"), (20, "a"), (30, "x")])
+
+    def make(seed: int) -> Model:
+        request = {"request": "comp", "time": fixed(1), "clarify": {"p": 0.99, "time": fixed(5)}}
+        return build({"front": {"staff": 1}, "comp": {"staff": 1}},
+                     {"x": {"arrivals": {"trace": trace}, "journey": [{"serve": "comp", "time": fixed(10)}]},
+                      "a": held_customer(trace, request)}, horizon=100, drain=True, seed=seed)
+
+    results = first_seed(make, lambda r: r.kpis[0]["department.front.clarifications"] == 1)
+    jobs = results.jobs().sort_values(["queued", "department"])
+    rows = [tuple(r) for r in jobs[["department", "kind", "queued", "start", "end"]].astype(object).to_numpy()]
+    assert rows == [("front", "step", 0, 0, 4), ("comp", "step", 0, 0, 10), ("comp", "called_off", 1, -1, 4),
+                    ("front", "step", 20, 20, 24), ("comp", "called_off", 21, 21, 24), ("comp", "step", 30, 30, 40)]
+    queue = results.queue_series()
+    comp = queue[queue["department"] == "comp"]
+    assert comp[["time", "queue_length"]].values.tolist()[:3] == [[0, 0], [1, 1], [4, 0]]
+    kpis = results.kpis[0]
+    assert (kpis["department.comp.called_off"], kpis["external.abandoned"]) == (2, 2)
+    assert kpis["department.comp.utilisation"] == pytest.approx(0.2)  # x's 0..10 and d's 30..40 only
+
+
+# --- same-time events: ties that must not decide the outcome ---------------------------------------
+
+
+def test_a_job_ending_as_higher_priority_work_arrives_is_not_paused(tmp_path):
+    # routine (0..10) ends at 10, the very moment urgent work arrives: it is not paused with 0 minutes
+    # left (to end at 13, after the urgent 10..13).
+    results = simulate(two_class_trace(tmp_path, "preemptive", [(0, "routine"), (10, "urgent")]))
+    assert results.customers().sort_values("arrival")["end"].tolist() == [10, 13]
+
+
+def test_a_job_ending_as_an_interruption_arrives_is_not_paused(tmp_path):
+    # The step (0..10) ends at 10, when the call (every 10, lasting 5) comes: it is not paused.
+    trace = trace_file(tmp_path, [(0, "walk_in")])
+    results = simulate(build(
+        {"desk": {"staff": 1, "interruptions": {"every": fixed(10), "lasts": fixed(5), "mode": "preempt"}}},
+        {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(10)}]}}))
+    assert results.customers()["end"].tolist() == [10]
+    assert results.customer_attribution().loc[0, ("desk", "interrupted")] == 0
+
+
+@pytest.mark.parametrize("empty_window", [False, True])
+def test_an_interruption_at_a_shift_start_finds_the_shift_on_duty(tmp_path, empty_window):
+    # On duty [0, 5) and [15, 60); calls every 5 minutes. The calls at 5 and 10 find nobody and are
+    # dropped; the one at 15 finds the shift on duty, whether or not an empty window [14.9, 15) put
+    # the shift change on the clock after the call.
+    windows = [{"from": 0, "to": 5, "staff": 1}, {"from": 15, "to": 60, "staff": 1}]
+    if empty_window:
+        windows.insert(1, {"from": 14.9, "to": 15, "staff": 0})
+    trace = trace_file(tmp_path, [(50, "walk_in")])
+    results = simulate(build(
+        {"desk": {"schedule": windows, "interruptions": {"every": fixed(5), "lasts": fixed(1), "mode": "queue"}}},
+        {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(1)}]}},
+        horizon=60, day_length=60))
+    jobs = results.jobs()
+    assert jobs[jobs["kind"] == "interruption"]["queued"].tolist() == [15, 20, 25, 30, 35, 40, 45, 50, 55]
+
+
+def test_a_free_pool_member_takes_the_call_before_anyone_is_paused(tmp_path):
+    # desk (1 staff, preempting calls every 50 lasting 3) and a pool of 1 serving it: the customer
+    # at 48 (10 minutes) is not paused by the call at 50, which the free pool member takes (50..53).
+    trace = trace_file(tmp_path, [(48, "walk_in")])
+    model = build(
+        {"desk": {"staff": 1, "interruptions": {"every": fixed(50), "lasts": fixed(3), "mode": "preempt"}},
+         "other": {"staff": 1}},
+        {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(10)}]}}, horizon=100)
+    results = simulate(model.with_changes({"pools": {"spare": {"staff": 1, "serves": ["desk", "other"]}}}))
+    assert results.customers()["end"].tolist() == [58]
+    kpis = results.kpis[0]
+    assert kpis["department.desk.interrupted_share"] == 0
+    assert kpis["department.desk.pool_busy.mean"] == pytest.approx(3 / 100)
+
+
 def test_batch_from_a_trace_brings_groups(tmp_path):
     trace = trace_file(tmp_path, [(0, "walk_in"), (7, "walk_in")])
     model = build({"desk": {"staff": 5}},
