@@ -52,8 +52,9 @@ def run_models(models: dict[str, chainsim.Model], replications: int, seed: int) 
 # --- sidebar: model, run settings, levers ----------------------------------------------------------------
 
 
-def choose_model() -> tuple[str, chainsim.Model | None]:
-    """The model text (bundled file, upload, or edited in place) and the parsed model, or None on errors."""
+def choose_model() -> tuple[str, str, chainsim.Model | None]:
+    """The model's file name, where it came from (a bundled file's path, or the upload and its digest)
+    and the model parsed from its text (as loaded, or edited in place), or None on errors."""
     sb = st.sidebar
     sb.header("Model")
     files = studio.model_files()
@@ -71,7 +72,7 @@ def choose_model() -> tuple[str, chainsim.Model | None]:
             text = studio.read_upload(upload.name, data)
         except chainsim.ModelError as exc:
             show_problems(exc, upload.name)
-            return upload.name, None
+            return upload.name, source, None
     # Edits are kept per model file, so a look at another model and back does not throw them away.
     edits: dict[str, str] = st.session_state.setdefault("yaml_edits", {})
     if st.session_state.get("yaml_source") != source:
@@ -91,10 +92,10 @@ def choose_model() -> tuple[str, chainsim.Model | None]:
         sb.button("Undo my edits", key="revert_yaml", on_click=_revert_yaml, args=(source, text),
                   help="Put the model back to the file as it was loaded.")
     try:
-        return name, studio.parse_text(edited, source=name)
+        return name, source, studio.parse_text(edited, source=name)
     except chainsim.ModelError as exc:
         show_problems(exc, name)
-        return name, None
+        return name, source, None
 
 
 def _revert_yaml(source: str, text: str) -> None:
@@ -116,15 +117,29 @@ def show_problems(exc: chainsim.ModelError, name: str, fix: str = "") -> None:
              + (f"\n\n{fix}" if fix else ""), icon="⚠️")
 
 
-def reset_on_new_model(model: chainsim.Model) -> None:
-    """A different (or edited) model: put run settings and levers back to what the file says."""
-    key = hashlib.sha1(model.canonical_json().encode()).hexdigest()
-    if st.session_state.get("model_key") == key:
+def settings_for(model: chainsim.Model, source: str) -> None:
+    """Run settings and levers for the model on screen, kept per model file (see studio.SidebarSettings):
+    the ones last set for it, carried over an edit of the file, or what the file says."""
+    current: studio.SidebarSettings | None = st.session_state.get("settings")
+    model_json = model.canonical_json()
+    if current is not None and current.model_json == model_json:
         return
-    st.session_state["model_key"] = key
-    st.session_state["replications"] = studio.default_replications(model)
-    st.session_state["seed"] = model.run.seed
-    _reset_levers(studio.lever_ranges(model))
+    kept: dict[str, studio.SidebarSettings] = st.session_state.setdefault("settings_by_file", {})
+    if current is not None:  # as the user left them
+        kept[st.session_state["settings_source"]] = studio.SidebarSettings(
+            current.model_json, st.session_state["replications"], st.session_state["seed"],
+            {key: st.session_state.get(f"lever:{key}", value) for key, value in current.levers.items()})
+    before = kept.get(source)
+    if before is None:
+        settings, put_back = studio.SidebarSettings.defaults(model), []
+    elif before.model_json == model_json:
+        settings, put_back = before, []
+    else:
+        settings, put_back = before.carried_to(model)
+    st.session_state.update({"settings": settings, "settings_source": source, "replications": settings.replications,
+                             "seed": settings.seed, "levers_put_back": put_back})
+    ranges = {r.key: r for r in studio.lever_ranges(model)}
+    st.session_state.update({f"lever:{key}": _slider_value(ranges[key], value) for key, value in settings.levers.items()})
 
 
 def run_settings() -> tuple[int, int]:
@@ -143,6 +158,9 @@ def choose_levers(model: chainsim.Model) -> studio.Scenario:
     sb = st.sidebar
     sb.header("Scenario levers")
     sb.caption("The scenario is the model with these changes; the baseline is the model as written.")
+    if put_back := st.session_state.get("levers_put_back"):
+        sb.info(f"Your edit of the file moved what these levers start from, so they went back to it: "
+                f"{studio.md(', '.join(put_back))}. The other levers are as you left them.")
     scenario = studio.Scenario.baseline(model)
     groups = (("Staff", "staff.", True), ("Shifts", "shift.", False), ("Error rates", "error_rate.", False),
               ("Requests and demand", "", True))
@@ -206,7 +224,8 @@ def headline(runs: dict[str, chainsim.Results]) -> None:
             colour = "off" if card.improved is None else ("inverse" if card.headline.lower_is_better else "normal")
             with col.container(border=True):
                 st.metric(card.headline.label, card.text(model), card.change_text(model), delta_color=colour,
-                          help=" · ".join(filter(None, [card.ci_text(model), card.change_ci_text(model)])))
+                          help=" · ".join(filter(None, [card.headline.meaning, card.ci_text(model),
+                                                        card.change_ci_text(model)])))
                 base = cards[labels[0]][i]
                 note = card.ci_text(model)
                 if len(labels) > 1:
@@ -214,11 +233,14 @@ def headline(runs: dict[str, chainsim.Results]) -> None:
                 st.caption(note)
 
 
-def overview(model: chainsim.Model, runs: dict | None, models: dict[str, chainsim.Model]) -> None:
+def overview(model: chainsim.Model, runs: dict | None, models: dict[str, chainsim.Model], can_run: bool) -> None:
     if runs:
         headline(runs)
-    else:
+    elif can_run:
         st.info("Press **Run** to simulate. Until then: the instant queueing-formula estimate below.")
+    else:
+        st.info("The instant queueing-formula estimate below needs no simulation; see above for what keeps "
+                "**Run** from starting.")
     last = list(models)[-1]
     wide = plots.chain_columns(models[last]) > plots.WIDE_CHAIN_COLUMNS  # beside the estimate, names ran together
     left, right = (st.container(), st.container()) if wide else st.columns([3, 2])
@@ -357,10 +379,10 @@ def take_away(model: chainsim.Model, scenario_model: chainsim.Model | None, runs
 def main() -> None:
     st.html(CSS)
     st.title("What-if studio")
-    name, model = choose_model()
+    name, source, model = choose_model()
     if model is None:
         st.stop()
-    reset_on_new_model(model)
+    settings_for(model, source)
     reps, seed = run_settings()
     scenario = choose_levers(model)
     text = scenario.describe(model)
@@ -397,9 +419,12 @@ def main() -> None:
             show_run_limit(exc)
     last_key, runs, run_text = st.session_state.get("last", (None, None, text))
     if runs is not None and studio.other_model(last_key, key):
-        st.info(f"The last results are for another model: **{studio.md(runs['Baseline'].model.name)}** "
-                f"({studio.md(run_text)}). The model was switched, uploaded or edited since. They stay until "
-                "the next run and show again when that model is back; press **Run** to simulate this one.")
+        done_name = runs["Baseline"].model.name
+        which = ("the model as it was before the last edit" if done_name == model.name
+                 else f"another model: **{studio.md(done_name)}**")
+        st.info(f"The last results are for {which} ({studio.md(run_text)}). The model was switched, uploaded or "
+                "edited since. They stay until the next run and show again when that model is back; press "
+                "**Run** to simulate this one.")
         runs, run_text = None, text
     elif runs is not None and (last_key != key or scenario_model is None):
         st.warning(f"The settings changed since the last run; the results below are for: "
@@ -410,7 +435,8 @@ def main() -> None:
 
     tabs = st.tabs(["Overview", "Where the time goes", "Through the day", "Explore", "Take away"])
     with tabs[0]:
-        overview(model, runs, models if runs is None else {k: r.model for k, r in runs.items()})
+        overview(model, runs, models if runs is None else {k: r.model for k, r in runs.items()},
+                 can_run=limit is None and scenario_model is not None)
     with tabs[1]:
         if runs:
             st.plotly_chart(plots.attribution_figure(runs), width="stretch")

@@ -169,7 +169,8 @@ class Results:
         return pd.concat(frames, ignore_index=True)
 
     def jobs(self) -> pd.DataFrame:
-        """One row per job: a step visit, an internal request, an answer to a clarification, an interruption."""
+        """One row per job: a step visit, an internal request, an answer to a clarification, an interruption,
+        a request called off; `start` is empty (NaN) for one no staff member ever took up."""
         frames = []
         for rep in self._records():
             j = rep.jobs
@@ -177,7 +178,8 @@ class Results:
                 "replication": rep.replication, "customer": j["customer"],
                 "department": pd.Categorical.from_codes(j["department"], rep.departments),
                 "kind": pd.Categorical.from_codes(j["kind"], JOB_KINDS),
-                "queued": j["queued"], "start": j["start"], "end": j["end"], "held": j["held"],
+                "queued": j["queued"], "start": np.where(j["start"] >= 0, j["start"], np.nan), "end": j["end"],
+                "held": j["held"],
             }))
         return pd.concat(frames, ignore_index=True)
 

@@ -320,7 +320,13 @@ def load_warnings(model: Model) -> list[str]:
     settings that can never act."""
     out = list(_trace_warnings(model)) + list(_deadlock_warnings(model)) + list(_unused_settings_warnings(model))
     for d in offered_load(model):
-        if d.overloaded:
+        if d.overloaded and d.staff == 0:
+            out.append(
+                f"departments.{d.department}: nobody is on duty during the run (its schedule, absence or outages "
+                f"leave no staff before the horizon at {model.run.horizon:g} {model.time_unit}s), yet it receives "
+                f"work (offered load {d.offered_load:.2f} staff on average): everyone sent there waits until the "
+                "horizon. Give a shift within the run staff.")
+        elif d.overloaded:
             out.append(
                 f"departments.{d.department}: offered load {d.offered_load:.2f} staff on average vs "
                 f"{d.staff:.2f} on duty (utilisation {d.utilisation:.0%}): queues will grow until the "

@@ -7,6 +7,7 @@ Axes carry units; titles say what the chart answers.
 
 from __future__ import annotations
 
+import html
 import math
 import textwrap
 from collections.abc import Mapping
@@ -58,6 +59,17 @@ def _unit(model: Model) -> str:
     return f"{model.time_unit}s"
 
 
+def _plain(text: str) -> str:
+    """Text from the user (a label, a scenario's name) as typed: plotly reads HTML tags in any text, so
+    a label with <b> or <a href> drew bold text or a link."""
+    return html.escape(text, quote=False)
+
+
+def _names(model: Model) -> dict[str, str]:
+    """Department labels for plotly (see _plain)."""
+    return {d: _plain(name) for d, name in department_labels(model).items()}
+
+
 # --- headline cards -----------------------------------------------------------------------------------
 
 
@@ -68,19 +80,39 @@ class Headline:
     kpi: str
     label: str
     kind: str  # "time", "share", "count" or "money"
+    meaning: str  # what it counts, for the card's help
     lower_is_better: bool = True
 
 
+COMPLETED_ONLY = "completed customers only: those who abandoned or balked are in Abandoned"
 HEADLINES = (
-    Headline("external.queueing.mean", "Waiting in queues", "time"),
-    Headline("external.queueing.p90", "Waiting in queues, p90", "time"),
-    Headline("external.time_in_system.mean", "Time in system", "time"),
-    Headline("external.time_in_system.p90", "Time in system, p90", "time"),
-    Headline("external.within_sla", "Within SLA", "share", lower_is_better=False),
-    Headline("external.abandonment_rate", "Abandoned", "share"),
-    Headline("churn.expected", "Expected churn", "count"),
-    Headline("churn.revenue_at_risk", "Revenue at risk", "money"),
+    Headline("external.queueing.mean", "Waiting in queues", "time",
+             f"Mean time a customer waited in queues, the suppliers' queues while held included ({COMPLETED_ONLY})"),
+    Headline("external.queueing.p90", "Waiting in queues, p90", "time",
+             f"9 in 10 customers waited at most this long ({COMPLETED_ONLY})"),
+    Headline("external.time_in_system.mean", "Time in system", "time",
+             f"Mean time from arrival to the end of the journey ({COMPLETED_ONLY})"),
+    Headline("external.time_in_system.p90", "Time in system, p90", "time",
+             f"9 in 10 customers were done within this time ({COMPLETED_ONLY})"),
+    Headline("external.within_sla", "Within SLA", "share",
+             f"Share of customers done within their class's sla ({COMPLETED_ONLY})", lower_is_better=False),
+    Headline("external.abandonment_rate", "Abandoned", "share",
+             "Share of arriving customers who gave up waiting or did not join (balked)"),
+    Headline("churn.expected", "Expected churn", "count",
+             "Customers expected to leave the company: late ones times churn_if_late, abandoned ones times "
+             "churn_if_abandoned"),
+    Headline("churn.revenue_at_risk", "Revenue at risk", "money",
+             "Expected churn weighed by each class's value"),
 )
+
+
+def not_measured(kpi: str, model: Model) -> str | None:
+    """Why the model file cannot give this KPI a meaningful value, if it cannot."""
+    if kpi == "external.within_sla" and all(c.sla is None for c in model.customers.values()):
+        return "not measured: no customer class sets an `sla` in the model file"
+    if kpi == "churn.revenue_at_risk" and not any(c.value for c in model.customers.values()):
+        return "not measured: no customer class sets a `value` (revenue per customer) in the model file"
+    return None
 
 
 @dataclass(frozen=True)
@@ -131,23 +163,34 @@ class Card:
 
 def no_value_reason(kpi: str, model: Model) -> str:
     """Why a headline KPI has no value in any replication, in the user's words."""
-    if kpi == "external.within_sla" and all(c.sla is None for c in model.customers.values()):
-        return "not measured: no customer class sets an `sla` in the model file"
-    return "no customers to measure in any replication (none arrived after the warm-up, or none finished)"
+    return not_measured(kpi, model) or ("no customers to measure in any replication (none arrived after the "
+                                        "warm-up, or none finished)")
+
+
+SHORT_UNITS = {"second": "s", "minute": "min", "hour": "h", "day": "d"}
 
 
 def format_value(x: float, kind: str, model: Model, signed: bool = False) -> str:
-    """A KPI value in the user's units: '41.2 min', '65.3%' (changes in percentage points), 'EUR 2,169'."""
+    """A KPI value in the user's units: '41.2 min', '65.3%' (changes in percentage points), 'EUR 2,169'.
+
+    Rounded before the sign is chosen, so a change too small to show reads '0.0', not '-0.0'.
+    """
     if x is None or math.isnan(x):
         return "–"
-    sign = "+" if signed and x > 0 else ""
+    if kind == "share" and not signed:
+        return f"{x:.1%}"
+    value = x * 100 if kind == "share" else x
+    digits = 0 if kind == "money" or (kind == "count" and abs(x) >= 20) else 1
+    value = round(value, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    sign = "-" if value < 0 else "+" if signed and value > 0 else ""
+    number = f"{abs(value):,.{digits}f}"
     if kind == "time":
-        return f"{sign}{x:,.1f} {model.time_unit[:3]}"
+        return f"{sign}{number} {SHORT_UNITS[model.time_unit]}"
     if kind == "share":
-        return f"{sign}{x * 100:.1f} pp" if signed else f"{x:.1%}"
+        return f"{sign}{number} pp"
     if kind == "money":
-        return f"{sign}{model.currency} {x:,.0f}" if not signed else f"{sign}{x:,.0f} {model.currency}"
-    return f"{sign}{x:,.1f}" if abs(x) < 20 else f"{sign}{x:,.0f}"
+        return f"{sign}{model.currency} {number}"
+    return f"{sign}{number}"
 
 
 def headline_cards(runs: Mapping[str, Results]) -> dict[str, list[Card]]:
@@ -158,9 +201,10 @@ def headline_cards(runs: Mapping[str, Results]) -> dict[str, list[Card]]:
         summary = results.summary()
         cards = []
         for h in HEADLINES:
-            mean, lo, hi = summary.loc[h.kpi, ["mean", "ci_low", "ci_high"]] if h.kpi in summary.index \
+            measured = h.kpi in summary.index and not not_measured(h.kpi, results.model)
+            mean, lo, hi = summary.loc[h.kpi, ["mean", "ci_low", "ci_high"]] if measured \
                 else (math.nan, math.nan, math.nan)
-            change = None if label == base_label else paired_change(runs[base_label], results, h.kpi)
+            change = None if label == base_label or not measured else paired_change(runs[base_label], results, h.kpi)
             cards.append(Card(h, label, float(mean), (float(lo), float(hi)), change))
         out[label] = cards
     return out
@@ -195,12 +239,12 @@ def time_in_system_figure(runs: Mapping[str, Results]) -> go.Figure:
             continue
         share = np.arange(1, len(times) + 1) / len(times)
         keep = np.unique(np.linspace(0, len(times) - 1, min(len(times), 400)).astype(int))
-        fig.add_trace(go.Scatter(x=times[keep], y=share[keep], name=label, mode="lines", line_shape="hv",
+        fig.add_trace(go.Scatter(x=times[keep], y=share[keep], name=_plain(label), mode="lines", line_shape="hv",
                                  line={"width": 3, "dash": _dash(label, runs), "color": _run_colour(i, runs)}))
     slas = sorted({c.sla for c in model.customers.values() if c.sla is not None})
     for sla in slas:
         fig.add_vline(x=sla, line={"color": "#B2182B", "dash": "dash", "width": 1.5},
-                      annotation_text=f"SLA {sla:g} {model.time_unit[:3]}", annotation_position="bottom right")
+                      annotation_text=f"SLA {sla:g} {SHORT_UNITS[model.time_unit]}", annotation_position="bottom right")
     fig.update_xaxes(title_text=f"time in system ({_unit(model)})", rangemode="tozero")
     fig.update_yaxes(title_text="share of customers served within (%)", tickformat=".0%", range=[0, 1.02])
     return _layout(fig, "How long do customers spend with us? (completed customers, all replications)")
@@ -212,8 +256,8 @@ def attribution_figure(runs: Mapping[str, Results]) -> go.Figure:
     tables = {label: r.attribution() for label, r in runs.items()}
     order = tables[next(iter(runs))].groupby("department", sort=False)["minutes"].sum()
     departments = list(order.sort_values().index)
-    names = department_labels(model)
-    y = [[names[d] for d in departments for _ in runs], [label for _ in departments for label in runs]]
+    names = _names(model)
+    y = [[names[d] for d in departments for _ in runs], [_plain(label) for _ in departments for label in runs]]
     fig = go.Figure()
     for kind in KINDS:
         x = []
@@ -238,8 +282,8 @@ def utilisation_figure(runs: Mapping[str, Results]) -> go.Figure:
     model = next(iter(runs.values())).model
     colours = department_colours(model)
     tables = {label: r.departments() for label, r in runs.items()}
-    departments, names = list(model.departments), department_labels(model)
-    x = [[names[d] for d in departments for _ in runs], [label for _ in departments for label in runs]]
+    departments, names = list(model.departments), _names(model)
+    x = [[names[d] for d in departments for _ in runs], [_plain(label) for _ in departments for label in runs]]
     parts = (("own work", None, 1.0), ("held waiting on suppliers", "/", 0.75),
              ("interruptions", ".", 0.5))
     fig = go.Figure()
@@ -277,9 +321,9 @@ def utilisation_figure(runs: Mapping[str, Results]) -> go.Figure:
 def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
     """Mean queue length over the day per department (time-averaged in bins, then over replications)."""
     model = next(iter(runs.values())).model
-    colours, names = department_colours(model), department_labels(model)
+    colours, names = department_colours(model), _names(model)
     edges = np.linspace(0, model.run.horizon, bins + 1)
-    fig = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, subplot_titles=list(runs),
+    fig = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, subplot_titles=[_plain(label) for label in runs],
                         horizontal_spacing=0.04)
     for col, results in enumerate(runs.values(), start=1):
         means = _mean_queue(results, edges)
@@ -320,7 +364,7 @@ def sweep_figure(sweep: Sweep, table: pd.DataFrame, head: Headline, kpi_unit: st
 
 
 def _axis_title(lever: LeverRange) -> str:
-    return f"{lever.label} ({lever.unit})"
+    return f"{_plain(lever.label)} ({lever.unit})"
 
 
 def sweep_line_figure(table: pd.DataFrame, lever: LeverRange, kpi_label: str, kpi_unit: str) -> go.Figure:
@@ -336,7 +380,7 @@ def sweep_line_figure(table: pd.DataFrame, lever: LeverRange, kpi_label: str, kp
     fig.add_vline(x=lever.baseline, line={"color": "#555555", "dash": "dot"}, annotation_text="as modelled")
     fig.update_xaxes(title_text=_axis_title(lever))
     fig.update_yaxes(title_text=f"{kpi_label} ({kpi_unit})")
-    return _layout(fig, f"{kpi_label} as {lever.label} changes")
+    return _layout(fig, f"{kpi_label} as {_plain(lever.label)} changes")
 
 
 def sweep_heatmap_figure(table: pd.DataFrame, x: LeverRange, y: LeverRange, head: Headline,
@@ -352,14 +396,15 @@ def sweep_heatmap_figure(table: pd.DataFrame, x: LeverRange, y: LeverRange, head
     xs, ys = [f"{v:g}" for v in mean.columns], [f"{v:g}" for v in mean.index]  # categories: even cells
     fig = make_subplots(rows=1, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.2,
                         subplot_titles=(f"Mean ({kpi_unit})", f"± 95% CI half-width ({kpi_unit})"))
-    hover = (f"{x.label}: %{{x}}<br>{y.label}: %{{y}}<br>{kpi_label}: %{{z:.3g}} ± %{{customdata:.2g}}"
+    x_name, y_name = _plain(x.label), _plain(y.label)
+    hover = (f"{x_name}: %{{x}}<br>{y_name}: %{{y}}<br>{kpi_label}: %{{z:.3g}} ± %{{customdata:.2g}}"
              f" {kpi_unit}<extra></extra>")
     fig.add_trace(go.Heatmap(x=xs, y=ys, z=mean.values, customdata=half.values, hovertemplate=hover,
                              colorscale="YlOrRd", reversescale=not head.lower_is_better, texttemplate="%{z:.3g}",
                              colorbar={"title": {"text": kpi_unit}, "x": 0.475, "len": 0.9}), row=1, col=1)
     fig.add_trace(go.Heatmap(x=xs, y=ys, z=half.values, customdata=mean.values, colorscale="Greys",
                              texttemplate="±%{z:.2g}", colorbar={"title": {"text": kpi_unit}, "x": 1.0, "len": 0.9},
-                             hovertemplate=(f"{x.label}: %{{x}}<br>{y.label}: %{{y}}<br>95% CI half-width: "
+                             hovertemplate=(f"{x_name}: %{{x}}<br>{y_name}: %{{y}}<br>95% CI half-width: "
                                             f"%{{z:.2g}} {kpi_unit}<extra></extra>")), row=1, col=2)
     base = (f"{x.baseline:g}", f"{y.baseline:g}")
     if base[0] in xs and base[1] in ys:
@@ -371,7 +416,7 @@ def sweep_heatmap_figure(table: pd.DataFrame, x: LeverRange, y: LeverRange, head
     for col in (1, 2):
         fig.update_xaxes(title_text=_axis_title(x), type="category", row=1, col=col)
         fig.update_yaxes(title_text=_axis_title(y), type="category", row=1, col=col)
-    return _layout(fig, f"{kpi_label} over {x.label} and {y.label}", height=480)
+    return _layout(fig, f"{kpi_label} over {x_name} and {y_name}", height=480)
 
 
 # --- the chain diagram --------------------------------------------------------------------------------
@@ -383,7 +428,7 @@ def _shorten(name: str, limit: int) -> str:
     lines = textwrap.wrap(name, limit) or [name]
     if len(lines) > 2:
         lines = [lines[0], lines[1][: limit - 1].rstrip() + "…"]
-    return "<br>".join(lines)
+    return "<br>".join(_plain(line) for line in lines)
 
 
 @dataclass(frozen=True)
@@ -493,7 +538,7 @@ def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
     fig.add_trace(go.Scatter(
         x=[pos[f"class:{c}"][0] for c in classes], y=[pos[f"class:{c}"][1] for c in classes],
         mode="markers+text", marker={"symbol": "square", "size": 26, "color": "#1F4E79"},
-        text=[fit(n) for n in class_names], textposition="bottom center", hovertext=class_names,
+        text=[fit(n) for n in class_names], textposition="bottom center", hovertext=[_plain(n) for n in class_names],
         hoverinfo="text", name="external customers"))
     depts, names = list(model.departments), department_labels(model)
     staff = [model.departments[d].head_count for d in depts]
@@ -505,11 +550,11 @@ def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
                                                                 [1, "#8B0000"]],
                       colorbar={"title": {"text": colour_label.replace(" ", "<br>", 1), "side": "top"},
                                 "tickformat": ".0%", "len": 0.8, "thickness": 14})
-        hover = [f"{names[d]}<br>{s} staff<br>{colour_label}: {format_value(v, 'share', model)}"
+        hover = [f"{_plain(names[d])}<br>{s} staff<br>{colour_label}: {format_value(v, 'share', model)}"
                  for d, s, v in zip(depts, staff, values, strict=True)]
     else:
         marker["color"] = [department_colours(model)[d] for d in depts]
-        hover = [f"{names[d]}<br>{s} staff" for d, s in zip(depts, staff, strict=True)]
+        hover = [f"{_plain(names[d])}<br>{s} staff" for d, s in zip(depts, staff, strict=True)]
     fig.add_trace(go.Scatter(x=[pos[d][0] for d in depts], y=[pos[d][1] for d in depts], mode="markers+text",
                              marker=marker, text=[f"{fit(names[d])} ({s})" for d, s in zip(depts, staff, strict=True)],
                              textposition="bottom center", hovertext=hover, hoverinfo="text", name="departments"))

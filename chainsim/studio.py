@@ -224,7 +224,7 @@ def sweep_cap_message(amount: float, runs: int, replications: int, cap: int = WO
             f"x customers per replication); the app starts at most {cap:,} per click so it stays responsive. "
             "Use fewer points or replications, or run the sweep from the command line as an experiment with a "
             "grid design: download the scenario YAML (Take away tab), write an experiment file with "
-            "`model: scenario.yaml` and `design: {type: grid, factors: {departments.compliance.staff: [2, 3, 4, 5], "
+            "`model: scenario.yaml` and `design: {type: grid, factors: {departments.<department>.staff: [2, 3, 4, 5], "
             "...}}` (one factor per lever; see docs/experiments.md), then run "
             "`chainsim experiment sweep.yaml --workers 0`.")
 
@@ -317,8 +317,17 @@ class Scenario:
             overrides = self.error_changes(model)
             return changed.with_changes(overrides) if overrides else changed
         except ModelError as exc:
+            if closed := self.closed_departments(model):  # the likely cause, in the sidebar's words
+                raise ModelError([Problem(f"{name} shift sliders (Shifts)", "every shift is at 0, so nobody is on "
+                                          "duty to do its work: move a shift above 0, or press Reset levers")
+                                  for name in closed]) from None
             raise ModelError([Problem(slider_name(p.path, levers, model), p.message)
                               for p in exc.problems]) from None
+
+    def closed_departments(self, model: Model) -> list[str]:
+        """Labels of departments whose shift sliders are all at 0 (they are open as written)."""
+        names = department_labels(model)
+        return [names[d] for d, staff in self.shifts.items() if not any(staff) and any(Scenario.baseline(model).shifts[d])]
 
     def describe(self, model: Model) -> str:
         """One line in plain words, e.g. 'IT +1 staff; unclear requests x0.5'."""
@@ -514,7 +523,9 @@ def wait_text(down: float, up: float) -> str:
     up to rounded down ('≥' where rounded down cannot keep up: at some hours the queue grows)."""
     if down == up or math.isinf(up):
         return "no limit" if math.isinf(down) else f"{down:.1f}"
-    return f"≥ {up:.1f}" if math.isinf(down) else f"{up:.1f}–{down:.1f}"
+    if math.isinf(down):
+        return f"≥ {up:.1f}" if up >= 0.05 else "grows at thin hours"  # '≥ 0.0' said nothing
+    return f"{up:.1f}–{down:.1f}"
 
 
 def estimate_text(table: pd.DataFrame) -> pd.DataFrame:
@@ -579,6 +590,44 @@ class Sweep:
         table = pd.DataFrame(rows, columns=[*axes, "mean", "ci_low", "ci_high"])
         table["half_width"] = (table["ci_high"] - table["ci_low"]) / 2
         return table
+
+
+@dataclass(frozen=True)
+class SidebarSettings:
+    """The run settings and levers set for one model, kept per model file: a look at another model
+    and back, or an edit of the file, does not throw them away."""
+
+    model_json: str  # the model they were set for
+    replications: int
+    seed: int
+    levers: dict[str, float]  # lever key -> slider value
+
+    @classmethod
+    def defaults(cls, model: Model) -> SidebarSettings:
+        """What the file says: its replications (clamped to the slider), its seed, every lever at its baseline."""
+        return cls(model.canonical_json(), default_replications(model), model.run.seed,
+                   {r.key: r.baseline for r in lever_ranges(model)})
+
+    def carried_to(self, model: Model) -> tuple[SidebarSettings, list[str]]:
+        """These settings on an edited version of their model, and the labels of the levers put back.
+
+        A lever keeps its value where the edit left its baseline and range alone; one whose baseline
+        moved goes back to it (its value meant a change from the old baseline). Replications and the
+        seed stay unless the edit changed the file's own.
+        """
+        before, after = model_from_json(self.model_json), SidebarSettings.defaults(model)
+        old_ranges = {r.key: r for r in lever_ranges(before)}
+        levers, put_back = {}, []
+        for r in lever_ranges(model):
+            old, value = old_ranges.get(r.key), self.levers.get(r.key)
+            kept = (old is not None and value is not None and old.baseline == r.baseline
+                    and r.low <= value <= r.high)
+            levers[r.key] = value if kept else r.baseline
+            if not kept and old is not None and value is not None and value != old.baseline:  # it had been moved
+                put_back.append(r.label)
+        same_run = before.run.replications == model.run.replications and before.run.seed == model.run.seed
+        replications, seed = (self.replications, self.seed) if same_run else (after.replications, after.seed)
+        return SidebarSettings(after.model_json, replications, seed, levers), put_back
 
 
 def run_key(models: Sequence[Model], replications: int, seed: int) -> tuple[tuple[str, ...], int, int]:

@@ -10,6 +10,9 @@ settings seemingly gone. The downloads are checked in a real Chromium (tests/tes
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 import pytest
 import yaml
 from test_app import BANK, _app, _errors, _metric
@@ -48,8 +51,48 @@ def test_results_of_another_model_are_not_shown_under_the_new_one_and_come_back_
     assert not any("settings changed" in w.value for w in at.warning)
 
     at.sidebar.selectbox[0].set_value(BANK).run()
-    at.sidebar.slider(key="replications").set_value(2).run()
+    assert at.sidebar.slider(key="replications").value == 2  # the settings come back with the model too
     assert _metric(at, "Waiting in queues").value == bank_wait  # kept: back with its model, no click
+
+
+def test_levers_replications_and_seed_come_back_with_their_model():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(3).run()
+    at.sidebar.number_input(key="seed").set_value(123).run()
+    at.sidebar.slider(key="lever:staff.it").set_value(3).run()
+    at.button(key="run").click().run()
+    it_hire = _metric(at, "Waiting in queues").value
+
+    at.sidebar.selectbox[0].set_value(HELLO).run()
+    assert at.sidebar.slider(key="replications").value == 20  # Hello chain's own settings
+    at.sidebar.selectbox[0].set_value(BANK).run()
+    assert not at.exception, at.exception
+    assert (at.sidebar.slider(key="replications").value, at.sidebar.number_input(key="seed").value,
+            at.sidebar.slider(key="lever:staff.it").value) == (3, 123, 3)  # they used to go back to the file's
+    assert not any("settings changed" in w.value for w in at.warning)
+    assert _metric(at, "Waiting in queues").value == it_hire
+
+
+def test_an_edit_of_the_file_keeps_the_levers_it_leaves_alone():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(3).run()
+    at.sidebar.slider(key="lever:staff.it").set_value(3).run()
+    at.sidebar.slider(key="lever:staff.back_office").set_value(3).run()
+    at.button(key="run").click().run()
+    bank = BANK.read_text()
+
+    _edit(at, bank.replace("mean: 60}", "mean: 45}", 1))  # a patience tweak: every lever still means the same
+    assert (at.sidebar.slider(key="replications").value, at.sidebar.slider(key="lever:staff.it").value,
+            at.sidebar.slider(key="lever:staff.back_office").value) == (3, 3, 3)
+    assert not at.sidebar.info
+    assert "The last results are for the model as it was before the last edit" in _texts(at.info)
+
+    edited = bank.replace("    staff: 2\n", "    staff: 3\n", 1)  # IT's own staff, 2 -> 3 in the file
+    assert edited != bank
+    _edit(at, edited)
+    assert (at.sidebar.slider(key="lever:staff.it").value, at.sidebar.slider(key="lever:staff.back_office").value) \
+        == (3, 3)  # IT at its new baseline (the +1 is in the file now), back office as left
+    assert "went back to it: IT staff" in _texts(at.sidebar.info)
 
 
 # --- 2. saving never takes the baseline's row nor replaces another scenario ---------------------------
@@ -123,7 +166,14 @@ def _small(arrivals: dict, sla: float | None = None) -> str:
 
 
 def _card_notes(at) -> dict[str, str]:
-    return {m.label: m.help for m in at.metric}
+    """Each card's help after what the KPI counts: its CI, or why it has no value."""
+    meanings = {h.label: h.meaning for h in plots.HEADLINES}
+    notes = {}
+    for m in at.metric:
+        meaning, _, rest = m.help.partition(" · ")
+        assert meaning == meanings[m.label]
+        notes[m.label] = rest
+    return notes
 
 
 def test_a_card_without_a_number_says_why_not_that_it_needs_replications():
@@ -164,14 +214,18 @@ def test_sliders_that_cannot_go_together_name_the_slider_and_keep_the_results():
     at.sidebar.slider(key="replications").set_value(2).run()
     at.button(key="run").click().run()
     shown = _metric(at, "Time in system").value
-    for window in range(4):  # every shift of the front desk to zero, then one person fewer
+    for window in range(4):  # every shift of the front desk to zero
         at.sidebar.slider(key=f"lever:shift.front_desk.{window}").set_value(0).run()
-    at.sidebar.slider(key="lever:staff.front_desk").set_value(5).run()
     assert not at.exception, at.exception
     errors = _errors(at)
     assert "The scenario in the sidebar cannot run" in errors
-    assert "`Front desk staff`: 'front_desk' has no staff in any shift" in errors  # was `scenario[1].count`
-    assert "Reset levers" in errors
+    # It used to name the model field departments.front_desk.staff and the lever shift_pattern.
+    assert ("`Front desk shift sliders (Shifts)`: every shift is at 0, so nobody is on duty to do its work: move a "
+            "shift above 0, or press Reset levers") in errors
+    assert "shift_pattern" not in errors and "departments." not in errors
+    at.sidebar.slider(key="lever:staff.front_desk").set_value(5).run()  # then one person fewer: the same cause
+    assert "`Front desk shift sliders (Shifts)`: every shift is at 0" in _errors(at)
+    assert "Front desk staff" not in _errors(at)
     assert at.button(key="run").disabled  # a click would run the baseline alone
     assert _metric(at, "Time in system").value == shown  # the page and its results stay
     assert any("settings changed since the last run" in w.value for w in at.warning)
@@ -261,7 +315,8 @@ def test_a_long_chain_takes_the_pages_width_and_its_names_fit_their_columns():
     assert nodes.text[0] == "Abteilung<br>Nr. 0 –… (2)"  # two short lines, cut with an ellipsis
     names = [text.rsplit(" (", 1)[0] for text in nodes.text]  # without the staff count
     assert all(len(line) <= 10 for name in names for line in name.split("<br>"))
-    assert nodes.hovertext[0].startswith("Abteilung Nr. 0 – Übergabe & Prüfung<br>")  # the whole name on hover
+    # the whole name on hover (plotly shows &amp; as &)
+    assert nodes.hovertext[0].startswith("Abteilung Nr. 0 – Übergabe &amp; Prüfung<br>")
     bank = plots.chain_figure(chainsim.load_model(BANK)).data[-1]
     assert list(bank.text) == ["Front desk (6)", "Compliance (3)", "IT (2)", "Back office (2)"]  # short names: whole
 
@@ -381,3 +436,69 @@ def test_yaml_edits_are_kept_when_switching_models_and_back_and_can_be_undone():
     at.sidebar.selectbox[0].set_value(HELLO).run()
     at.sidebar.selectbox[0].set_value(BANK).run()
     assert at.text_area(key="yaml_text").value == bank  # undone edits do not come back either
+
+
+# --- labels are shown as typed in every chart ------------------------------------------------------------
+
+
+def test_html_in_labels_and_scenario_names_is_shown_as_typed_in_the_charts():
+    label = "Back <office> & <b>VIP</b> <a href='https://example.com'>link</a>"
+    model = chainsim.load_model(HELLO).with_changes({"departments.back_office.label": label})
+    scenario = model.with_changes({"departments.back_office.staff": 3})
+    runs = {"Baseline": chainsim.simulate(model, replications=2), "<i>mine</i>": chainsim.simulate(scenario, replications=2)}
+    lever = next(r for r in studio.lever_ranges(model) if r.key == "staff.back_office")
+    figures = [plots.time_in_system_figure(runs), plots.attribution_figure(runs), plots.utilisation_figure(runs),
+               plots.queue_figure(runs), plots.chain_figure(model),
+               plots.sweep_line_figure(pd.DataFrame({"x": [2, 3], "mean": [1.0, 2.0], "ci_low": [0.5, 1.5],
+                                                     "ci_high": [1.5, 2.5]}), lever, "Time in system", "minutes")]
+    text = "\n".join(_strings(fig.to_dict()) for fig in figures)
+    for tag in ("<b>", "<a ", "<office>", "<i>"):
+        assert tag not in text  # plotly would draw them as bold, a link, ... (it reads its HTML subset in any text)
+    assert "Back &lt;office&gt; &amp; &lt;b&gt;VIP&lt;/b&gt;" in text and "&lt;i&gt;mine&lt;/i&gt;" in text
+
+
+def _strings(value) -> str:
+    """Every string in a figure's dict, one per line."""
+    if isinstance(value, str):
+        return value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else []
+    return "\n".join(_strings(item) for item in items)
+
+
+# --- units, signs and what a card counts ------------------------------------------------------------------
+
+
+def test_values_read_in_the_models_unit_and_a_change_too_small_to_show_has_no_sign():
+    hours = chainsim.load_model(BANK.parent / "insurance_claims.yaml")
+    assert hours.time_unit == "hour"
+    assert plots.format_value(31.12, "time", hours) == "31.1 h"  # it read '31.1 hou'
+    assert plots.format_value(-0.001, "time", hours, signed=True) == "0.0 h"  # it read '-0.0 hou'
+    assert plots.format_value(-0.0004, "share", hours, signed=True) == "0.0 pp"
+    assert plots.format_value(-702, "money", hours, signed=True) == f"-{hours.currency} 702"  # as 'EUR 1,434'
+    assert plots.format_value(0.04, "share", hours, signed=True) == "+4.0 pp"
+    figure = plots.time_in_system_figure({"Baseline": chainsim.simulate(hours, replications=2)})
+    assert [a.text for a in figure.layout.annotations] == ["SLA 72 h", "SLA 240 h"]
+
+
+def test_revenue_at_risk_without_a_value_says_not_measured_and_cards_say_what_they_count():
+    at = _edit(_app(), _small({"rate": 0.1}, sla=10))  # churn can be counted, but no class sets a value
+    at.button(key="run").click().run()
+    notes = _card_notes(at)  # checks each card's help starts with what it counts
+    assert _metric(at, "Revenue at risk").value == "–"  # it read 'EUR 0', as if measured
+    assert notes["Revenue at risk"] == "not measured: no customer class sets a `value` (revenue per customer) in the model file"
+    assert "completed customers only" in plots.HEADLINES[4].meaning  # Within SLA beside Abandoned
+    assert notes["Within SLA"].startswith("95% CI")
+
+
+def test_the_estimate_says_something_where_rounded_up_staff_wait_next_to_nothing():
+    assert studio.wait_text(math.inf, 0.01) == "grows at thin hours"  # it read '≥ 0.0'
+    assert studio.wait_text(math.inf, 2.345) == "≥ 2.3"
+
+
+def test_the_run_prompt_is_not_shown_while_run_cannot_start():
+    text = BANK.read_text().replace("horizon: 480", "horizon: 60000")  # over the work cap
+    assert text != BANK.read_text()
+    at = _edit(_app(), text)
+    assert at.button(key="run").disabled
+    assert not any("Press **Run** to simulate" in i.value for i in at.info)
+    assert "see above for what keeps **Run** from starting" in _texts(at.info)

@@ -463,7 +463,7 @@ def test_a_customer_gone_while_held_calls_off_its_requests_in_work_and_held(tmp_
 
 def test_a_customer_gone_while_held_takes_its_request_out_of_the_queue_and_drops_its_answer(tmp_path):
     # x keeps comp busy 0..10. a (at 0): front 0..1, request queued at comp from 1; a leaves at 4
-    # and the request leaves comp's queue. c (at 20): front 20..21, comp picks the request up at 21
+    # and the request leaves comp's queue, never started (no start: -1 below). c (at 20): front 20..21, comp picks the request up at 21
     # and asks back (clarify p 0.99); front answers from 21 (5 minutes), c leaves at 24: the answer
     # is dropped (no answer row, nothing queues at comp again). d at comp from 30 is served at once.
     trace = trace_file(tmp_path, [(0, "x"), (0, "a"), (20, "a"), (30, "x")])
@@ -476,7 +476,7 @@ def test_a_customer_gone_while_held_takes_its_request_out_of_the_queue_and_drops
 
     results = first_seed(make, lambda r: r.kpis[0]["department.front.clarifications"] == 1)
     jobs = results.jobs().sort_values(["queued", "department"])
-    rows = [tuple(r) for r in jobs[["department", "kind", "queued", "start", "end"]].astype(object).to_numpy()]
+    rows = [tuple(r) for r in jobs[["department", "kind", "queued", "start", "end"]].fillna(-1).astype(object).to_numpy()]
     assert rows == [("front", "step", 0, 0, 4), ("comp", "step", 0, 0, 10), ("comp", "called_off", 1, -1, 4),
                     ("front", "step", 20, 20, 24), ("comp", "called_off", 21, 21, 24), ("comp", "step", 30, 30, 40)]
     queue = results.queue_series()
@@ -558,3 +558,15 @@ def test_every_minute_of_an_exact_run_is_attributed(tmp_path):
                           {"request": "it", "time": fixed(3)}]}}]}})
     table = simulate(model).customer_attribution()
     assert np.allclose(table.drop(columns="time_in_system").sum(axis=1), table["time_in_system"], rtol=1e-12)
+
+
+def test_a_job_nobody_took_up_has_no_start_time(tmp_path):
+    # The patience case: 1 and 2 leave the queue unserved; their rows have no start (it read -1, so
+    # start - queued came out as minus the arrival time).
+    trace = trace_file(tmp_path, [(0, "walk_in"), (1, "walk_in"), (2, "walk_in")])
+    results = simulate(build({"desk": {"staff": 1}},
+                             {"walk_in": {"arrivals": {"trace": trace}, "patience": fixed(3),
+                                          "journey": [{"serve": "desk", "time": fixed(10)}]}}))
+    jobs = results.jobs().sort_values("queued")
+    assert jobs["start"].isna().tolist() == [False, True, True]
+    assert (jobs["start"] - jobs["queued"]).dropna().tolist() == [0]

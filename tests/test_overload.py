@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import chainsim
 from chainsim import RunLimitError, model_from_text, simulate
 from chainsim.cli import EXIT_RUN_LIMIT, main
 from chainsim.executors import ProcessExecutor, make_executor
@@ -48,6 +49,18 @@ def test_overload_is_warned_about_before_the_run() -> None:
     warnings = load_warnings(model)
     assert len(warnings) == 1 and warnings[0].startswith("departments.desk:")
     assert "horizon" in warnings[0]
+
+
+def test_a_department_nobody_staffs_during_the_run_is_named_closed_not_infinitely_loaded() -> None:
+    # The bank's front desk with its shifts before closing at 0 and the after-closing shift (past the
+    # horizon of 480) at 2: it used to read "vs 0.00 on duty (utilisation inf%)".
+    bank = chainsim.load_model(Path(__file__).parent.parent / "models" / "retail_bank.yaml")
+    windows = [w.model_dump(by_alias=True) for w in bank.departments["front_desk"].schedule]
+    closed = bank.with_changes({"departments.front_desk.schedule": [
+        {**w, "staff": 0} if w["from"] < bank.run.horizon else w for w in windows]})
+    warning = next(w for w in load_warnings(closed) if w.startswith("departments.front_desk:"))
+    assert "nobody is on duty during the run" in warning and "horizon at 480 minutes" in warning
+    assert "inf" not in warning
 
 
 def test_a_model_within_capacity_is_not_warned_about() -> None:
