@@ -319,7 +319,8 @@ def utilisation_figure(runs: Mapping[str, Results]) -> go.Figure:
 
 
 def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
-    """Mean queue length over the day per department (time-averaged in bins, then over replications)."""
+    """Mean queue length over the run per department (time-averaged in bins, then over replications);
+    the warm-up, left out of every KPI, is shaded."""
     model = next(iter(runs.values())).model
     colours, names = department_colours(model), _names(model)
     edges = np.linspace(0, model.run.horizon, bins + 1)
@@ -333,12 +334,23 @@ def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
                                      line={"color": colours[d], "width": 2.5, "shape": "hv"},
                                      hovertemplate="%{x:.0f}: %{y:.2f} waiting<extra>" + names[d] + "</extra>"),
                           row=1, col=col)
-        fig.update_xaxes(title_text=f"time since opening ({_unit(model)})", row=1, col=col)
+        fig.update_xaxes(title_text=f"time since the start of the run ({_unit(model)})", row=1, col=col)
+        if model.run.warmup > 0:
+            fig.add_vrect(x0=0, x1=model.run.warmup, fillcolor="#999999", opacity=0.15, line_width=0,
+                          annotation_text="warm-up", annotation_position="top left", row=1, col=col)
     fig.update_yaxes(title_text="jobs waiting (mean)", rangemode="tozero", row=1, col=1)
-    fig = _layout(fig, "When do queues build up? Queue length over the day", height=460)
+    cycles = model.run.horizon / model.day_length
+    span = "over the day" if cycles <= 1 else f"over the run ({cycles:g} {_cycle_name(model)})"
+    fig = _layout(fig, f"When do queues build up? Queue length {span}", height=460)
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0, "xanchor": "left"},
                       margin={"b": 100})
     return fig
+
+
+def _cycle_name(model: Model) -> str:
+    """What the model's run.day_length is: days, weeks, or a cycle of its own length."""
+    hours = model.day_length * {"second": 1 / 3600, "minute": 1 / 60, "hour": 1, "day": 24}[model.time_unit]
+    return {24: "days", 168: "weeks"}.get(round(hours, 9), f"cycles of {model.day_length:g} {_unit(model)}")
 
 
 def _mean_queue(results: Results, edges: np.ndarray) -> dict[str, np.ndarray]:

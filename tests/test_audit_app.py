@@ -502,3 +502,15 @@ def test_the_run_prompt_is_not_shown_while_run_cannot_start():
     assert at.button(key="run").disabled
     assert not any("Press **Run** to simulate" in i.value for i in at.info)
     assert "see above for what keeps **Run** from starting" in _texts(at.info)
+
+
+def test_the_queue_chart_says_how_long_a_run_it_spans_and_shades_the_warm_up():
+    titles = {}
+    for name in ("retail_bank", "hospital_ed", "insurance_claims"):
+        model = chainsim.load_model(BANK.parent / f"{name}.yaml")
+        figure = plots.queue_figure({"Baseline": chainsim.simulate(model, replications=2)})
+        titles[name] = figure.layout.title.text.removeprefix("When do queues build up? Queue length ")
+        assert (len(figure.layout.shapes) == 1) == (model.run.warmup > 0)  # the warm-up, shaded
+    # It said "over the day" for 4 days of the hospital and 5 weeks of claims.
+    assert titles == {"retail_bank": "over the day", "hospital_ed": "over the run (4 days)",
+                      "insurance_claims": "over the run (5 weeks)"}
