@@ -170,7 +170,7 @@ def choose_levers(model: chainsim.Model) -> studio.Scenario:
             continue
         with sb.expander(title, expanded=expanded):
             if prefix == "shift.":
-                st.caption("Staff on duty in each shift window of the day (h:mm from the start of the day). "
+                st.caption(f"Staff on duty in each shift window ({studio.window_caption(model)}). "
                            "Staff changes above are added to every shift.")
             for r in members:
                 scenario = scenario.with_lever(r.key, _lever_widget(r))

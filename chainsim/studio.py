@@ -449,11 +449,24 @@ def department_work(model: Model, department: str) -> list[Serve | Request]:
 
 
 def window_text(start: float, end: float, model: Model) -> str:
-    """A time-of-day window in words: '3:00–5:00' for minute models, '8–18 h' otherwise."""
+    """A time-of-day window in words: '3:00–5:00' for minute models, 'day 2, 8–18 h' in a model whose
+    'day' (run.day_length) is a week of hours, '8–18 h' otherwise."""
     if model.time_unit == "minute":
         return f"{_clock(start)}–{_clock(end)}"
     short = {"second": "s", "hour": "h", "day": "d"}[model.time_unit]
+    if model.time_unit == "hour" and model.day_length > 24 and end <= (start // 24 + 1) * 24:
+        day = start // 24
+        return f"day {day + 1:g}, {start - 24 * day:g}–{end - 24 * day:g} h"
     return f"{start:g}–{end:g} {short}"
+
+
+def window_caption(model: Model) -> str:
+    """How the shift sliders' windows are written (see window_text)."""
+    if model.time_unit == "minute":
+        return "h:mm from the start of the day"
+    if model.time_unit == "hour" and model.day_length > 24:
+        return f"day of the {model.day_length:g}-hour cycle, then hours into that day"
+    return f"{model.time_unit}s from the start of the day"
 
 
 def _clock(minutes: float) -> str:

@@ -307,7 +307,11 @@ def test_shift_levers_become_a_shift_pattern_before_hiring():
     assert s.describe(model) == "Front desk shifts 6/4/6/2 -> 6/5/6/2; Front desk +1 staff"
     assert studio.Scenario.baseline(model).with_lever("shift.front_desk.1", 4).levers(model) == []
     claims = chainsim.load_model(ROOT / "models" / "insurance_claims.yaml")
-    assert studio.window_text(8, 18, claims) == "8–18 h"
+    assert studio.window_text(8, 18, claims) == "day 1, 8–18 h"  # claims' 'day' is a week of hours
+    assert studio.window_text(32, 42, claims) == "day 2, 8–18 h"  # it read '32–42 h' under 'h:mm'
+    assert studio.window_caption(claims) == "day of the 168-hour cycle, then hours into that day"
+    hours = chainsim.load_model(ROOT / "models" / "hello_chain.yaml").with_changes({"time_unit": "hour"})
+    assert hours.day_length == 24 and studio.window_text(8, 18, hours) == "8–18 h"
 
 
 def test_a_sweep_grid_runs_in_a_stable_order_and_tabulates_its_ci(bank_runs):
