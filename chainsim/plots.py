@@ -240,7 +240,8 @@ def time_in_system_figure(runs: Mapping[str, Results]) -> go.Figure:
         share = np.arange(1, len(times) + 1) / len(times)
         keep = np.unique(np.linspace(0, len(times) - 1, min(len(times), 400)).astype(int))
         fig.add_trace(go.Scatter(x=times[keep], y=share[keep], name=_plain(label), mode="lines", line_shape="hv",
-                                 line={"width": 3, "dash": _dash(label, runs), "color": _run_colour(i, runs)}))
+                                 line={"width": 3, "dash": _dash(label, runs), "color": _run_colour(i, runs)},
+                                 hovertemplate=f"%{{y:.0%}} within %{{x:.1f}} {SHORT_UNITS[model.time_unit]}"))
     slas = sorted({c.sla for c in model.customers.values() if c.sla is not None})
     for sla in slas:
         fig.add_vline(x=sla, line={"color": "#B2182B", "dash": "dash", "width": 1.5},

@@ -478,6 +478,7 @@ def test_values_read_in_the_models_unit_and_a_change_too_small_to_show_has_no_si
     assert plots.format_value(0.04, "share", hours, signed=True) == "+4.0 pp"
     figure = plots.time_in_system_figure({"Baseline": chainsim.simulate(hours, replications=2)})
     assert [a.text for a in figure.layout.annotations] == ["SLA 72 h", "SLA 240 h"]
+    assert figure.data[0].hovertemplate == "%{y:.0%} within %{x:.1f} h"  # it read '(222.4493, 94%)'
 
 
 def test_revenue_at_risk_without_a_value_says_not_measured_and_cards_say_what_they_count():
