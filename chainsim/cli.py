@@ -20,7 +20,7 @@ import click
 from chainsim.errors import MAX_REPLICATIONS, ClusterError, ModelError, RunLimitError, WorkerLostError
 
 EXIT_BAD_INPUT = 2
-EXIT_RUN_LIMIT = 3
+EXIT_RUN_LIMIT = 3  # a run cap stopped a replication (run), or replications of an experiment failed
 EXIT_NO_BASELINE = 4  # every replication of the baseline failed: there is nothing to compare with
 EXIT_WORKER_LOST = 5  # a worker process died (killed, out of memory): not the input's fault, worth running again
 EXIT_INTERRUPTED = 130  # Ctrl-C, the shell's convention
@@ -121,8 +121,7 @@ def _check_not_an_input(path: str | None, option: str, inputs: list[str | Path])
 
 def _model_inputs(path: str, model) -> list[str | Path]:
     """The files a model run reads: the model file and its arrival traces."""
-    traces = [c.arrivals.trace for c in model.customers.values() if c.arrivals.trace is not None]
-    return [path, *traces]
+    return [path, *model.trace_files()]
 
 
 def _check_writable(path: str | None, option: str, folder: bool = False) -> None:
@@ -219,12 +218,16 @@ def validate(model) -> None:
         click.secho(f"warning: {warning}", fg="yellow")
 
 
-def _print_experiment(results, store: str) -> bool:
+def _print_experiment(results, store: str, warnings: dict[str, list[str]] | None = None) -> int:
     """The answer of an experiment: the primary KPI per scenario, vs baseline, per cost; tornado if any.
 
-    Says so when the store holds only part of the experiment (a stopped run). False (after saying
-    why) when the baseline has no results, so there is nothing to compare with.
+    Says so when the store holds only part of the experiment (a stopped run); prints the scenarios'
+    model warnings, if given. Returns the exit code: EXIT_NO_BASELINE (after saying why) when the
+    baseline has no results, so there is nothing to compare with; EXIT_RUN_LIMIT when replications
+    failed, as `run` exits on a capped run, since the rows they touch are partial and not ranked.
     """
+    import pandas as pd
+
     d = results.definition
     reps = results.replication_counts()
     click.secho(f"{results.name}: {len(results.scenarios)} scenarios, {reps.min() if len(reps) else 0}-"
@@ -239,11 +242,13 @@ def _print_experiment(results, store: str) -> bool:
     for scenario, rows in results.failures.groupby("scenario", sort=False):
         click.secho(f"warning: scenario {scenario!r}: {len(rows)} replication(s) failed: "
                     f"{rows['message'].iloc[0]}", fg="yellow")
+    _print_model_warnings(warnings or {})
+    _print_short_of_precision(results)
     missing = results.no_results(results.baseline)
     if missing:
         click.secho(f"error: {missing}: the baseline is what the other scenarios are compared with; "
                     "fix that and run again", fg="red", err=True)
-        return False
+        return EXIT_NO_BASELINE
     kpi = results.primary
     s = results.summary([kpi]).set_index("scenario")
     c = results.compare(kpis=[kpi]).set_index("scenario")
@@ -257,10 +262,15 @@ def _print_experiment(results, store: str) -> bool:
         if name in c.index:
             r = c.loc[name]
             mark = "*" if r["significant"] else " "
+            rank = "-" if pd.isna(r["rank"]) else str(r["rank"])  # a row with failures is not ranked
             line += (f"{_fmt(r['difference']):>11}{mark}{f'[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]':>20}"
-                     f"{_fmt(r['cost']):>10}{_fmt(r['improvement_per_cost'] * 10_000):>9}{r['rank']:>6}")
+                     f"{_fmt(r['cost']):>10}{_fmt(r['improvement_per_cost'] * 10_000):>9}{rank:>6}")
         click.echo(line)
     click.echo("  * the interval excludes 0; per 10k = improvement per 10,000 of cost")
+    if c["failed"].any():
+        click.echo("  - not ranked: replications failed in the scenario or the baseline; its row uses only the "
+                   "replications both finished")
+    _print_design_points(results)
     _print_other_kpis(results, width)
     tornado = results.sensitivity(kpi)
     if len(tornado):
@@ -268,7 +278,52 @@ def _print_experiment(results, store: str) -> bool:
         for _, t in tornado.iterrows():
             click.echo(f"  {str(t['factor'])[:40]:<41} at {_fmt(t['low'])}: {_fmt(t['difference_low']):>8}"
                        f"   at {_fmt(t['high'])}: {_fmt(t['difference_high']):>8}")
-    return True
+    return _say_what_failed(results)
+
+
+def _print_design_points(results) -> None:
+    """The factor values of a design's scenarios whose names do not show them (a Latin hypercube's
+    lhs-01, lhs-02, ...); `summarise --csv` exports them as factor.<name> columns."""
+    points = [(s["name"], s["factors"]) for s in results.scenarios if s.get("factors") and "=" not in s["name"]]
+    if points:
+        click.echo("\nDesign points:")
+    for name, factors in points:
+        click.echo(f"  {name}: " + ", ".join(f"{factor}={_fmt(value)}" for factor, value in factors.items()))
+
+
+def _print_model_warnings(warnings: dict[str, list[str]]) -> None:
+    """Each scenario's model warnings (overload, deadlock ...) as `run` prints a model's, each text once
+    with the scenarios that have it: a grid's hundred scenarios share the baseline's."""
+    having: dict[str, list[str]] = {}
+    for scenario, texts in warnings.items():
+        for text in texts:
+            having.setdefault(text, []).append(scenario)
+    for text, scenarios in having.items():
+        names = ", ".join(map(repr, scenarios[:3])) + (f" and {len(scenarios) - 3} more" if len(scenarios) > 3 else "")
+        click.secho(f"warning: scenario{'s' if len(scenarios) > 1 else ''} {names}: {text}", fg="yellow")
+
+
+def _print_short_of_precision(results) -> None:
+    """A sequential rule that stopped at its max without the precision it asked for says so."""
+    rule = results.definition.get("replications")
+    for scenario, reached in results.short_of_precision().items():
+        click.secho(f"warning: scenario {scenario!r}: the 95% CI of {rule['kpi']} reached ±{reached:.1%} of its mean "
+                    f"at max={rule['max']} replications, not the ±{rule['relative_half_width'] * 100:g}% asked: raise "
+                    "`max` for that precision", fg="yellow")
+
+
+def _say_what_failed(results) -> int:
+    """EXIT_RUN_LIMIT, after naming the scenarios with failed replications and how many; else 0."""
+    failed = results.failures.groupby("scenario", sort=False).size()
+    if failed.empty:
+        return 0
+    finished = results.replication_counts()
+    counts = ", ".join(f"{name!r} {n} of {n + finished.get(name, 0)}" for name, n in failed.items())
+    click.secho(f"error: replications failed: {counts}. Failed replications are often the busiest (a run cap stops "
+                "them), so leaving them out would flatter: the rows they touch use only the replications both the "
+                "scenario and the baseline finished, and are not ranked. Fix the cause (the messages above) and run "
+                "again into a new --out", fg="red", err=True)
+    return EXIT_RUN_LIMIT
 
 
 def _resume_command(file: str, out: str) -> str:
@@ -286,13 +341,17 @@ def _print_other_kpis(results, width: int) -> None:
     if not others:
         return
     table = results.compare(kpis=others)
+    means = results.summary(others)
+    baseline = means[means["scenario"] == results.baseline].set_index("kpi")["mean"]
     click.echo("\nOther KPIs: each scenario's mean, its difference vs baseline and the difference's 95% CI")
     for kpi, rows in table.groupby("kpi", sort=False):
-        click.echo(f"\n{kpi} (baseline {_fmt(rows['baseline_mean'].iloc[0])})")
+        click.echo(f"\n{kpi} (baseline {_fmt(baseline.get(kpi, math.nan))})")
         for _, r in rows.iterrows():
             mark = "*" if r["significant"] else " "
+            partial = f"  on {r['n']} replications shared, baseline {_fmt(r['baseline_mean'])} on them" \
+                if r["failed"] else ""
             click.echo(f"  {str(r['scenario'])[:width - 1]:<{width}}{_fmt(r['mean']):>9}{_fmt(r['difference']):>12}{mark}"
-                       f"{f'[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]':>20}")
+                       f"{f'[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]':>20}{partial}")
 
 
 @main.command()
@@ -333,8 +392,10 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
         x.run(workers=None if workers == 0 else workers, dask=dask_address, store=out, resume=resume,
               progress=progress)
     except KeyboardInterrupt:
-        if bar:
-            bar[0].close()
+        if not bar:  # stopped before the store was opened (starting a Dask cluster, say): --resume has nothing
+            click.secho("\nstopped (Ctrl-C) before any replication ran: nothing was stored", fg="yellow", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        bar[0].close()
         click.secho(f"\nstopped: finished replications are in {out}; continue with --resume: "
                     f"{_resume_command(file, out)}", fg="yellow", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -348,10 +409,9 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
     finally:
         if bar:
             bar[0].close()
-    answered = _print_experiment(x.results, out)
+    code = _print_experiment(x.results, out, x.warnings)
     click.echo(f"\nresults in {out}; tables: chainsim summarise {out} --csv FILE")
-    if not answered:
-        sys.exit(EXIT_NO_BASELINE)
+    sys.exit(code)
 
 
 @main.command()
@@ -374,11 +434,11 @@ def summarise(store, name, csv_path, parquet_path) -> None:
             names = [name] if name else db.experiments()
             if not names:
                 raise StoreError(f"{store} holds no results (it has no experiments)")
-            answered = []
+            codes = []
             for i, experiment_name in enumerate(names):
                 if i:
                     click.echo("")
-                answered.append(_print_experiment(ExperimentResults.from_store(db, experiment_name), store))
+                codes.append(_print_experiment(ExperimentResults.from_store(db, experiment_name), store))
             if csv_path:
                 db.export_csv(csv_path, name)
                 click.echo(f"\nwrote {csv_path}")
@@ -388,8 +448,7 @@ def summarise(store, name, csv_path, parquet_path) -> None:
     except StoreError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    if not all(answered):
-        sys.exit(EXIT_NO_BASELINE)
+    sys.exit(max(codes))  # the gravest: no baseline (4) before failed replications (3)
 
 
 @main.command()

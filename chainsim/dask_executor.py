@@ -2,8 +2,8 @@
 
 ``DaskExecutor("local")`` starts a LocalCluster on this machine (one single-threaded worker process
 per core, as the simulation is pure Python and holds the GIL); ``DaskExecutor("tcp://host:8786")``
-joins a running cluster, whose workers need chainsim installed (same version) and, for models with
-trace files, the same paths. Imported only when asked for, so plain runs never load distributed.
+joins a running cluster, whose workers need the same chainsim installed (checked on joining) and, for
+models with trace files, the same paths. Imported only when asked for, so plain runs never load distributed.
 A wrong address, a service that is not a Dask scheduler, or a scheduler without workers is a
 ClusterError within the timeouts, never a traceback or an endless wait.
 """
@@ -11,22 +11,28 @@ ClusterError within the timeouts, never a traceback or an endless wait.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
+import signal
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from typing import Any
 
 import dask
 from dask.utils import parse_timedelta
 from distributed import Client, KilledWorker, LocalCluster, as_completed
-from distributed.comm import connect, get_address_host_port
+from distributed.comm import Comm, connect, get_address_host_port
 from distributed.security import Security
 
 from chainsim.errors import ClusterError, WorkerLostError
 from chainsim.executors import WORKER_LOST, Chunks, run_chunk
 
 WORKERS_TIMEOUT = 30.0  # seconds to wait for a scheduler's first worker
+FINAL_WITHIN = 1.0  # seconds in which a refused connection or an unknown host is told from a slow scheduler
 ADDRESS_HELP = "give 'local' or a scheduler address such as tcp://HOST:8786 (--dask)"
 
 # A local cluster's workers do nothing but run replications, so Dask's housekeeping is turned down;
@@ -56,13 +62,7 @@ class DaskExecutor:
         if not isinstance(address, str):
             raise ClusterError(f"{address!r} is not a scheduler address: {ADDRESS_HELP}")
         if address == "local":
-            with dask.config.set(LOCAL_CLUSTER_CONFIG):
-                self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                             processes=True, dashboard_address=None,
-                                             # no dashboard; its HTTP routes on a free port, open to this
-                                             # machine only (a second experiment warned "8787 in use")
-                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
-            self._client = Client(self._cluster)
+            self._cluster, self._client = start_local_cluster(workers or os.cpu_count() or 1)
         else:
             if connect_timeout is None:
                 connect_timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
@@ -98,9 +98,61 @@ class DaskExecutor:
             running.add(self._client.submit(run_chunk, fn, chunk, pure=False))
 
     def close(self) -> None:
-        self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        """Close the client, and a local cluster's workers with it: chunks cut short (Ctrl-C) are no news there."""
+        if self._cluster is not None:  # a joined cluster's workers are someone else's: their logs stay
+            self._client.run(_silence_logging, on_error="ignore")
+        _close(self._client, self._cluster)
+
+
+def start_local_cluster(workers: int) -> tuple[LocalCluster, Client]:
+    """A LocalCluster of single-threaded worker processes that Ctrl-C in the terminal does not reach.
+
+    Ctrl-C signals the terminal's whole process group, workers included: each printed a
+    KeyboardInterrupt traceback, or died starting ("Fatal Python error: init_import_site"). So SIGINT
+    is blocked while the cluster starts: its IO-loop thread, which spawns (and restarts) the workers,
+    and so every worker, keep it blocked, and only this process stops, closing the workers in order.
+    A Ctrl-C meanwhile is held, not lost: it is raised here once the cluster is up, and stops it.
+    """
+    cluster = client = None
+    try:
+        with dask.config.set(LOCAL_CLUSTER_CONFIG), _ctrl_c_held():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   # no dashboard; its HTTP routes on a free port, open to this machine
+                                   # only (a second experiment warned "8787 in use")
+                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            client = Client(cluster)
+    except BaseException:  # a Ctrl-C held while starting: stop what started
+        _close(client, cluster)
+        raise
+    return cluster, client
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Block SIGINT in this thread (and the threads it starts); a Ctrl-C meanwhile is raised on leaving."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: Ctrl-C does not work through signals
+        yield
+        return
+    # Started on the first worker's spawn, multiprocessing's resource tracker would unblock SIGINT
+    # in the spawning thread (it blocks, then unblocks, rather than restoring): start it now.
+    resource_tracker.ensure_running()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _silence_logging() -> None:
+    """On a worker about to close: a worker closed amid a chunk logs a warning of its cancelled task."""
+    logging.disable(logging.CRITICAL)
+
+
+def _close(client: Client | None, cluster: LocalCluster | None) -> None:
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def join_scheduler(address: str, connect_timeout: float, workers_timeout: float) -> Client:
@@ -118,7 +170,48 @@ def join_scheduler(address: str, connect_timeout: float, workers_timeout: float)
         client.close()
         raise ClusterError(f"the Dask scheduler at {address} has no workers (waited {workers_timeout:g} s): start "
                            f"some with `dask worker {address} --nthreads 1`, then run again (--dask)") from None
+    try:
+        check_workers_run_this_chainsim(client, address)
+    except ClusterError:
+        client.close()
+        raise
     return client
+
+
+def check_workers_run_this_chainsim(client: Client, address: str) -> None:
+    """Refuse workers running another chainsim: they would compute other numbers, or other KPIs, silently."""
+    identify = _chainsim_identity_function()
+    here = identify()
+    there = client.run(identify, on_error="return")
+    others = {worker: found for worker, found in there.items() if found != here}
+    if others:
+        listed = "; ".join(f"{worker} runs {_described(found)}" for worker, found in sorted(others.items()))
+        raise ClusterError(f"{len(others)} of the {len(there)} workers of the Dask scheduler at {address} run another "
+                           f"chainsim than this one, {here}: {listed}. Install the same chainsim on the workers (or "
+                           "here), restart them, then run again (--dask)")
+
+
+def _described(found: Any) -> str:
+    """A worker's answer to the identity function: its chainsim, or why it has none to show."""
+    if isinstance(found, BaseException):
+        return f"no usable chainsim ({type(found).__name__}: {found})"
+    return f"chainsim {found}"
+
+
+def _chainsim_identity_function() -> Callable[[], str]:
+    """A function giving the chainsim version and a hash of its source where it runs (two code trees both say
+    0.1.0). Made inside this one so that Dask sends it by value: a worker runs it whatever chainsim it has."""
+    def chainsim_identity() -> str:
+        import hashlib
+        from pathlib import Path
+
+        import chainsim
+        package = Path(chainsim.__file__).parent
+        digest = hashlib.sha256()
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+        return f"{chainsim.__version__} (source {digest.hexdigest()[:12]})"
+    return chainsim_identity
 
 
 def check_address(address: str) -> None:
@@ -141,7 +234,10 @@ def check_is_scheduler(address: str, timeout: float) -> None:
     try:
         with ThreadPoolExecutor(1) as thread:  # its own event loop, whether or not the caller runs one
             identity = thread.submit(asyncio.run, asyncio.wait_for(_identity(address, timeout), timeout)).result()
-    except OSError as exc:  # refused, unknown host, or TimeoutError
+    except ConnectionRefusedError:
+        raise ClusterError(f"no Dask scheduler answered at {address} (connection refused: nothing listens on that "
+                           "port): start one (`dask scheduler`) or give the address it prints (--dask)") from None
+    except OSError as exc:  # unknown host, or TimeoutError
         reason = str(exc) or f"nothing in {timeout:g} s"
         raise ClusterError(f"no Dask scheduler answered at {address} ({reason}): start one (`dask scheduler`) or "
                            "give the address it prints (--dask)") from None
@@ -156,9 +252,34 @@ def check_is_scheduler(address: str, timeout: float) -> None:
 
 async def _identity(address: str, timeout: float) -> Any:
     """What the Dask service at address says it is (its 'identity' answer)."""
-    comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+    comm = await _connect(address, timeout)
     try:
         await comm.write({"op": "identity"})
         return await comm.read()
     finally:
         comm.abort()
+
+
+async def _connect(address: str, timeout: float) -> Comm:
+    """Dask's connect, but a refused connection or an unknown host fails within FINAL_WITHIN seconds: Dask
+    tries those again until its timeout (30 s), as for a scheduler still starting, and waiting cannot help."""
+    security = Security().get_connection_args("client")
+    first = min(timeout, FINAL_WITHIN)
+    try:
+        return await connect(address, timeout=first, **security)
+    except OSError as exc:
+        final = _final_cause(exc)
+        if final is not None:
+            raise final from None
+        if first == timeout:
+            raise
+    return await connect(address, timeout=timeout - first, **security)
+
+
+def _final_cause(exc: BaseException | None) -> OSError | None:
+    """The refusal or unknown host behind a failed connect (Dask chains it under its own errors), if any."""
+    while exc is not None:
+        if isinstance(exc, ConnectionRefusedError | socket.gaierror):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -43,6 +43,7 @@ from chainsim.errors import (
 )
 from chainsim.executors import make_executor
 from chainsim.levers import apply_levers, lever_cost, lever_problems
+from chainsim.load import load_warnings
 from chainsim.metrics import kpi_range, replication_kpis, t_interval
 from chainsim.model import MAX_SEED, Model, Strict, load_model, parse_model
 from chainsim.store import ResultStore
@@ -141,13 +142,21 @@ class Scenario:
         return float(self.cost) if self.cost is not None else lever_cost(self.levers)
 
     def build(self, base: Model) -> Model:
-        """The scenario's model (ModelError if an override or lever does not fit the model)."""
+        """The scenario's model (ModelError if an override or lever does not fit the model).
+
+        Every problem names the scenario: a model path alone (`departments.it.staff`, from overrides or
+        from the model the levers made) does not say which of many scenarios broke it.
+        """
+        where = f"scenario {self.name!r}"
         try:
             model = base.with_changes(self.overrides) if self.overrides else base
-        except ModelError as exc:  # name the scenario: the paths alone do not say which one
-            raise ModelError([Problem(f"scenario {self.name!r} overrides: {p.path}", p.message)
+        except ModelError as exc:
+            raise ModelError([Problem(f"{where} overrides: {p.path}", p.message) for p in exc.problems]) from None
+        try:
+            return apply_levers(model, self.levers, where=f"{where} levers")
+        except ModelError as exc:  # a lever's own field already has the scenario in its path
+            raise ModelError([p if p.path.startswith(where) else Problem(f"{where} levers: {p.path}", p.message)
                               for p in exc.problems]) from None
-        return apply_levers(model, self.levers, where=f"scenario {self.name!r} levers")
 
     def definition(self) -> dict[str, Any]:
         return {"description": self.description, "overrides": self.overrides, "levers": self.levers,
@@ -189,6 +198,15 @@ class Sequential:
             raise ModelError(problems) from None
         for name, value in spec.model_dump().items():
             object.__setattr__(self, name, value)  # frozen
+
+
+def relative_half_width(values: np.ndarray) -> float:
+    """The 95% CI half-width over |mean| a sequential rule aims at: 0 when every value is the same (0
+    abandonment is as precise as it gets), inf when there is no interval or the mean is 0."""
+    mean, low, high = t_interval(values)
+    if high == low:
+        return 0.0
+    return (high - low) / 2 / abs(mean) if mean and not math.isnan(low) else math.inf
 
 
 # --- the experiment file --------------------------------------------------------------------
@@ -272,22 +290,27 @@ def _spec_problems(exc: ValidationError, source: str) -> list[Problem]:
 
 # --- the experiment ------------------------------------------------------------------------
 
-# Run settings the experiment sets once for every scenario (paired replications need the same
-# seed and count): a scenario's override of them would be silently ignored.
-EXPERIMENT_WIDE = {"run.seed": "seed", "run.replications": "replications"}
+# Run settings the experiment sets once for every scenario, and why a comparison needs them alike: a
+# scenario's override of the seed or count would be silently ignored, and one of the warm-up would
+# silently measure another window than the baseline's (the warm-up the experiment reports).
+EXPERIMENT_WIDE = {
+    "run.seed": ("seed", "so they compare replication by replication"),
+    "run.replications": ("replications", "so they compare replication by replication"),
+    "run.warmup": ("warmup", "so every scenario measures the same window of time as the baseline"),
+}
 
 
 def _experiment_wide_overrides(scenarios: list[Scenario]) -> list[Problem]:
-    """Overrides of run.seed or run.replications (once per path, however many scenarios of a design have it)."""
+    """Overrides of run.seed, run.replications or run.warmup (once per path, however many scenarios of a
+    design have it)."""
     problems = []
-    for path, setting in EXPERIMENT_WIDE.items():
+    for path, (setting, why) in EXPERIMENT_WIDE.items():
         names = [s.name for s in scenarios if path in _override_paths(s.overrides)]
         if names:
             more = f" ({len(names) - 1} more scenarios have it too)" if len(names) > 1 else ""
             problems.append(Problem(f"scenario {names[0]!r} overrides: {path}",
-                                    f"every scenario runs with the experiment's {setting}, so they compare replication "
-                                    f"by replication: remove this override and set the experiment's `{setting}` "
-                                    f"instead{more}"))
+                                    f"every scenario runs with the experiment's {setting}, {why}: remove this "
+                                    f"override and set the experiment's `{setting}` instead{more}"))
     return problems
 
 
@@ -322,6 +345,8 @@ class Experiment:
     common_random_numbers: bool = True
     question: str = ""
     results: ExperimentResults | None = field(default=None, init=False, repr=False)
+    # per scenario, its model's warnings (chainsim.load.load_warnings: overload, deadlock ...), set by run()
+    warnings: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)
     warmup_choice: WarmupChoice | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -515,6 +540,7 @@ class Experiment:
         if problems:  # known now: refuse before hours of running the others
             raise ModelError(problems)
         jsons = {name: m.canonical_json() for name, m in built.items()}
+        self.warnings = {name: load_warnings(m) for name, m in built.items()}
         definition = self.definition(base.run.warmup)
         runner = _Runner(self, built, jsons, None, progress)
         owned_executor = executor is None
@@ -524,7 +550,7 @@ class Experiment:
             runner.store = db = ResultStore(store) if owned_store else store
             try:
                 if db is not None:
-                    scenarios = [(s.name, s.definition(), jsons[s.name]) for s in self.scenarios]
+                    scenarios = [(s.name, s.definition(), built[s.name]) for s in self.scenarios]  # fingerprinted
                     done = db.begin(self.name, definition, scenarios, resume, __version__)
                     definition = db.definition(self.name)  # resumed: never fewer replications than stored
                     runner.load_stored(done, definition["replications"])
@@ -640,11 +666,7 @@ class _Runner:
                                for r in range(n) if (s.name, r) in self.outcomes], dtype=float)
             if n >= rule.max or len(values) == 0:
                 continue
-            mean, low, high = t_interval(values)
-            if high == low:  # the same value in every replication (0 abandonment): as precise as it gets
-                relative = 0.0
-            else:
-                relative = (high - low) / 2 / abs(mean) if mean and not math.isnan(low) else math.inf
+            relative = relative_half_width(values)
             if relative <= rule.relative_half_width:
                 continue
             ok = int((~np.isnan(values)).sum())
@@ -742,6 +764,19 @@ class ExperimentResults:
             asked = int(rule or 0)
         return int(per_scenario.clip(upper=asked).sum()), asked * len(self.scenarios)
 
+    def short_of_precision(self) -> dict[str, float]:
+        """Under a sequential rule, the scenarios that reached its `max` still wider than its
+        relative_half_width, each with the relative half-width it reached (the rule stopped, not satisfied)."""
+        rule = self.definition.get("replications")
+        if not isinstance(rule, dict):
+            return {}
+        run = self.replication_counts() + self.failures.groupby("scenario").size().reindex(self.scenario_names(),
+                                                                                           fill_value=0)
+        wide = self.values(rule["kpi"])
+        reached = {name: relative_half_width(wide[name].to_numpy(dtype=float)) for name in wide.columns
+                   if run[name] >= rule["max"]}
+        return {name: r for name, r in reached.items() if r > rule["relative_half_width"]}
+
     def no_results(self, scenario: str) -> str | None:
         """Why scenario has no results (its failures, or that it is unknown); None if it has some."""
         if (self.table["scenario"] == scenario).any():
@@ -754,12 +789,14 @@ class ExperimentResults:
         return f"no results for {scenario!r}: scenarios with results: {', '.join(have) or 'none'}"
 
     def summary(self, kpis: list[str] | None = None) -> pd.DataFrame:
-        """Per scenario and KPI: mean, 95% t-interval and number of replications."""
+        """Per scenario and KPI: mean, 95% t-interval and number of replications, each scenario over the
+        replications it shares with the baseline (see compare), so a table's means and differences agree."""
+        shared = self.shared_replications()
         rows = []
         for kpi in self._asked(kpis):
             wide = self.values(kpi)
             for scenario in wide.columns:
-                values = wide[scenario].to_numpy(dtype=float)
+                values = wide[scenario].reindex(shared[scenario]).to_numpy(dtype=float)
                 mean, low, high = t_interval(values, within=kpi_range(kpi))
                 rows.append((scenario, kpi, mean, low, high, int((~np.isnan(values)).sum())))
         return pd.DataFrame(rows, columns=["scenario", "kpi", "mean", "ci_low", "ci_high", "n"])
@@ -771,8 +808,16 @@ class ExperimentResults:
         it by the scenario's cost; rank orders scenarios by improvement within each KPI (1 = best).
         A KPI the baseline does not have (a pool only a scenario adds) gets the scenarios' means and no
         difference.
+
+        Every column of a row (mean, baseline_mean, difference, n) comes from the replications the
+        scenario shares with the baseline, so mean - baseline_mean is the difference. failed counts
+        the replications left out because they failed in the scenario or the baseline. Such a row is
+        not ranked (rank is empty): the failed replications are mostly the busiest (a run cap), so the
+        survivors flatter it, as `chainsim run` refuses to report a capped run for that reason.
         """
         baseline = baseline or self.baseline
+        shared = self.shared_replications(baseline)
+        failed = self.failed_replications()
         costs = {s["name"]: float(s.get("cost") or 0.0) for s in self.scenarios}
         rows = []
         for kpi in self._asked(kpis):
@@ -782,22 +827,40 @@ class ExperimentResults:
             for scenario in wide.columns:
                 if scenario == baseline:
                     continue
-                paired = (wide[scenario] - base).dropna().to_numpy()
+                ours, theirs = wide[scenario].reindex(shared[scenario]), base.reindex(shared[scenario])
+                paired = (ours - theirs).dropna().to_numpy()
                 mean, low, high = t_interval(paired)
                 cost = costs.get(scenario, 0.0)
                 improvement = sign * mean
                 rows.append({
-                    "scenario": scenario, "kpi": kpi, "baseline_mean": float(base.mean()),
-                    "mean": float(wide[scenario].mean()), "difference": mean, "ci_low": low, "ci_high": high,
-                    "relative": mean / base.mean() if base.mean() else math.nan, "n": len(paired),
+                    "scenario": scenario, "kpi": kpi, "baseline_mean": float(theirs.mean()),
+                    "mean": float(ours.mean()), "difference": mean, "ci_low": low, "ci_high": high,
+                    "relative": mean / theirs.mean() if theirs.mean() else math.nan, "n": len(paired),
+                    "failed": len(failed.get(scenario, set()) | failed.get(baseline, set())),
                     "significant": bool(low > 0 or high < 0), "cost": cost, "improvement": improvement,
                     "improvement_per_cost": improvement / cost if cost > 0 else math.nan,
                 })
         table = pd.DataFrame(rows, columns=["scenario", "kpi", "baseline_mean", "mean", "difference", "ci_low",
-                                            "ci_high", "relative", "n", "significant", "cost", "improvement",
-                                            "improvement_per_cost"])
-        table["rank"] = table.groupby("kpi")["improvement"].rank(ascending=False, method="min").astype("Int64")
+                                            "ci_high", "relative", "n", "failed", "significant", "cost",
+                                            "improvement", "improvement_per_cost"])
+        complete = table[table["failed"] == 0]
+        table["rank"] = complete.groupby("kpi")["improvement"].rank(ascending=False, method="min").astype("Int64")
         return table
+
+    def shared_replications(self, baseline: str | None = None) -> dict[str, list[int]]:
+        """Per scenario, the replications its rows are computed on: for the baseline all it finished, for
+        another scenario those both it and the baseline finished. ValueError if the baseline has none."""
+        baseline = baseline or self.baseline
+        why = self.no_results(baseline)
+        if why is not None:
+            raise ValueError(why)
+        finished = {name: set(reps) for name, reps in self.table.groupby("scenario")["replication"]}
+        ours = finished[baseline]
+        return {name: sorted(reps if name == baseline else reps & ours) for name, reps in finished.items()}
+
+    def failed_replications(self) -> dict[str, set[int]]:
+        """Per scenario with failures, the replications that failed."""
+        return {name: set(reps) for name, reps in self.failures.groupby("scenario")["replication"]}
 
     def sensitivity(self, kpi: str | None = None) -> pd.DataFrame:
         """Tornado data: per factor, the KPI's change vs baseline at the factor's lowest and highest value.
@@ -813,14 +876,16 @@ class ExperimentResults:
             if len(factors) == 1 and s["name"] in wide.columns:
                 (name, value), = factors.items()
                 by_factor.setdefault(name, []).append((value, s["name"]))
+        shared = self.shared_replications()
         rows = []
         for name, points in by_factor.items():
             (low, low_s), (high, high_s) = _ends(points)
-            low_d = t_interval((wide[low_s] - base).dropna().to_numpy())
-            high_d = t_interval((wide[high_s] - base).dropna().to_numpy())
+            at_low, at_high = (wide[s].reindex(shared[s]) for s in (low_s, high_s))  # as in compare()
+            low_d = t_interval((at_low - base).dropna().to_numpy())
+            high_d = t_interval((at_high - base).dropna().to_numpy())
             swing = max(low_d[0], high_d[0], 0.0) - min(low_d[0], high_d[0], 0.0)
             rows.append({"factor": name, "low": low, "high": high, "kpi": kpi, "baseline": float(base.mean()),
-                         "at_low": float(wide[low_s].mean()), "at_high": float(wide[high_s].mean()),
+                         "at_low": float(at_low.mean()), "at_high": float(at_high.mean()),
                          "difference_low": low_d[0], "difference_low_ci_low": low_d[1],
                          "difference_low_ci_high": low_d[2], "difference_high": high_d[0],
                          "difference_high_ci_low": high_d[1], "difference_high_ci_high": high_d[2],

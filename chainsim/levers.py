@@ -122,13 +122,18 @@ def _count(value: Any, path: str) -> int:
 
 def _name(value: Any, known: dict, kind: str, path: str) -> str:
     if not isinstance(value, str):
-        raise ModelError([Problem(path, f"give one {kind} name (got {value!r}); known {kind}s: "
+        raise ModelError([Problem(path, f"give one {kind} name (got {value!r}); known {_plural(kind)}: "
                                   f"{', '.join(sorted(known))}")])
     if value in known:
         return value
     close = difflib.get_close_matches(str(value), list(known), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"known {kind}s: {', '.join(sorted(known))}"
+    hint = f"did you mean {close[0]!r}?" if close else f"known {_plural(kind)}: {', '.join(sorted(known))}"
     raise ModelError([Problem(path, f"unknown {kind} {value!r}: {hint}")])
+
+
+def _plural(kind: str) -> str:
+    """'department' -> 'departments', 'customer class' -> 'customer classes'."""
+    return kind + ("es" if kind.endswith("s") else "s")
 
 
 def _add_staff(data: dict, name: str, count: int, path: str) -> None:

@@ -9,6 +9,7 @@ Parsing goes through :func:`parse_model` / :func:`load_model`, which turn every 
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections import Counter
 from functools import cached_property
 from pathlib import Path
@@ -426,6 +427,23 @@ class Model(Strict):
         """Stable text of the model, the key for caches and stores."""
         return self.model_dump_json(by_alias=True, exclude_none=True)
 
+    def trace_files(self) -> list[str]:
+        """The arrival trace files the model reads, each once, in a stable order."""
+        return sorted({c.arrivals.trace for c in self.customers.values() if c.arrivals.trace is not None})
+
+    def fingerprint(self) -> str:
+        """A digest of everything a run reads: the canonical JSON and the bytes of every trace file.
+
+        The canonical JSON holds a trace's path, not its contents, so a trace rewritten in place would
+        pass as the same model (a resumed store would mix the two traces' numbers). Decide "same
+        model?" with this. Without traces it is the SHA-256 of the canonical JSON, as stores have
+        always recorded. A trace that cannot be read is digested as such: running the model says why.
+        """
+        digest = hashlib.sha256(self.canonical_json().encode())
+        for trace in self.trace_files():
+            digest.update(f"\0{trace}\0{_file_digest(trace)}".encode())
+        return digest.hexdigest()
+
     def with_changes(self, changes: dict[str, Any]) -> Model:
         """A copy with values replaced by dotted path (``departments.it.staff``), re-validated."""
         data = self.model_dump(by_alias=True, exclude_none=True)
@@ -793,6 +811,15 @@ def load_model(path: str | Path) -> Model:
     data = read_yaml(path)
     model = parse_model(data, source=str(path))
     return _resolve_traces(model, path.parent)
+
+
+def _file_digest(path: str) -> str:
+    """SHA-256 of a file's bytes, or why it cannot be read (the run reports that, not the fingerprint)."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        return f"unreadable: {type(exc).__name__}"
 
 
 def _resolve_traces(model: Model, folder: Path) -> Model:

@@ -15,17 +15,19 @@ replication that raised). Only the process running the experiment writes.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+
+from chainsim.model import Model
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -46,15 +48,37 @@ CREATE TABLE IF NOT EXISTS failures (
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 SAME_ON_RESUME = ("model", "seed", "common_random_numbers", "warmup")  # what the stored numbers depend on
-TIDY_COLUMNS = ["experiment", "scenario", "replication", "seed", "kpi", "value"]
+SQL_BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError)  # this code's mistakes, not the file's
+DAMAGED = ("malformed", "not a database")  # SQLite's words for a file whose pages are garbage
+T = TypeVar("T")
 
 
 class StoreError(ValueError):
     """The store cannot take this run as asked (it holds other results); the message says what to do."""
 
 
-def model_hash(model_json: str | None) -> str | None:
-    return None if model_json is None else hashlib.sha256(model_json.encode()).hexdigest()[:16]
+ScenarioEntry = tuple[str, dict, Model]  # name, definition, its model
+
+
+def model_hash(model: Model) -> str:
+    """What decides "same model?" on resume: the model's fingerprint, so the contents of its arrival
+    trace files count, not only their paths."""
+    return model.fingerprint()[:16]
+
+
+def _store_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """SQLite errors met after opening (a damaged page is found only when a query reads it) become
+    StoreError saying what to do; pandas wraps them in its own DatabaseError. Misuse of SQL stays a bug."""
+    @functools.wraps(method)
+    def guarded(self: ResultStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+            cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) else exc
+            if not isinstance(cause, sqlite3.DatabaseError) or isinstance(cause, SQL_BUGS):
+                raise
+            raise self._unusable(cause) from None
+    return guarded
 
 
 class ResultStore:
@@ -83,10 +107,17 @@ class ResultStore:
                 self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             self._db.close()
-            raise StoreError(f"cannot use {self.path} as a results store ({exc}): choose another file (--out)") from None
+            raise self._unusable(exc) from None
         except StoreError:
             self._db.close()
             raise
+
+    def _unusable(self, exc: sqlite3.Error) -> StoreError:
+        """The one-line error for a store SQLite cannot read or write: damaged, locked, disk full."""
+        if any(words in str(exc) for words in DAMAGED):
+            return StoreError(f"{self.path} is damaged ({exc}): its results cannot be read; restore it from a copy, "
+                              "or run the experiment again into a new file (--out NEW.sqlite)")
+        return StoreError(f"cannot use {self.path} as a results store ({exc}): choose another file (--out)")
 
     def _check_file(self, readonly: bool) -> None:
         """Refuse a missing file (when reading) or one that is not SQLite before SQLite touches it."""
@@ -115,13 +146,15 @@ class ResultStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def begin(self, experiment: str, definition: dict, scenarios: list[tuple[str, dict, str | None]],
+    @_store_errors
+    def begin(self, experiment: str, definition: dict, scenarios: list[ScenarioEntry],
               resume: bool, version: str) -> set[tuple[str, int]]:
         """Register an experiment and its scenarios; return the (scenario, replication) pairs already done.
 
         Without resume, a store already holding this experiment is refused (nothing is overwritten).
-        With resume, the stored experiment must be this one: same seed, random numbers, warm-up, model and
-        scenarios (more replications are fine), else StoreError says what changed. A resume asking for
+        With resume, the stored experiment must be this one: same seed, random numbers, warm-up, model (its
+        fingerprint: trace contents too), scenarios and chainsim version (more replications are fine), else
+        StoreError says what changed. A resume asking for
         fewer replications than stored keeps the stored count: the stored replications stay, and the
         definition must describe them.
         """
@@ -131,7 +164,7 @@ class ResultStore:
                 raise StoreError(f"{self.path} already holds experiment {experiment!r}: continue it with resume "
                                  "(--resume), or write to another store (--out)")
             if known:
-                changed = self._changes(experiment, definition, scenarios)
+                changed = self._changes(experiment, definition, scenarios, version)
                 if changed:
                     raise StoreError(f"cannot resume {experiment!r} in {self.path}: {'; '.join(changed)}. Resume "
                                      "only continues the same experiment: write to a new file (--out NEW.sqlite), "
@@ -143,7 +176,8 @@ class ResultStore:
                              (json.dumps(definition), experiment))
             self._db.executemany(
                 "INSERT OR IGNORE INTO scenarios VALUES (?, ?, ?, ?, ?, ?)",
-                [(experiment, name, i, json.dumps(d), m, model_hash(m)) for i, (name, d, m) in enumerate(scenarios)])
+                [(experiment, name, i, json.dumps(d), m.canonical_json(), model_hash(m))
+                 for i, (name, d, m) in enumerate(scenarios)])
         return set(self._db.execute("SELECT scenario, replication FROM replications WHERE experiment = ?",
                                     (experiment,)).fetchall())
 
@@ -154,11 +188,16 @@ class ResultStore:
             return {**definition, "replications": stored}
         return definition
 
-    def _changes(self, experiment: str, definition: dict, scenarios: list[tuple[str, dict, str | None]]) -> list[str]:
-        """What differs between the stored experiment and this one, in what its numbers depend on."""
+    def _changes(self, experiment: str, definition: dict, scenarios: list[ScenarioEntry], version: str) -> list[str]:
+        """What differs between the stored experiment and this one, in what its numbers depend on
+        (the chainsim version too: another version's engine may compute other numbers)."""
         stored = self.definition(experiment)
-        changed = [f"its {key} changed (stored {stored[key]!r}, now {definition.get(key)!r})"
-                   for key in SAME_ON_RESUME if key in stored and stored[key] != definition.get(key)]
+        stored_version = self._db.execute("SELECT chainsim_version FROM experiments WHERE experiment = ?",
+                                          (experiment,)).fetchone()[0]
+        changed = [f"it was written by chainsim {stored_version}, this is chainsim {version}"] \
+            if stored_version != version else []
+        changed += [f"its {key} changed (stored {stored[key]!r}, now {definition.get(key)!r})"
+                    for key in SAME_ON_RESUME if key in stored and stored[key] != definition.get(key)]
         rows = self._db.execute("SELECT scenario, definition, model_hash FROM scenarios WHERE experiment = ?",
                                 (experiment,)).fetchall()
         before = {name: (_plain(json.loads(d)), digest) for name, d, digest in rows}
@@ -169,11 +208,13 @@ class ResultStore:
             changed.append(f"its scenarios changed (added: {added}; removed: {removed})")
         for name in [name for name in now if name in before]:
             if before[name][1] != now[name][1]:
-                changed.append(f"scenario {name!r} was run with a different model")
+                changed.append(f"scenario {name!r} was run with a different model (or different contents of "
+                               "its arrival trace files)")
             elif before[name][0] != now[name][0]:
                 changed.append(f"scenario {name!r} changed (its overrides, levers or cost)")
         return changed
 
+    @_store_errors
     def record(self, experiment: str, scenario: str, replication: int, seed: int,
                kpis: dict[str, float], seconds: float) -> None:
         """Store one finished replication's KPIs: all of its rows or none (one transaction).
@@ -191,6 +232,7 @@ class ResultStore:
             self._db.executemany("INSERT INTO kpis VALUES (?, ?, ?, ?, ?, ?)",
                                  [(experiment, scenario, replication, seed, k, _real(v)) for k, v in kpis.items()])
 
+    @_store_errors
     def record_failure(self, experiment: str, scenario: str, replication: int, seed: int, message: str) -> None:
         """Store why a replication could not run (a resumed run tries it again)."""
         with self._transaction():
@@ -210,9 +252,11 @@ class ResultStore:
 
     # -- reading ---------------------------------------------------------------------------
 
+    @_store_errors
     def experiments(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT experiment FROM experiments ORDER BY created")]
 
+    @_store_errors
     def definition(self, experiment: str) -> dict:
         row = self._db.execute("SELECT definition FROM experiments WHERE experiment = ?", (experiment,)).fetchone()
         if row is None:
@@ -220,17 +264,20 @@ class ResultStore:
             raise StoreError(f"{self.path} holds no experiment {experiment!r} (it holds: {known})")
         return json.loads(row[0])
 
+    @_store_errors
     def scenarios(self, experiment: str) -> list[dict]:
         """Scenario definitions in experiment order, each with its name."""
         rows = self._db.execute("SELECT scenario, definition FROM scenarios WHERE experiment = ? ORDER BY position",
                                 (experiment,))
         return [{**json.loads(d), "name": name} for name, d in rows]
 
+    @_store_errors
     def scenario_model(self, experiment: str, scenario: str) -> str | None:
         row = self._db.execute("SELECT model FROM scenarios WHERE experiment = ? AND scenario = ?",
                                (experiment, scenario)).fetchone()
         return row[0] if row else None
 
+    @_store_errors
     def kpi_table(self, experiment: str | None = None) -> pd.DataFrame:
         """Tidy rows (experiment, scenario, replication, seed, kpi, value), in experiment order."""
         query = ("SELECT k.experiment, k.scenario, k.replication, k.seed, k.kpi, k.value FROM kpis k "
@@ -241,23 +288,45 @@ class ResultStore:
         table["value"] = table["value"].astype(float)
         return table
 
+    @_store_errors
     def failures(self, experiment: str | None = None) -> pd.DataFrame:
         query = ("SELECT experiment, scenario, replication, seed, message FROM failures "
                  + ("WHERE experiment = ? " if experiment else "") + "ORDER BY experiment, scenario, replication")
         return pd.read_sql_query(query, self._db, params=(experiment,) if experiment else ())
 
+    @_store_errors
     def replication_count(self, experiment: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM replications WHERE experiment = ?", (experiment,)).fetchone()[0]
 
     # -- export ----------------------------------------------------------------------------
 
+    @_store_errors
     def export_csv(self, path: str | Path, experiment: str | None = None) -> None:
-        """Tidy KPI rows to a CSV file."""
-        self.kpi_table(experiment).to_csv(path, index=False)
+        """Tidy KPI rows to a CSV file, with the scenarios' design factors (see export_table)."""
+        self.export_table(experiment).to_csv(path, index=False)
 
+    @_store_errors
     def export_parquet(self, path: str | Path, experiment: str | None = None) -> None:
-        """Tidy KPI rows to a parquet file (pyarrow)."""
-        self.kpi_table(experiment).to_parquet(path, index=False, engine="pyarrow")
+        """Tidy KPI rows to a parquet file (pyarrow), with the scenarios' design factors."""
+        self.export_table(experiment).to_parquet(path, index=False, engine="pyarrow")
+
+    def export_table(self, experiment: str | None = None) -> pd.DataFrame:
+        """The tidy KPI rows with a column `factor.<name>` per design factor, holding each scenario's
+        value: a Latin hypercube's scenarios are named lhs-01, lhs-02, ..., so without them a row
+        could not be traced to its design point (to fit a model over the factors, say)."""
+        table = self.kpi_table(experiment)
+        factors = self.scenario_factors(experiment)
+        return table.merge(factors, on=["experiment", "scenario"], how="left") if len(factors.columns) > 2 else table
+
+    @_store_errors
+    def scenario_factors(self, experiment: str | None = None) -> pd.DataFrame:
+        """Per scenario of a design, its factors' values as columns `factor.<name>` (empty where none)."""
+        query = "SELECT experiment, scenario, definition FROM scenarios " + (
+            "WHERE experiment = ? " if experiment else "") + "ORDER BY experiment, position"
+        rows = self._db.execute(query, (experiment,) if experiment else ()).fetchall()
+        return pd.DataFrame([{"experiment": e, "scenario": name,
+                              **{f"factor.{k}": v for k, v in (json.loads(d).get("factors") or {}).items()}}
+                             for e, name, d in rows], columns=None if rows else ["experiment", "scenario"])
 
 
 def _plain(definition: dict) -> dict:

@@ -32,7 +32,7 @@ def tiny():
 
 
 def _begin(db: ResultStore, resume: bool) -> set:
-    return db.begin("x", {"seed": 1, "replications": 2}, [("baseline", {}, "{}")], resume=resume, version="t")
+    return db.begin("x", {"seed": 1, "replications": 2}, [("baseline", {}, model_from_text(TINY))], resume=resume, version="t")
 
 
 def test_a_second_run_starting_while_the_first_registers_is_refused_not_mixed_in(tmp_path):

@@ -15,11 +15,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_cli import HELLO, HIRE, _experiment_file, assert_no_traceback, chainsim
 
 import chainsim as chainsim_api
-from chainsim import Experiment, ModelError, ResultStore, Scenario
+from chainsim import Experiment, ExperimentResults, ModelError, ResultStore, Scenario
 from chainsim.api import model_from_text
 from chainsim.dask_executor import DaskExecutor
 from chainsim.errors import ClusterError
@@ -289,3 +290,90 @@ def test_a_reader_that_goes_away_stops_the_cli_quietly(tmp_path):
     assert proc.wait(timeout=300) == 141
     assert proc.stderr.read() == b""
     proc.stderr.close()
+
+
+# --- the warm-up is the experiment's; failed replications, damaged stores and warnings are told ---------
+
+
+@pytest.mark.parametrize("overrides", [{"run.warmup": 30}, {"run": {"warmup": 30}}])
+def test_a_scenario_cannot_set_the_experiments_warmup(hello, overrides):
+    with pytest.raises(ModelError) as refused:
+        Experiment(hello, [Scenario("late start", overrides=overrides)], replications=2, warmup=10)
+    [problem] = refused.value.problems
+    assert problem.path == "scenario 'late start' overrides: run.warmup"
+    assert "the same window of time as the baseline: remove this override and set the experiment's `warmup` " \
+           "instead" in problem.message
+
+
+def test_failed_replications_exit_3_naming_the_scenarios_and_their_rows_are_not_ranked(tmp_path):
+    """At 38 customers a replication, the busier scenario's replication 1 fails, the baseline's do not."""
+    _experiment_file(tmp_path, "  - {name: busier, levers: [{lever: demand_growth, percent: 30}]}\n" + HIRE,
+                     extra="kpis: [external.arrived]\n")
+    (tmp_path / "hello.yaml").write_text(HELLO.replace("seed: 1}", "seed: 1, max_customers: 38}"))
+    for command in (["experiment", "x.yaml", "--workers", "1", "-r", "6"], ["summarise", "x.sqlite"]):
+        done = chainsim(*command, cwd=tmp_path)
+        assert done.returncode == 3, done.stderr
+        assert_no_traceback(done)
+        assert "error: replications failed: 'busier' 1 of 6." in done.stderr
+        rows = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith("  ")}
+        assert rows["busier"][-1] == "-" and rows["hire"][-1] == "1"  # busier is not ranked
+        assert "not ranked: replications failed in the scenario or the baseline" in done.stdout
+
+
+def test_a_damaged_store_is_one_line_and_exit_2_for_summarise_and_resume(tmp_path):
+    _experiment_file(tmp_path, HIRE)
+    assert chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path).returncode == 0
+    with open(tmp_path / "x.sqlite", "r+b") as f:  # a page overwritten: only later queries find it
+        f.seek(4096)
+        f.write(b"\xff" * 3000)
+    for command in (["summarise", "x.sqlite"], ["experiment", "x.yaml", "--workers", "1", "--resume"]):
+        done = chainsim(*command, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert_no_traceback(done)
+        assert done.stderr.startswith("error: x.sqlite is damaged (database disk image is malformed)")
+        assert "(--out NEW.sqlite)" in done.stderr
+
+
+def test_the_experiment_prints_each_scenarios_model_warnings_once_with_its_name(tmp_path):
+    slow = "  - {name: slow, levers: [{lever: train, department: back_office, time_factor: 8}]}\n"
+    _experiment_file(tmp_path, slow + slow.replace("name: slow", "name: slower"))
+    done = chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stdout.splitlines() if line.startswith("warning:")]
+    assert any(line.startswith("warning: scenarios 'slow', 'slower': departments.back_office: offered load")
+               for line in warnings), warnings
+    assert len(warnings) == len(set(warnings)) and not any("'baseline'" in line for line in warnings)
+
+
+def test_a_sequential_rule_stopped_at_max_says_so(tmp_path):
+    _experiment_file(tmp_path, HIRE)
+    (tmp_path / "x.yaml").write_text((tmp_path / "x.yaml").read_text().replace(
+        "replications: 2", "replications: {kpi: external.time_in_system.mean, relative_half_width: 0.001, min: 2, max: 3}"))
+    done = chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "warning: scenario 'hire': the 95% CI of external.time_in_system.mean reached ±" in done.stdout
+    assert "of its mean at max=3 replications, not the ±0.1% asked: raise `max`" in done.stdout
+
+
+def test_a_latin_hypercubes_scenarios_show_their_factor_values_in_the_printout_and_the_export(tmp_path):
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    (tmp_path / "x.yaml").write_text(
+        "name: x\nmodel: hello.yaml\nreplications: 2\ndesign:\n  type: latin_hypercube\n  samples: 3\n"
+        "  factors:\n    staff: {path: departments.back_office.staff, low: 1, high: 3, integer: true}\n"
+        "    demand: {lever: demand_growth, vary: percent, low: 0, high: 20}\n")
+    done = chainsim("experiment", "x.yaml", "--workers", "1", "--out", "x.sqlite", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    points = ExperimentResults.from_store(tmp_path / "x.sqlite", "x").scenarios
+    lhs = [s for s in points if s["name"].startswith("lhs-")]
+    assert len(lhs) == 3
+    for s in lhs:  # the names say nothing of the values: the printout does
+        values = ", ".join(f"{k}={v:,.3g}" for k, v in s["factors"].items())
+        assert f"  {s['name']}: {values}" in done.stdout
+    done = chainsim("summarise", "x.sqlite", "--csv", "x.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "x.csv")
+    by_scenario = table.drop_duplicates("scenario").set_index("scenario")
+    for s in lhs:
+        assert by_scenario.loc[s["name"], "factor.staff"] == s["factors"]["staff"]
+        assert by_scenario.loc[s["name"], "factor.demand"] == pytest.approx(s["factors"]["demand"])
+    assert by_scenario.loc["baseline", ["factor.staff", "factor.demand"]].isna().all()  # the model as written

@@ -22,6 +22,7 @@ import pandas as pd
 from crash_util import SLOW_HORIZON, stored, write_experiment
 
 from chainsim import ResultStore
+from chainsim.cli import EXIT_RUN_LIMIT
 
 
 def _cli(experiment: str, out: str, *extra: str) -> list[str]:
@@ -106,9 +107,10 @@ def test_a_failing_replication_in_an_experiment_file_gives_failure_rows_and_the_
     write_experiment(tmp_path, "crashed", replications=50, horizon=1200, seed=11)
     (tmp_path / "f.yaml").write_text(FAILING)
     run = subprocess.run(_cli("f.yaml", "f.sqlite"), cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == EXIT_RUN_LIMIT, run.stderr  # the others finished, but the failures are not hidden
     assert "Traceback" not in run.stdout + run.stderr
     assert "warning: scenario 'capped': 4 replication(s) failed: RunLimitError" in run.stdout
+    assert "error: replications failed: 'capped' 4 of 4." in run.stderr
 
     with ResultStore(tmp_path / "f.sqlite") as db:
         failures = db.failures("partly broken")

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from test_cli import HELLO
 from tiny_chain import tiny_chain
 
 from chainsim import LEVERS, Experiment, ModelError, Scenario, Sequential, apply_levers, load_model
@@ -392,3 +394,63 @@ customers:
         assert choice.time == pytest.approx(choice.truncated_bins * choice.bin_width)
     x = Experiment(model, [], warmup="mser5", replications=2).run()
     assert x.results.definition["warmup"] == x.warmup_choice.time > 0
+
+
+# --- honest comparisons: failed replications, warnings, broken scenarios named ------------------
+
+
+def _capped_hello(cap: int) -> Experiment:
+    """Hello chain capped at `cap` customers a replication: the busier scenario's busiest day (replication
+    1) fails at 38, and every scenario's at 34."""
+    capped = model_from_text(HELLO.replace("seed: 1}", f"seed: 1, max_customers: {cap}}}"))
+    return Experiment(capped, [Scenario("busier", levers=[{"lever": "demand_growth", "percent": 30}]),
+                               Scenario("hire", levers=[{"lever": "add_staff", "department": "back_office"}])],
+                      replications=6, kpis=["external.arrived"])
+
+
+def test_a_row_with_failed_replications_uses_only_those_shared_with_the_baseline_and_is_not_ranked():
+    x = _capped_hello(38).run(workers=1)
+    row = x.compare().set_index("scenario")
+    assert (row.loc["busier", "n"], row.loc["busier", "failed"]) == (5, 1)
+    assert row.loc["busier", "mean"] - row.loc["busier", "baseline_mean"] == pytest.approx(row.loc["busier", "difference"])
+    assert pd.isna(row.loc["busier", "rank"]) and row.loc["hire", "rank"] == 1  # hire lost nothing: ranked
+    means = x.summary().set_index("scenario")
+    assert means.loc["busier", "mean"] == row.loc["busier", "mean"] and means.loc["busier", "n"] == 5
+    assert means.loc["baseline", "n"] == 6
+
+
+def test_when_the_baseline_loses_replications_no_row_is_ranked():
+    row = _capped_hello(34).run(workers=1).compare().set_index("scenario")
+    assert list(row["failed"]) == [1, 1] and row["rank"].isna().all()
+    assert row.loc["hire", "baseline_mean"] == row.loc["hire", "mean"]  # both on the 5 shared replications
+
+
+def test_an_experiment_keeps_each_scenarios_model_warnings(tiny):
+    slow = Scenario("slow checks", levers=[{"lever": "train", "department": "checks", "time_factor": 3}])
+    x = Experiment(tiny, [slow], replications=2, kpis=[TIME]).run(workers=1)
+    assert x.warnings["baseline"] == []
+    assert any(w.startswith("departments.checks: offered load") for w in x.warnings["slow checks"])
+
+
+def test_a_lever_that_makes_the_model_invalid_names_the_scenario(tiny):
+    levers = [{"lever": "train", "department": "checks", "error_factor": 100}]
+    with pytest.raises(ModelError) as err:
+        Experiment(tiny, [Scenario("train a lot", levers=levers)], replications=2).run(workers=1)
+    [problem] = err.value.problems
+    assert problem.path == "scenario 'train a lot' levers: departments.checks.error_rate"
+    assert "(after levers train)" in problem.message
+
+
+def test_an_unknown_customer_class_lists_the_known_classes_in_plain_english(tiny):
+    with pytest.raises(ModelError, match=r"unknown customer class 'vip': known customer classes: walk_in"):
+        apply_levers(tiny, [{"lever": "patience", "factor": 2, "class": "vip"}])
+
+
+def test_a_sequential_rule_stopped_at_max_says_which_scenarios_missed_its_precision(tiny):
+    strict = Experiment(tiny, [], replications=Sequential(kpi=TIME, relative_half_width=0.001, min=2, max=3),
+                        kpis=[TIME]).run(workers=1)
+    reached = strict.results.short_of_precision()
+    assert list(reached) == ["baseline"] and reached["baseline"] > 0.001
+    lax = Experiment(tiny, [], replications=Sequential(kpi=TIME, relative_half_width=0.9, min=2, max=3),
+                     kpis=[TIME]).run(workers=1)
+    assert lax.results.short_of_precision() == {}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import sqlite3
 
 import pandas as pd
 import pytest
 from tiny_chain import tiny_chain
 
-from chainsim import Experiment, ExperimentResults, ResultStore, Scenario
+from chainsim import Experiment, ExperimentResults, ResultStore, Scenario, __version__, load_model
 from chainsim.api import model_from_text
 from chainsim.store import StoreError
 
@@ -39,7 +41,7 @@ def test_a_run_stores_exactly_the_numbers_it_reports(tmp_path):
 
 def test_nan_kpis_round_trip_as_nan(tmp_path):
     with ResultStore(tmp_path / "n.sqlite") as db:
-        db.begin("e", {}, [("s", {}, "{}")], resume=False, version="t")
+        db.begin("e", {}, [("s", {}, model_from_text(tiny_chain(100, 1)))], resume=False, version="t")
         db.record("e", "s", 0, 1, {"a": math.nan, "b": 0.1 + 0.2}, 0.5)
         table = db.kpi_table("e").set_index("kpi")
     assert math.isnan(table.loc["a", "value"])
@@ -48,7 +50,7 @@ def test_nan_kpis_round_trip_as_nan(tmp_path):
 
 def test_a_replication_is_all_rows_or_none(tmp_path):
     with ResultStore(tmp_path / "a.sqlite") as db:
-        db.begin("e", {}, [("s", {}, "{}")], resume=False, version="t")
+        db.begin("e", {}, [("s", {}, model_from_text(tiny_chain(100, 1)))], resume=False, version="t")
         db.record("e", "s", 0, 1, {"a": 1.0}, 0.1)
         with pytest.raises(ValueError):
             db.record("e", "s", 1, 1, {"a": 2.0, "b": "oops"}, 0.1)  # fails after its replication row: rolled back
@@ -148,3 +150,70 @@ def test_summarise_prints_the_comparison_and_exports(tmp_path):
     assert len(pd.read_parquet(tmp_path / "r.parquet")) == len(pd.read_csv(tmp_path / "r.csv")) == len(x.results.table)
     missing = CliRunner().invoke(main, ["summarise", str(path), "--experiment", "nope"])
     assert missing.exit_code == 2 and "holds no experiment 'nope'" in missing.output
+
+
+# --- "same model?" counts the arrival traces' contents; a store of another version is not resumed ----
+
+
+def _traced_experiment(folder) -> Experiment:
+    """The tiny chain with its walk-ins read from folder/arrivals.csv (written by the caller)."""
+    (folder / "traced.yaml").write_text(TINY.replace("arrivals: {rate: 0.25}", "arrivals: {trace: arrivals.csv}"))
+    return Experiment(load_model(folder / "traced.yaml"), name="traced", replications=2)
+
+
+def _write_trace(folder, gap: float) -> None:
+    (folder / "arrivals.csv").write_text("time\n" + "".join(f"{i * gap}\n" for i in range(int(150 / gap))))
+
+
+def test_a_models_fingerprint_holds_its_trace_contents(tmp_path):
+    plain = model_from_text(TINY)
+    assert plain.fingerprint() == hashlib.sha256(plain.canonical_json().encode()).hexdigest()  # as stores recorded
+    _write_trace(tmp_path, gap=4)
+    traced = _traced_experiment(tmp_path).model
+    before = traced.fingerprint()
+    _write_trace(tmp_path, gap=2)  # the same path: the canonical JSON cannot tell
+    assert traced.fingerprint() != before
+    assert traced.fingerprint() != hashlib.sha256(traced.canonical_json().encode()).hexdigest()
+
+
+def test_resume_refuses_a_trace_file_changed_in_place(tmp_path):
+    _write_trace(tmp_path, gap=4)
+    _traced_experiment(tmp_path).run(store=tmp_path / "t.sqlite", workers=1)
+    _write_trace(tmp_path, gap=2)  # busier: resuming would mix two traces' numbers
+    with pytest.raises(StoreError, match="scenario 'baseline' was run with a different model .*arrival trace"):
+        _traced_experiment(tmp_path).run(store=tmp_path / "t.sqlite", workers=1, resume=True)
+    _write_trace(tmp_path, gap=4)  # the same trace again: resume continues
+    _traced_experiment(tmp_path).run(store=tmp_path / "t.sqlite", workers=1, resume=True)
+
+
+def test_resume_refuses_a_store_of_another_chainsim_version(tmp_path):
+    path = tmp_path / "r.sqlite"
+    _experiment(replications=2).run(store=path)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE experiments SET chainsim_version = '0.0.1'")
+    with pytest.raises(StoreError, match=rf"written by chainsim 0.0.1, this is chainsim {__version__}.*--out NEW"):
+        _experiment(replications=4).run(store=path, resume=True)
+    with ResultStore(path) as db:
+        assert db.replication_count("tiny") == 4  # nothing added
+
+
+# --- a damaged store is the store's error, not sqlite's ------------------------------------------------
+
+
+def _damaged_store(tmp_path):
+    """A store with a page overwritten: the header reads, later queries find the damage."""
+    path = tmp_path / "d.sqlite"
+    _experiment().run(store=path)
+    with open(path, "r+b") as f:
+        f.seek(4096)
+        f.write(b"\xff" * 3000)
+    return path
+
+
+def test_a_damaged_store_is_reported_as_damaged_not_as_sqlites_error(tmp_path):
+    path = _damaged_store(tmp_path)
+    with pytest.raises(StoreError, match=rf"{path} is damaged .*malformed.*new file \(--out NEW.sqlite\)"):
+        with ResultStore(path, readonly=True) as db:
+            db.experiments()
+    with pytest.raises(StoreError, match="is damaged"):
+        _experiment().run(store=path, resume=True)
