@@ -119,6 +119,19 @@ def _check_not_an_input(path: str | None, option: str, inputs: list[str | Path])
                                      "another path", param_hint=option)
 
 
+def _check_outputs_apart(outputs: list[tuple[str, str | None]]) -> None:
+    """Refuse two outputs of one command at one path (by any name): the second would overwrite the first."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs:
+        if not path or path == "-":
+            continue
+        where = Path(path).resolve()
+        if where in seen:
+            raise click.BadParameter(f"{path} is also written by {seen[where]}: one would overwrite the other: "
+                                     "choose another path", param_hint=option)
+        seen[where] = option
+
+
 def _model_inputs(path: str, model) -> list[str | Path]:
     """The files a model run reads: the model file and its arrival traces."""
     return [path, *model.trace_files()]
@@ -162,6 +175,8 @@ def run(model, replications, seed, horizon, workers, json_path, csv_dir) -> None
     from chainsim.api import CSV_FILES, simulate
     from chainsim.model import load_model
 
+    _check_outputs_apart([("--csv", str(Path(csv_dir) / name)) for name in CSV_FILES if csv_dir]
+                         + [("--json", json_path)])
     _check_writable(json_path, "--json")
     _check_writable(csv_dir, "--csv", folder=True)
     m = load_model(model)
@@ -428,6 +443,7 @@ def summarise(store, name, csv_path, parquet_path) -> None:
     _check_not_an_input(parquet_path, "--parquet", [store])
     _check_writable(csv_path, "--csv")  # before the report is printed, not after
     _check_writable(parquet_path, "--parquet")
+    _check_outputs_apart([("--csv", csv_path), ("--parquet", parquet_path)])
     try:
         db = ResultStore(store, readonly=True)  # reading must never create or change the file
         with db:

@@ -377,3 +377,20 @@ def test_a_latin_hypercubes_scenarios_show_their_factor_values_in_the_printout_a
         assert by_scenario.loc[s["name"], "factor.staff"] == s["factors"]["staff"]
         assert by_scenario.loc[s["name"], "factor.demand"] == pytest.approx(s["factors"]["demand"])
     assert by_scenario.loc["baseline", ["factor.staff", "factor.demand"]].isna().all()  # the model as written
+
+
+@pytest.mark.parametrize("args, option", [
+    (["run", "hello.yaml", "-r", "2", "--csv", "out", "--json", "out/summary.csv"], "--json"),
+    (["summarise", "x.sqlite", "--csv", "same.out", "--parquet", "same.out"], "--parquet"),
+])
+def test_two_outputs_of_one_command_at_one_path_are_refused_before_writing(tmp_path, args, option):
+    # The JSON used to be overwritten by the summary table, the CSV by the parquet, with both "wrote" lines.
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    if args[0] == "summarise":
+        _experiment_file(tmp_path, HIRE)
+        assert chainsim("experiment", "x.yaml", "--workers", "1", "--out", "x.sqlite", cwd=tmp_path).returncode == 0
+    done = chainsim(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert_no_traceback(done)
+    assert "is also written by" in done.stderr and option in done.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "same.out").exists()
