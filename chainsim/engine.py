@@ -771,11 +771,10 @@ class Simulation:
             job.held += now - job.held_since
             job.on_hold = False
             dept.hold(job, -1)
+            self._call_off(job.requests)  # before the staff member is free to take one of them up
             dept.release(job)
             current = job.items[job.item_index - 1]
             supplier = (current if current.__class__ is RequestPlan else current[0]).dept
-            for request in job.requests:
-                self._call_off(request)
             charge(job, supplier, QUEUE, (now - c.arrived) - sum(c.charges.values()))
         else:
             return
@@ -783,31 +782,38 @@ class Simulation:
         self.rec.job(c.id, dept.index, STEP, job.created, job.start, now, job.held)
         self._customer_done(c, ABANDONED)
 
-    def _call_off(self, job: Job) -> None:
-        """The customer this request is for has left: stop it, and the requests it made in turn.
+    def _call_off(self, requests: list[Job]) -> None:
+        """The customer these requests are for has left: stop them, and the requests they made in turn.
 
-        Queued, it leaves the queue; in work, its staff member stops and takes the next job; held
-        on its own consult, its staff member is freed; asked back, the answer is dropped. Its row
-        is a `called_off` job: it never went back to its requester, so it has no turnaround.
+        Queued, a request leaves its queue; asked back, its answer is dropped; in work, its staff
+        member stops and takes the next job; held on its own consult, its staff member is freed. All
+        queued ones leave first, so no staff member freed here takes up another of them. Each gets a
+        `called_off` job row: it never went back to its requester, so it has no turnaround.
         """
-        dept, now = job.dept, self.env._now
-        if job.state == WAITING:
-            dept.withdraw(job)
-        elif job.state == IN_SERVICE:
-            if job.on_hold:
-                job.held += now - job.held_since
-                job.on_hold = False
-                dept.hold(job, -1)
-                for request in job.requests:
-                    self._call_off(request)
-            elif dept.preemptive:
-                job.work_event = None  # its completion, still on the clock, is ignored
-                dept.in_work.remove(job)
-            else:
-                job.callbacks = NO_CALLBACKS
-            dept.release(job)
-        job.state = GONE
-        self.rec.job(job.customer.id, dept.index, CALLED_OFF, job.created, job.start, now, job.held)
+        now, tree, below = self.env._now, [], list(requests)
+        while below:  # the requests, and under those held on their own consult, theirs
+            job = below.pop()
+            tree.append(job)
+            if job.state == IN_SERVICE and job.on_hold:
+                below.extend(job.requests)
+        for job in tree:
+            if job.state == WAITING:
+                job.dept.withdraw(job)
+        for job in tree:
+            dept = job.dept
+            if job.state == IN_SERVICE:
+                if job.on_hold:
+                    job.held += now - job.held_since
+                    job.on_hold = False
+                    dept.hold(job, -1)
+                elif dept.preemptive:
+                    job.work_event = None  # its completion, still on the clock, is ignored
+                    dept.in_work.remove(job)
+                else:
+                    job.callbacks = NO_CALLBACKS
+                dept.release(job)
+            job.state = GONE
+            self.rec.job(job.customer.id, dept.index, CALLED_OFF, job.created, job.start, now, job.held)
 
     # -- end of a journey --
 

@@ -487,6 +487,28 @@ def test_a_customer_gone_while_held_takes_its_request_out_of_the_queue_and_drops
     assert kpis["department.comp.utilisation"] == pytest.approx(0.2)  # x's 0..10 and d's 30..40 only
 
 
+def test_a_customer_gone_while_held_calls_off_a_queued_sibling_before_anyone_could_take_it_up(tmp_path):
+    # a (at 0): front 0..1, then two parallel requests to comp (1 staff): 10 minutes (in work from 1)
+    # and 1 minute (queued behind it, unclear with p 0.99). a leaves at 4: stopping the first frees comp,
+    # which used to take up the queued sibling at once (and ask back: a clarification for a customer
+    # gone). Both are called off, the sibling never started.
+    trace = trace_file(tmp_path, [(0, "a")])
+
+    def make(seed: int) -> Model:
+        return build({"front": {"staff": 1}, "comp": {"staff": 1}},
+                     {"a": held_customer(trace, {"parallel": [
+                         {"request": "comp", "time": fixed(10)},
+                         {"request": "comp", "time": fixed(1), "clarify": {"p": 0.99, "time": fixed(5)}}]})},
+                     horizon=100, drain=True, seed=seed)
+
+    results = simulate(make(0))
+    jobs = results.jobs().sort_values(["department", "start"])
+    rows = [tuple(r) for r in jobs[["department", "kind", "start", "end"]].fillna(-1).astype(object).to_numpy()]
+    assert rows == [("front", "step", 0, 4), ("comp", "called_off", 1, 4), ("comp", "called_off", -1, 4)]
+    assert results.kpis[0]["department.front.clarifications"] == 0
+    assert results.customers()["clarifications"].tolist() == [0]
+
+
 # --- same-time events: ties that must not decide the outcome ---------------------------------------
 
 
