@@ -714,9 +714,15 @@ _DIST_FIELDS = {name: [f for f in cls.model_fields if f != "dist"]
                 for name, cls in zip(DIST_NAMES, get_args(get_args(Distribution)[0]), strict=True)}
 _DIST_PLACES = ("time", "patience", "every", "lasts", "batch", "rework_time")
 _RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+_PLAIN_TYPES = {  # pydantic's type errors, in the words of a YAML file
+    "int_from_float": "must be a whole number", "int_parsing": "must be a whole number", "int_type": "must be a whole number",
+    "float_parsing": "must be a number", "float_type": "must be a number", "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false", "string_type": "must be text", "list_type": "must be a list (- item lines)",
+}
 
 
-def _message(error: dict) -> str:
+def plain_message(error: dict) -> str:
+    """A pydantic error in the words of a YAML file, with the fix where there is one."""
     kind, msg, loc = error["type"], error["msg"], error["loc"]
     if kind == "extra_forbidden":
         name = str(loc[-1])
@@ -728,10 +734,20 @@ def _message(error: dict) -> str:
         return "required field is missing: add it"
     if kind == "finite_number":
         return f"must be a finite number (got {error.get('input')!r}): write a plain number such as 0.5"
+    got = f"(got {error.get('input')!r})"
     if kind in ("model_attributes_type", "dict_type", "model_type"):
+        if loc and loc[-1] == "batch":
+            return f"a batch size is a distribution, not {error.get('input')!r}: write e.g. {{dist: fixed, value: 3}}"
         if loc and loc[-1] in _DIST_PLACES:
             return f"a time is a distribution, not {error.get('input')!r}: write e.g. {{dist: fixed, value: 5}}"
         return f"expected a mapping of fields (key: value), got {error.get('input')!r}"
+    if kind in _PLAIN_TYPES:
+        return f"{_PLAIN_TYPES[kind]} {got}"
+    if kind == "too_short":
+        least = error["ctx"]["min_length"]
+        return "must not be empty: give at least one" if least == 1 else f"must hold at least {least}"
+    if kind == "literal_error":
+        return f"must be one of {error['ctx']['expected']} {got}"
     if kind in _RANGE_ERRORS:
         return f"{msg[0].lower()}{msg[1:]} (got {error.get('input')!r})"
     if kind == "union_tag_invalid" and "dist" in str(error.get("ctx", {})):
@@ -792,7 +808,7 @@ def parse_model(data: Any, source: str = "model") -> Model:
             if isinstance(nested, ModelError):
                 problems.extend(nested.problems)
                 continue
-            problems.append(Problem(_path(error["loc"]), _message(error)))
+            problems.append(Problem(_path(error["loc"]), plain_message(error)))
         raise ModelError(_dedupe(problems + reference_problems(data))) from None
 
 

@@ -322,8 +322,14 @@ def test_experiment_file_errors_name_the_field(tmp_path):
     (tmp_path / "m.yaml").write_text(TINY)
     bad = tmp_path / "x.yaml"
     bad.write_text("name: x\nmodel: m.yaml\nreplication: 3\n")
-    with pytest.raises(ModelError, match="replication: unknown field"):
+    with pytest.raises(ModelError, match="replication: unknown field 'replication': did you mean 'replications'?"):
         Experiment.from_file(bad)
+    bad.write_text("model: m.yaml\ncommon_random_numbers: maybe\ndesign: {type: grid, factors: {}}\n")
+    with pytest.raises(ModelError) as err:
+        Experiment.from_file(bad)
+    assert [p.message for p in err.value.problems] == [  # pydantic's 'Field required', 'Input should be ...'
+        "required field is missing: add it (docs/experiments.md shows an experiment file)",
+        "must be true or false (got 'maybe')", "must not be empty: give at least one"]
     bad.write_text("name: x\nmodel: m.yaml\nscenarios: [{name: a, levers: [{lever: hire, department: desk}]}]\n")
     with pytest.raises(ModelError, match="unknown lever 'hire'"):
         Experiment.from_file(bad)
@@ -337,7 +343,7 @@ def test_experiment_file_errors_name_the_field(tmp_path):
                               "(such as 20), or a "
                               "sequential rule {kpi, relative_half_width, min, max} (got 'abc')")
     bad.write_text("name: x\nmodel: m.yaml\nreplications: {kpi: a, relative_half_width: 2}\n")
-    with pytest.raises(ModelError, match=r"replications.relative_half_width: Input should be less than 1$"):
+    with pytest.raises(ModelError, match=r"replications.relative_half_width: input should be less than 1 \(got 2\)$"):
         Experiment.from_file(bad)
 
 

@@ -429,7 +429,7 @@ def test_a_setting_that_can_never_act_is_warned_about(fields, remove, field):
 def test_a_rework_to_that_is_not_text_is_a_field_error_not_a_type_error(target):
     # found by the long fuzz run: the reference check looked a list up in a set (unhashable)
     path, message = only_problem(lambda d: journey(d)[0].update(rework_to=target))
-    assert path == f"{JOURNEY}[0].rework_to" and message == "Input should be a valid string"
+    assert path == f"{JOURNEY}[0].rework_to" and message == f"must be text (got {target!r})"
 
 
 def test_a_department_consulting_itself_would_deadlock():
@@ -608,3 +608,18 @@ def test_nesting_is_refused_where_it_would_break_later_and_works_up_to_there():
     assert problem.path == "customers.c.journey" and "nested more than 100 levels deep" in problem.message
     with pytest.raises(ModelError, match="nested more than 100 levels"):
         chainsim.parse_model(nested_branches(70))  # validated, then failed to pickle, before the check
+
+
+@pytest.mark.parametrize("change, path, message", [
+    (lambda d: d["departments"]["front_desk"].update(staff=2.5), "departments.front_desk.staff",
+     "must be a whole number (got 2.5)"),
+    (lambda d: d.update(customers={}), "customers", "must not be empty: give at least one"),
+    (lambda d: d.update(time_unit="hours"), "time_unit", "must be one of 'second', 'minute', 'hour' or 'day' (got 'hours')"),
+    (lambda d: d["customers"]["walk_in"]["arrivals"].update(batch=1000), "customers.walk_in.arrivals.batch",
+     "a batch size is a distribution, not 1000: write e.g. {dist: fixed, value: 3}"),
+    (lambda d: d["run"].update(drain="maybe"), "run.drain", "must be true or false (got 'maybe')"),
+])
+def test_type_errors_read_in_the_words_of_a_yaml_file(change, path, message):
+    # pydantic's own words ('Input should be a valid integer, got a number with a fractional part',
+    # 'Dictionary should have at least 1 item after validation, not 0') named no fix.
+    assert only_problem(change) == (path, message)
