@@ -156,8 +156,8 @@ def _check_writable(path: str | None, option: str, folder: bool = False) -> None
             open(target, "x").close()  # the surest test is to create it
             target.unlink()
     except OSError as exc:
-        reason = f"folder {target.parent} does not exist" if isinstance(exc, FileNotFoundError) and not folder \
-            else exc.strerror or str(exc)
+        missing = isinstance(exc, FileNotFoundError) and not folder and not target.parent.exists()
+        reason = f"folder {target.parent} does not exist" if missing else exc.strerror or str(exc)
         raise click.BadParameter(f"cannot write {path}: {reason}: choose another path", param_hint=option) from None
 
 
@@ -185,7 +185,11 @@ def run(model, replications, seed, horizon, workers, json_path, csv_dir) -> None
         for name in CSV_FILES:  # a trace file among them would be overwritten by a table
             _check_not_an_input(str(Path(csv_dir) / name), "--csv", _model_inputs(model, m))
     if horizon is not None:
-        m = m.with_changes({"run.horizon": horizon})
+        try:
+            m = m.with_changes({"run.horizon": horizon})
+        except ModelError as exc:  # the file's fields are fine: the option the user just typed is not
+            raise click.BadParameter(f"{horizon:g} does not fit the model: {exc} (set by --horizon)",
+                                     param_hint="--horizon") from None
     results = _simulate_or_say_how_far(simulate, m, replications, seed, workers)
     if json_path == "-":
         click.echo(json.dumps(results.to_json(), indent=2))

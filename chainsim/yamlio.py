@@ -68,6 +68,8 @@ def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     if path.is_dir():
         raise ModelError([Problem(str(path), "is a folder: give the path of a model file (.yaml) in it")])
+    if path.exists() and not path.is_file():  # /dev/null, a pipe: not found would be untrue
+        raise ModelError([Problem(str(path), "is not a regular file: give the path of a model file (.yaml)")])
     if not path.is_file():
         raise ModelError([Problem(str(path), "file not found: check the path")])
     if path.stat().st_size > MAX_BYTES:

@@ -394,3 +394,19 @@ def test_two_outputs_of_one_command_at_one_path_are_refused_before_writing(tmp_p
     assert_no_traceback(done)
     assert "is also written by" in done.stderr and option in done.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "same.out").exists()
+
+
+def test_a_horizon_option_shorter_than_the_warm_up_names_the_option(tmp_path):
+    # It named only the file's run.warmup, which the user had not touched.
+    (tmp_path / "hello.yaml").write_text(HELLO.replace("horizon: 120,", "horizon: 120, warmup: 60,"))
+    done = chainsim("run", "hello.yaml", "--horizon", "50", cwd=tmp_path)
+    assert done.returncode == 2
+    assert_no_traceback(done)
+    assert "Invalid value for --horizon: 50 does not fit the model: run.warmup: warm-up 60 must be shorter than " \
+           "the horizon 50 (set by --horizon)" in done.stderr
+
+
+def test_a_model_path_that_is_no_regular_file_is_not_called_missing(tmp_path):
+    done = chainsim("run", "/dev/null", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "/dev/null: is not a regular file: give the path of a model file (.yaml)" in done.stdout + done.stderr
