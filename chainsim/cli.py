@@ -78,7 +78,8 @@ def _print_results(results) -> None:
     model = results.model
     s = results.summary()
     unit = model.time_unit + "s"
-    click.secho(f"{model.name}: {results.replications} replications, seed {results.seed}, "
+    click.secho(f"{model.name}: {results.replications} replication{'s' if results.replications != 1 else ''}, "
+                f"seed {results.seed}, "
                 f"{results.seconds:.2f} s", bold=True)
     for warning in results.warnings:
         click.secho(f"warning: {warning}", fg="yellow")
@@ -272,8 +273,10 @@ def _print_experiment(results, store: str, warnings: dict[str, list[str]] | None
     s = results.summary([kpi]).set_index("scenario")
     c = results.compare(kpis=[kpi]).set_index("scenario")
     width = _name_width(s.index)
+    paired = ("on the same replications (common random numbers)" if d.get("common_random_numbers", True)
+              else "on independent replications (common_random_numbers: false)")
     click.echo(f"\n{kpi} ({'lower' if d.get('better', 'lower') == 'lower' else 'higher'} is better; "
-               "difference vs baseline on the same replications)")
+               f"difference vs baseline {paired})")
     click.echo(f"  {'scenario':<{width}}{'mean':>9}{'95% CI':>18}{'difference':>12}{'95% CI':>20}{'cost':>10}"
                f"{'per 10k':>9}{'rank':>6}")
     for name, row in s.iterrows():

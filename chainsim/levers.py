@@ -175,6 +175,9 @@ def _edit_add_staff(data: dict, f: dict, path: str) -> None:
 def _edit_move_staff(data: dict, f: dict, path: str) -> None:
     source = _name(f["from"], data["departments"], "department", f"{path}.from")
     target = _name(f["to"], data["departments"], "department", f"{path}.to")
+    if source == target:
+        raise ModelError([Problem(f"{path}.to", f"is {target!r}, the department moved from: nothing would change; "
+                                  "name another department (or use add_staff)")])
     count = _count(f["count"], f"{path}.count")
     if count < 1:
         raise ModelError([Problem(f"{path}.count", f"must be >= 1 (got {count}): swap from and to to move back")])

@@ -62,9 +62,10 @@ def build_report(runs: Mapping[str, Results], scenario_text: str = "") -> str:
     model = first.model
     departments = first.departments()
     figures = [
-        ("The chain", plots.chain_figure(model, departments["delay_share"].to_dict(), "share of customers' delay"),
-         "Departments sized by staff; arrows show handoffs and consults (the requester keeps the customer while "
-         "it waits). Colour: the share of the external customers' time in system each department causes."),
+        ("The chain (baseline)", plots.chain_figure(model, departments["delay_share"].to_dict(), "share of customers' delay"),
+         "The model as written: departments sized by staff; arrows show handoffs and consults (the requester keeps "
+         "the customer while it waits). Colour: the share of the external customers' time in system each department "
+         "causes in the baseline."),
         ("Time in system", plots.time_in_system_figure(runs),
          "Share of completed customers served within a given time; further left is better."),
         ("Where the time goes", plots.attribution_figure(runs),

@@ -413,6 +413,7 @@ def test_report_embeds_plotly_once_and_names_the_model(bank_runs, tmp_path):
     external = re.findall(r"<(?:script|link)[^>]*(?:src|href)=[^>]*>", html)
     assert external == []  # nothing to fetch: readable offline
     assert "Retail bank - account opening" in html and "unclear requests x0.5" in html
+    assert "The chain (baseline)" in html  # under the scenario's heading it read as the scenario's chain
 
 
 def test_report_keeps_each_runs_warnings_with_its_label():

@@ -410,3 +410,12 @@ def test_a_model_path_that_is_no_regular_file_is_not_called_missing(tmp_path):
     done = chainsim("run", "/dev/null", cwd=tmp_path)
     assert done.returncode == 2
     assert "/dev/null: is not a regular file: give the path of a model file (.yaml)" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("crn, says", [("true", "on the same replications (common random numbers)"),
+                                       ("false", "on independent replications (common_random_numbers: false)")])
+def test_the_experiment_header_says_whether_the_replications_are_shared(tmp_path, crn, says):
+    _experiment_file(tmp_path, HIRE, extra=f"common_random_numbers: {crn}\n")
+    done = chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"difference vs baseline {says})" in done.stdout

@@ -68,6 +68,8 @@ def test_move_staff_and_shift_pattern(bank):
     m = apply_levers(bank, [{"lever": "shift_pattern", "department": "it",
                              "schedule": [{"from": 0, "to": 240, "staff": 3}, {"from": 240, "to": 480, "staff": 1}]}])
     assert m.departments["it"].staff is None and [s.staff for s in m.departments["it"].schedule] == [3, 1]
+    with pytest.raises(ModelError, match=r"levers\[0\].to: is 'it', the department moved from: nothing would change"):
+        apply_levers(bank, [{"lever": "move_staff", "from": "it", "to": "it"}])  # it was a silent no-op
 
 
 def test_train_scales_errors_and_work_times_but_not_the_requesters_answers(bank):
