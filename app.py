@@ -158,7 +158,7 @@ def choose_levers(model: chainsim.Model) -> studio.Scenario:
     sb = st.sidebar
     sb.header("Scenario levers")
     sb.caption("The scenario is the model with these changes; the baseline is the model as written.")
-    if put_back := st.session_state.get("levers_put_back"):
+    if put_back := st.session_state.pop("levers_put_back", None):  # said once, after the edit
         sb.info(f"Your edit of the file moved what these levers start from, so they went back to it: "
                 f"{studio.md(', '.join(put_back))}. The other levers are as you left them.")
     scenario = studio.Scenario.baseline(model)
