@@ -147,6 +147,7 @@ class Department:
         self.absent_today = 0  # of the head count, out all day today
         self.absent = 0  # of those, the ones due on the shift on duty now
         self.absence_rng: np.random.Generator | None = None  # who of the head count works this shift
+        self.settling = False  # staff changed now; the queue is served once all changes due now are in
         self.out = 0
         self.busy = 0  # own staff with a job: working, held on suppliers, or interrupted
         self.held = 0  # of those, held waiting on suppliers
@@ -377,7 +378,19 @@ class Department:
         self.capacity = max(0, self.scheduled - self.absent - self.out)
         self.acc_capacity -= (self.capacity - capacity) * now
         self.acc_overtime -= (self.overtime - overtime) * now
-        self.staff_times.append(now)
+        if not self.settling:
+            self.settling = True
+            settled = Event(self.env)
+            settled._ok, settled._value = True, None
+            settled.callbacks.append(self._staffing_settled)
+            self.env.schedule(settled, URGENT, 0)
+
+    def _staffing_settled(self, _event: Event) -> None:
+        """Every staff change due now is in (a shift, the day's absence and an outage can fall on one
+        instant): record the level, then give free staff the waiting jobs. Served after each change
+        instead, the queue was served at a level that held for no time at all."""
+        self.settling = False
+        self.staff_times.append(self.env._now)
         self.staff_levels.append(self.capacity)
         self.start_next()
         for pool in self.pools:

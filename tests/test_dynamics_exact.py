@@ -546,6 +546,21 @@ def test_an_interruption_at_a_shift_start_finds_the_shift_on_duty(tmp_path, empt
     assert jobs[jobs["kind"] == "interruption"]["queued"].tolist() == [15, 20, 25, 30, 35, 40, 45, 50, 55]
 
 
+def test_staff_changes_due_at_one_instant_are_all_in_before_the_queue_is_served(tmp_path):
+    # One on duty until 50, three from 50; an outage takes 2 of them on [50, 60). Five 30-minute jobs
+    # queue at 1: 1..31, 31..61, then two start at 60 (when the outage ends), not at 50 between the
+    # shift change and the outage (the level 3 held for no time at all), and the last at 61.
+    trace = trace_file(tmp_path, [(1, "walk_in")] * 5)
+    results = simulate(build(
+        {"desk": {"schedule": [{"from": 0, "to": 50, "staff": 1}, {"from": 50, "to": 1440, "staff": 3}],
+                  "outages": {"every": fixed(50), "lasts": fixed(10), "staff": 2}}},
+        {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(30)}]}},
+        horizon=10, drain=True, drain_limit=1000))
+    assert sorted(steps(results, "desk")["start"].tolist()) == [1, 31, 60, 60, 61]
+    series = results.staff_series()
+    assert series[["time", "staff"]].values.tolist()[:3] == [[0, 1], [50, 1], [60, 3]]  # no zero-width 3 at 50
+
+
 def test_a_free_pool_member_takes_the_call_before_anyone_is_paused(tmp_path):
     # desk (1 staff, preempting calls every 50 lasting 3) and a pool of 1 serving it: the customer
     # at 48 (10 minutes) is not paused by the call at 50, which the free pool member takes (50..53).
