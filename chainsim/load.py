@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from chainsim import analytic
 from chainsim.distributions import Distribution
 from chainsim.model import Branch, CustomerClass, Department, Model, Parallel, Request, Serve, walk_steps
-from chainsim.plan import arrival_segments, read_trace, rework_time, trace_classes
+from chainsim.plan import arrival_segments, day_segments, read_trace, rework_time, trace_classes
 
 
 @dataclass(frozen=True)
@@ -194,14 +195,39 @@ def average_staff(model: Model, name: str, spec: Department) -> float:
 
 
 def on_duty_share(model: Model, spec: Department) -> float:
-    """Share of the period with at least one staff member scheduled."""
-    if spec.schedule is None:
-        return 1.0 if spec.staff else 0.0
+    """Share of the period with at least one staff member on duty: interruptions come only then.
+
+    Each stretch of the schedule (or the whole period) counts with the chance that absence and
+    outages leave somebody of its staff on duty; the engine drops an interruption that finds nobody.
+    """
     period = _period(model)
-    points = sorted({0.0, period} | {min(p, period) for w in spec.schedule for p in (w.start, w.end)})
-    staffed = sum(b - a for a, b in zip(points, points[1:], strict=False)
-                  if any(w.start <= a < w.end and w.staff > 0 for w in spec.schedule))
-    return staffed / period
+    windows = ([(0.0, period, spec.staff or 0)] if spec.schedule is None else
+               day_segments([(w.start, w.end, w.staff) for w in spec.schedule], model.day_length, sum))
+    return sum(_overlap(start, end, period) * _somebody_on_duty(spec, int(staff))
+               for start, end, staff in windows if staff > 0) / period
+
+
+def _somebody_on_duty(spec: Department, staff: int) -> float:
+    """P(a stretch with `staff` scheduled has anyone on duty): its absent are a hypergeometric draw of
+    the day's absent (Binomial(head count, p), or the `out` draws) and an outage, down for its share
+    of the time, takes `outages.staff` (or everyone) of those left."""
+    def fewer_absent_than(m: int) -> float:  # P(fewer than m of the stretch's staff are absent)
+        if m <= 0:
+            return 0.0
+        if spec.absence is None or not spec.head_count:
+            return 1.0
+        head = spec.head_count
+        if spec.absence.p is not None:
+            return float(stats.binom.cdf(m - 1, staff, spec.absence.p))
+        draws = np.clip(np.round(spec.absence.out.sample(np.random.default_rng(0), 100_000)), 0, head)
+        absent, count = np.unique(draws.astype(int), return_counts=True)
+        return float(np.dot(count, stats.hypergeom.cdf(m - 1, head, absent, staff)) / count.sum())
+
+    if spec.outages is None:
+        return fewer_absent_than(staff)
+    up, down = spec.outages.every.expected(), spec.outages.lasts.expected()
+    out = staff if spec.outages.staff is None else spec.outages.staff
+    return (up * fewer_absent_than(staff) + down * fewer_absent_than(staff - out)) / (up + down)
 
 
 def _erlang_wait(rate: float, busy: float, servers: int) -> float:

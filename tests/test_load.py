@@ -9,6 +9,7 @@ import pytest
 
 from chainsim import analytic, model_from_text, simulate, studio
 from chainsim.load import arrival_rate, offered_load
+from chainsim.metrics import t_interval
 
 REWORK = """name: rework at its own time
 run: {horizon: 20000, warmup: 1000, replications: 5, seed: 3}
@@ -65,6 +66,43 @@ customers:
     assert desk.utilisation == pytest.approx((0.3 * 5 + 0.1 * 1) / 2)
     # Erlang C with each job's staff time grossed up by the interruptions' load: 1.6 / 0.3 per job
     assert desk.estimated_wait == pytest.approx(analytic.mmc_wait(0.3, 0.3 / 1.6, 2))
+
+
+AWAY = """name: interruptions only while somebody is on duty
+run: {horizon: 28800, drain: false, replications: 10, seed: 1}
+departments:
+  d:
+    staff: %s
+    interruptions: {every: {dist: exponential, mean: 10}, lasts: {dist: exponential, mean: 4}}
+%s
+customers:
+  c:
+    arrivals: {rate: 0.02}
+    journey: [{serve: d, time: {dist: exponential, mean: 10}}]
+"""
+
+
+@pytest.mark.parametrize("staff, away, on_duty", [
+    (1, "    outages: {every: {dist: exponential, mean: 60}, lasts: {dist: exponential, mean: 60}}", 0.5),
+    (1, "    absence: {p: 0.5}", 0.5),
+    (2, "    absence: {p: 0.5}", 1 - 0.5**2),  # nobody on duty only when both are out
+    # outages take 1 of 2, down a quarter of the time: nobody left when the other is absent then
+    (2, "    absence: {p: 0.5}\n    outages: {every: {dist: fixed, value: 30}, lasts: {dist: fixed, value: 10}, "
+        "staff: 1}", 0.75 * (1 - 0.5**2) + 0.25 * 0.5**2),
+])
+def test_interruptions_count_only_while_somebody_is_on_duty(staff, away, on_duty) -> None:
+    # The engine drops an interruption that finds nobody on duty (outage of everyone, all absent);
+    # the estimate counted them all: 120% and a false "queues will grow" for the first model.
+    d = load_of(model_from_text(AWAY % (staff, away)), "d")
+    assert d.offered_load == pytest.approx(0.02 * 10 + on_duty * 0.1 * 4)
+
+
+def test_the_offered_load_with_interruptions_during_outages_matches_the_run() -> None:
+    model = model_from_text(AWAY % (1, "    outages: {every: {dist: exponential, mean: 60}, lasts: {dist: exponential, mean: 60}}"))
+    results = simulate(model, replications=20)
+    busy = [k["department.d.utilisation"] * k["department.d.staff.mean"] for k in results.kpis]  # staff busy on average
+    _, low, high = t_interval(busy, level=0.99)  # as the theory tests (test_dynamics.LEVEL)
+    assert low <= load_of(model, "d").offered_load <= high
 
 
 def test_a_wait_for_varying_staff_is_bracketed_by_the_staff_rounded_up_and_down():
