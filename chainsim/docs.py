@@ -126,7 +126,9 @@ start of a shift finds the shift on duty.""",
         "{every: {dist: exponential, mean: 20}, lasts: {dist: exponential, mean: 4}, mode: preempt}"),
     schema.Outages: Note("Outages", "outages", """
 Unplanned periods without (some) staff, e.g. meetings or a system outage: after each `every`
-draw, `staff` are taken off duty for a `lasts` draw. Staff finish the job in hand first.""",
+draw, `staff` are taken off duty for a `lasts` draw. Staff finish the job in hand first, and so do
+staff going off shift: one whose job an interruption or urgent work paused takes it back after that
+and finishes it, off duty, rather than leave it waiting for a colleague.""",
         "{every: {dist: exponential, mean: 240}, lasts: {dist: uniform, low: 15, high: 45}, staff: 1}"),
     schema.Absence: Note("Absence", "absence", """
 At the start of every day (every `run.day_length` from time 0) the number of absent staff is drawn:

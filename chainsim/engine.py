@@ -104,6 +104,7 @@ class Job(Due):
     wait_token = 0  # invalidates patience timers that no longer apply
     abandoned = False
     on_hold = False  # held waiting on suppliers (consult phase)
+    paused = None  # for a job that preempted another: the one it paused
     requests = None  # for a holder: its requests not yet back, called off if its customer leaves
 
     def __init__(self, customer, plan, dept, kind, priority, seq, charges, cause, started, now):
@@ -249,6 +250,12 @@ class Department:
             if self.waiting and self.busy <= self.capacity:  # the staff member takes the next job
                 self.begin(self.pop(), None)
                 return
+            paused = job.paused
+            if paused is not None and paused.state == WAITING and self.busy > self.capacity:
+                # Past the end of their shift, they first finish the job this one paused: it was in hand.
+                self.withdraw(paused)
+                self.begin(paused, None)
+                return
             if self.busy > self.capacity:  # past the end of their shift: they go now
                 self.acc_overtime += now
             self.busy -= 1
@@ -309,7 +316,8 @@ class Department:
         return sum(1 for job in jobs if job.kind == STEP and job.state == WAITING)
 
     def withdraw(self, job: Job) -> None:
-        """A waiting job leaves the queue (abandonment); it is skipped when its turn comes."""
+        """A waiting job leaves the queue out of turn (abandonment, or taken back by the staff member it
+        was paused by); its entry is skipped when its turn comes."""
         job.state = GONE
         self.waiting -= 1
         self.acc_queue += self.env._now
@@ -337,6 +345,7 @@ class Department:
         if victim is None:
             return False
         self.in_work.remove(victim)
+        job.paused = victim
         victim.work_event = None
         charge(victim, self.index, SERVICE, now - victim.work_started)
         victim.remaining = victim.work_end - now

@@ -139,15 +139,16 @@ def test_staff_finishing_after_their_shift_are_not_preempted_for_new_work(tmp_pa
 def test_a_shift_that_shrinks_still_lets_urgent_work_pause_an_on_duty_job(tmp_path):
     # Three on duty until 10, two after; three routine jobs of 50 minutes from 0, so one staff
     # member is only finishing after 10. Urgent at 20 pauses a routine job (two are on duty):
-    # urgent 20..23. The urgent job's staff member then goes (three busy, two on duty: no new job
-    # starts), so the paused routine job resumes at 50 with 30 left and ends at 80.
+    # urgent 20..23. Three are busy, two on duty, so no new job starts; but the paused routine job
+    # was in hand at the shift change, so its staff member finishes it: 23..53 with 30 left (it
+    # used to wait for the colleagues, until 50, and end at 80).
     model = two_class_trace(tmp_path, "preemptive", [(0, "routine")] * 3 + [(20, "urgent")]).with_changes(
         {"departments.desk.staff": None, "run.day_length": 200, "run.drain_limit": 200,
          "customers.routine.journey.0.time": {"dist": "fixed", "value": 50},
          "departments.desk.schedule": [{"from": 0, "to": 10, "staff": 3}, {"from": 10, "to": 200, "staff": 2}]})
     customers = simulate(model).customers()
     assert customers.loc[customers["class"] == "urgent", "end"].tolist() == [23]
-    assert sorted(customers.loc[customers["class"] == "routine", "end"]) == [50, 50, 80]
+    assert sorted(customers.loc[customers["class"] == "routine", "end"]) == [50, 50, 53]
 
 
 def test_a_request_back_in_the_queue_waits_behind_those_already_there():
@@ -559,6 +560,21 @@ def test_staff_changes_due_at_one_instant_are_all_in_before_the_queue_is_served(
     assert sorted(steps(results, "desk")["start"].tolist()) == [1, 31, 60, 60, 61]
     series = results.staff_series()
     assert series[["time", "staff"]].values.tolist()[:3] == [[0, 1], [50, 1], [60, 3]]  # no zero-width 3 at 50
+
+
+def test_staff_past_their_shift_finish_the_job_a_call_paused(tmp_path):
+    # Two staff with a 10-minute job each from 0; an outage takes one off duty at 5 (both finish
+    # their job in hand). A call at 7 (1 minute) pauses the second job. At 8 its staff member, past
+    # the shift, first finishes that job (8..11), not leaving it to wait for the colleague (10..13).
+    trace = trace_file(tmp_path, [(0, "walk_in"), (0, "walk_in")])
+    results = simulate(build(
+        {"desk": {"staff": 2, "outages": {"every": fixed(5), "lasts": fixed(100), "staff": 1},
+                  "interruptions": {"every": fixed(7), "lasts": fixed(1), "mode": "preempt"}}},
+        {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "desk", "time": fixed(10)}]}},
+        horizon=12, drain=True, drain_limit=1000))
+    customers = results.customers().sort_values("customer")
+    assert customers["end"].tolist() == [10, 11]
+    assert results.customer_attribution().loc[1, ("desk", "interrupted")] == 1
 
 
 def test_a_free_pool_member_takes_the_call_before_anyone_is_paused(tmp_path):
