@@ -132,7 +132,8 @@ and finishes it, off duty, rather than leave it waiting for a colleague.""",
         "{every: {dist: exponential, mean: 240}, lasts: {dist: uniform, low: 15, high: 45}, staff: 1}"),
     schema.Absence: Note("Absence", "absence", """
 At the start of every day (every `run.day_length` from time 0) the number of absent staff is drawn:
-Binomial(head count, p) with `p`, or a draw of `out` (rounded, at most the head count). The head
+Binomial(head count, p) with `p`, or a draw of `out` (rounded to the nearest whole number, a half
+to the even one; at most the head count). The head
 count is `staff`, or the most staff on duty at once in the schedule (overlapping windows add up).
 Each shift that day misses those of the absent who were due on it: its staff are taken to be a
 random draw from the head count, so the number it misses is hypergeometric (4 absent of a head

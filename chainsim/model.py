@@ -297,11 +297,12 @@ class Arrivals(Strict):
                                              "window, repeating daily (0 outside windows; where windows "
                                              "overlap, their rates add up).")
     trace: str | None = Field(None, description="CSV file of arrival times (column `time`, optional `class`: "
-                              "a row without one is taken by every class reading the file), relative to the "
-                              "model file.")
+                              "a row without one is taken by every class reading the file; a class name must "
+                              "match exactly, case and spaces too), relative to the model file.")
     open: list[Window] | None = Field(None, min_length=1, description="Opening hours for a constant `rate` "
                                       "(time of day, daily; overlapping windows merge). Work in progress continues after closing.")
-    batch: Distribution | None = Field(None, description="Group size per arrival (rounded, at least 1); default 1.")
+    batch: Distribution | None = Field(None, description="Group size per arrival (rounded to the nearest whole number, a half to the even "
+                                  "one as Python's round does: 2.5 is 2; at least 1); default 1.")
 
     @model_validator(mode="after")
     def _one_source(self) -> Arrivals:
