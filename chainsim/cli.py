@@ -414,10 +414,11 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
         x.run(workers=None if workers == 0 else workers, dask=dask_address, store=out, resume=resume,
               progress=progress)
     except KeyboardInterrupt:
-        if not bar:  # stopped before the store was opened (starting a Dask cluster, say): --resume has nothing
+        if bar:
+            bar[0].close()
+        if not Path(out).exists():  # stopped before the store was made (starting a Dask cluster, say)
             click.secho("\nstopped (Ctrl-C) before any replication ran: nothing was stored", fg="yellow", err=True)
             sys.exit(EXIT_INTERRUPTED)
-        bar[0].close()
         click.secho(f"\nstopped: finished replications are in {out}; continue with --resume: "
                     f"{_resume_command(file, out)}", fg="yellow", err=True)
         sys.exit(EXIT_INTERRUPTED)

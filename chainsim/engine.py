@@ -3,8 +3,9 @@
 Read top to bottom:
 
 1. ``Job``: one piece of work at a department (a journey step, an internal request, an
-   interruption), scheduled on SimPy's clock as the event of its own completion (``Due``), and
-   ``charge``, which books a customer's minutes to (department, kind).
+   interruption), scheduled on SimPy's clock as the event of its own completion (``Due``);
+   ``urgent``, the event staff changes use to come first; and ``charge``, which books a
+   customer's minutes to (department, kind).
 2. ``Department``: staff on duty, a queue, and three verbs: ``submit`` (start now or queue),
    ``work`` (keep one staff member busy for a time) and ``release``.
 3. ``Pool``: cross-trained staff who step in where a queue forms.
@@ -65,7 +66,7 @@ INF = math.inf
 # Ranks in a priority queue: far apart from the classes' priorities (at most model.MAX_PRIORITY).
 INTERRUPTION_PRIORITY = 10**9  # interruptions go ahead of every other job
 INTERNAL_BOOST = {"high": 10**6, "same": 0, "low": -(10**6)}
-NO_CALLBACKS: tuple = ()  # what a called-off job's completion, still on the clock, calls
+NO_CALLBACKS: tuple[()] = ()  # what a called-off job's completion, still on the clock, calls
 
 
 # --- 1. jobs and where their minutes are charged ------------------------------------------------
@@ -118,6 +119,15 @@ class Job(Due):
         self.cause = cause  # department whose error this work redoes, or -1
         self.started = started  # called when a staff member is assigned
         self.created = now  # submit() sets queued_at, and state when it queues
+
+
+def urgent(env: simpy.Environment, delay: float) -> Event:
+    """An event due after `delay` that runs before the other events due then: staff changes come
+    first, so a job or an interruption arriving as a shift starts finds that shift on duty."""
+    event = Event(env)
+    event._ok, event._value = True, None
+    env.schedule(event, URGENT, delay)
+    return event
 
 
 def charge(job: Job, dept: int, kind: int, minutes: float) -> None:
@@ -185,6 +195,9 @@ class Department:
         """Start the job if a staff member is free (own, else pool), else queue it."""
         job.queued_at = now = self.env._now
         if self.busy < self.capacity:
+            if self.settling:  # staff changed just now: the queue is served in its order first
+                self.enqueue(job)
+                return
             self.busy += 1
             self.acc_busy -= now
             self.begin(job, None)
@@ -252,9 +265,7 @@ class Department:
                 return
             paused = job.paused
             if paused is not None and paused.state == WAITING and self.busy > self.capacity:
-                # Past the end of their shift, they first finish the job this one paused: it was in hand.
-                self.withdraw(paused)
-                self.begin(paused, None)
+                self.take_back(paused)
                 return
             if self.busy > self.capacity:  # past the end of their shift: they go now
                 self.acc_overtime += now
@@ -315,9 +326,18 @@ class Department:
         jobs = (entry[2] for entry in self.queue) if self.prioritised else self.queue
         return sum(1 for job in jobs if job.kind == STEP and job.state == WAITING)
 
+    def take_back(self, job: Job) -> None:
+        """A staff member past the end of their shift first finishes the job that the one they just
+        finished paused: it was in hand. Its queue entry goes (a preempting department's queue is a
+        heap), so it cannot come up again should the job queue anew."""
+        self.queue.remove(next(entry for entry in self.queue if entry[2] is job))
+        heapq.heapify(self.queue)
+        self.withdraw(job)
+        self.begin(job, None)
+
     def withdraw(self, job: Job) -> None:
-        """A waiting job leaves the queue out of turn (abandonment, or taken back by the staff member it
-        was paused by); its entry is skipped when its turn comes."""
+        """A waiting job leaves the queue out of turn (abandonment, a request called off, or taken back);
+        an entry left in the queue is skipped when it comes up."""
         job.state = GONE
         self.waiting -= 1
         self.acc_queue += self.env._now
@@ -373,7 +393,8 @@ class Department:
 
     def set_staffing(self, scheduled: int | None = None, absent_today: int | None = None,
                      out: int | None = None) -> None:
-        """Staff on duty changed (shift, absence, outage); staff going off duty finish their job."""
+        """Staff on duty changed (shift, absence, outage); staff going off duty finish their job. The
+        queue is served once every change due now is in (_staffing_settled)."""
         now = self.env._now
         capacity, overtime = self.capacity, self.overtime
         if scheduled is not None:
@@ -387,12 +408,9 @@ class Department:
         self.capacity = max(0, self.scheduled - self.absent - self.out)
         self.acc_capacity -= (self.capacity - capacity) * now
         self.acc_overtime -= (self.overtime - overtime) * now
-        if not self.settling:
+        if not self.settling:  # after every staff change due now (they are urgent too, and came first)
             self.settling = True
-            settled = Event(self.env)
-            settled._ok, settled._value = True, None
-            settled.callbacks.append(self._staffing_settled)
-            self.env.schedule(settled, URGENT, 0)
+            urgent(self.env, 0).callbacks.append(self._staffing_settled)
 
     def _staffing_settled(self, _event: Event) -> None:
         """Every staff change due now is in (a shift, the day's absence and an outage can fall on one
@@ -821,21 +839,23 @@ class Simulation:
         for job in tree:
             if job.state == WAITING:
                 job.dept.withdraw(job)
+        working = [job for job in tree if job.state == IN_SERVICE]
+        for job in working:  # stopped before any staff member is freed: a job a release starts cannot
+            dept = job.dept  # preempt one of them back into a queue
+            if job.on_hold:
+                job.held += now - job.held_since
+                job.on_hold = False
+                dept.hold(job, -1)
+            elif dept.preemptive:
+                job.work_event = None  # its completion, still on the clock, is ignored
+                dept.in_work.remove(job)
+            else:
+                job.callbacks = NO_CALLBACKS
+        for job in working:
+            job.dept.release(job)
         for job in tree:
-            dept = job.dept
-            if job.state == IN_SERVICE:
-                if job.on_hold:
-                    job.held += now - job.held_since
-                    job.on_hold = False
-                    dept.hold(job, -1)
-                elif dept.preemptive:
-                    job.work_event = None  # its completion, still on the clock, is ignored
-                    dept.in_work.remove(job)
-                else:
-                    job.callbacks = NO_CALLBACKS
-                dept.release(job)
             job.state = GONE
-            self.rec.job(job.customer.id, dept.index, CALLED_OFF, job.created, job.start, now, job.held)
+            self.rec.job(job.customer.id, job.dept.index, CALLED_OFF, job.created, job.start, now, job.held)
 
     # -- end of a journey --
 
@@ -868,15 +888,6 @@ class Simulation:
         if spec.interruptions is not None:
             self.env.process(self._interruptions(dept))
 
-    def _staff_change(self, delay: float) -> Event:
-        """A timeout for the clock processes that runs before the other events due at the same time,
-        so a job or an interruption arriving just as a shift starts finds the new staff on duty,
-        whichever of the two was put on the clock first."""
-        event = Event(self.env)
-        event._ok, event._value = True, None
-        self.env.schedule(event, URGENT, delay)
-        return event
-
     def _shifts(self, dept: Department):
         """Staff by time of day, every day; overlapping windows add up."""
         day = self.model.day_length
@@ -885,7 +896,7 @@ class Simulation:
             for start, _end, level in segments:
                 at = day_number * day + start
                 if at > self.env.now:
-                    yield self._staff_change(at - self.env.now)
+                    yield urgent(self.env, at - self.env.now)
                 dept.set_staffing(scheduled=level)
 
     def _absence(self, dept: Department):
@@ -898,7 +909,7 @@ class Simulation:
         while True:
             absent = round(out.draw()) if out is not None else int(rng.binomial(staff, absence.p))
             dept.set_staffing(absent_today=min(staff, max(0, absent)))
-            yield self._staff_change(day)
+            yield urgent(self.env, day)
 
     def _outages(self, dept: Department):
         spec = dept.spec.outages
@@ -906,9 +917,9 @@ class Simulation:
         lasts = Sampler(spec.lasts, self.streams(f"outage-lasts:{dept.name}"))
         out = spec.staff if spec.staff is not None else 10**9
         while True:
-            yield self._staff_change(every.draw())
+            yield urgent(self.env, every.draw())
             dept.set_staffing(out=out)
-            yield self._staff_change(lasts.draw())
+            yield urgent(self.env, lasts.draw())
             dept.set_staffing(out=0)
 
     def _interruptions(self, dept: Department):

@@ -796,13 +796,15 @@ class ExperimentResults:
 
     def summary(self, kpis: list[str] | None = None) -> pd.DataFrame:
         """Per scenario and KPI: mean, 95% t-interval and number of replications, each scenario over the
-        replications it shares with the baseline (see compare), so a table's means and differences agree."""
-        shared = self.shared_replications()
+        replications it shares with the baseline (see compare), so a table's means and differences agree;
+        over all its own replications when the baseline has none (there is nothing to compare with)."""
+        shared = self.shared_replications() if self.no_results(self.baseline) is None else None
         rows = []
         for kpi in self._asked(kpis):
             wide = self.values(kpi)
             for scenario in wide.columns:
-                values = wide[scenario].reindex(shared[scenario]).to_numpy(dtype=float)
+                column = wide[scenario] if shared is None else wide[scenario].reindex(shared[scenario])
+                values = column.to_numpy(dtype=float)
                 mean, low, high = t_interval(values, within=kpi_range(kpi))
                 rows.append((scenario, kpi, mean, low, high, int((~np.isnan(values)).sum())))
         return pd.DataFrame(rows, columns=["scenario", "kpi", "mean", "ci_low", "ci_high", "n"])

@@ -203,11 +203,22 @@ def on_duty_share(model: Model, spec: Department) -> float:
     period = _period(model)
     windows = ([(0.0, period, spec.staff or 0)] if spec.schedule is None else
                day_segments([(w.start, w.end, w.staff) for w in spec.schedule], model.day_length, sum))
-    return sum(_overlap(start, end, period) * _somebody_on_duty(spec, int(staff))
+    absent = _absent_counts(spec)
+    return sum(_overlap(start, end, period) * _somebody_on_duty(spec, int(staff), absent)
                for start, end, staff in windows if staff > 0) / period
 
 
-def _somebody_on_duty(spec: Department, staff: int) -> float:
+def _absent_counts(spec: Department) -> tuple[np.ndarray, np.ndarray] | None:
+    """The day's absent staff as drawn from `absence.out` (values and how often), rounded and capped
+    as the engine does; None where absence is `p` or not set. Drawn once per department: 100,000
+    draws for every stretch slowed a grid of many scenarios."""
+    if spec.absence is None or spec.absence.out is None or not spec.head_count:
+        return None
+    draws = np.clip(np.round(spec.absence.out.sample(np.random.default_rng(0), 100_000)), 0, spec.head_count)
+    return np.unique(draws.astype(int), return_counts=True)
+
+
+def _somebody_on_duty(spec: Department, staff: int, absent: tuple[np.ndarray, np.ndarray] | None) -> float:
     """P(a stretch with `staff` scheduled has anyone on duty): its absent are a hypergeometric draw of
     the day's absent (Binomial(head count, p), or the `out` draws) and an outage, down for its share
     of the time, takes `outages.staff` (or everyone) of those left."""
@@ -216,12 +227,10 @@ def _somebody_on_duty(spec: Department, staff: int) -> float:
             return 0.0
         if spec.absence is None or not spec.head_count:
             return 1.0
-        head = spec.head_count
-        if spec.absence.p is not None:
+        if absent is None:
             return float(stats.binom.cdf(m - 1, staff, spec.absence.p))
-        draws = np.clip(np.round(spec.absence.out.sample(np.random.default_rng(0), 100_000)), 0, head)
-        absent, count = np.unique(draws.astype(int), return_counts=True)
-        return float(np.dot(count, stats.hypergeom.cdf(m - 1, head, absent, staff)) / count.sum())
+        values, count = absent
+        return float(np.dot(count, stats.hypergeom.cdf(m - 1, spec.head_count, values, staff)) / count.sum())
 
     if spec.outages is None:
         return fewer_absent_than(staff)

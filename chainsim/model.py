@@ -725,6 +725,8 @@ _PLAIN_TYPES = {  # pydantic's type errors, in the words of a YAML file
 def plain_message(error: dict) -> str:
     """A pydantic error in the words of a YAML file, with the fix where there is one."""
     kind, msg, loc = error["type"], error["msg"], error["loc"]
+    given = repr(error.get("input"))
+    got = f"(got {given})"
     if kind == "extra_forbidden":
         name = str(loc[-1])
         if len(loc) > 1 and loc[-2] in _DIST_FIELDS:
@@ -734,14 +736,13 @@ def plain_message(error: dict) -> str:
     if kind == "missing":
         return "required field is missing: add it"
     if kind == "finite_number":
-        return f"must be a finite number (got {error.get('input')!r}): write a plain number such as 0.5"
-    got = f"(got {error.get('input')!r})"
+        return f"must be a finite number {got}: write a plain number such as 0.5"
     if kind in ("model_attributes_type", "dict_type", "model_type"):
         if loc and loc[-1] == "batch":
-            return f"a batch size is a distribution, not {error.get('input')!r}: write e.g. {{dist: fixed, value: 3}}"
+            return f"a batch size is a distribution, not {given}: write e.g. {{dist: fixed, value: 3}}"
         if loc and loc[-1] in _DIST_PLACES:
-            return f"a time is a distribution, not {error.get('input')!r}: write e.g. {{dist: fixed, value: 5}}"
-        return f"expected a mapping of fields (key: value), got {error.get('input')!r}"
+            return f"a time is a distribution, not {given}: write e.g. {{dist: fixed, value: 5}}"
+        return f"expected a mapping of fields (key: value), got {given}"
     if kind in _PLAIN_TYPES:
         return f"{_PLAIN_TYPES[kind]} {got}"
     if kind == "too_short":
@@ -750,7 +751,7 @@ def plain_message(error: dict) -> str:
     if kind == "literal_error":
         return f"must be one of {error['ctx']['expected']} {got}"
     if kind in _RANGE_ERRORS:
-        return f"{msg[0].lower()}{msg[1:]} (got {error.get('input')!r})"
+        return f"{msg[0].lower()}{msg[1:]} {got}"
     if kind == "union_tag_invalid" and "dist" in str(error.get("ctx", {})):
         return f"unknown distribution: use one of {', '.join(DIST_NAMES)}"
     if kind == "union_tag_not_found":

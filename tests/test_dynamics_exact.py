@@ -464,7 +464,8 @@ def test_a_customer_gone_while_held_calls_off_its_requests_in_work_and_held(tmp_
 
 def test_a_customer_gone_while_held_takes_its_request_out_of_the_queue_and_drops_its_answer(tmp_path):
     # x keeps comp busy 0..10. a (at 0): front 0..1, request queued at comp from 1; a leaves at 4
-    # and the request leaves comp's queue, never started (no start: -1 below). c (at 20): front 20..21, comp picks the request up at 21
+    # and the request leaves comp's queue, never started (its start is NaN, shown as -1 below).
+    # c (at 20): front 20..21, comp picks the request up at 21
     # and asks back (clarify p 0.99); front answers from 21 (5 minutes), c leaves at 24: the answer
     # is dropped (no answer row, nothing queues at comp again). d at comp from 30 is served at once.
     trace = trace_file(tmp_path, [(0, "x"), (0, "a"), (20, "a"), (30, "x")])
@@ -508,6 +509,28 @@ def test_a_customer_gone_while_held_calls_off_a_queued_sibling_before_anyone_cou
     assert rows == [("front", "step", 0, 4), ("comp", "called_off", 1, 4), ("comp", "called_off", -1, 4)]
     assert results.kpis[0]["department.front.clarifications"] == 0
     assert results.customers()["clarifications"].tolist() == [0]
+
+
+def test_calling_off_stops_every_request_before_freeing_anyone(tmp_path):
+    # a (at 0, patience 3 on hold): front 0..1, then parallel requests to B (preemptive) and A, both
+    # in work from 1. u (priority 5, at 2) waits at A; its step consults B first. a leaves at 4: A is
+    # freed and starts u, whose request would pause a's request at B, still in work there: back in
+    # B's queue, then marked gone, it left B's count of waiting jobs one too high (and the run crashed).
+    trace = trace_file(tmp_path, [(0, "a"), (2, "u")])
+    model = build({"front": {"staff": 1}, "A": {"staff": 1}, "B": {"staff": 1, "discipline": "preemptive"}},
+                  {"a": {**held_customer(trace, {"parallel": [{"request": "B", "time": fixed(10)},
+                                                              {"request": "A", "time": fixed(10)}]}),
+                         "priority": 0},
+                   "u": {"arrivals": {"trace": trace}, "priority": 5,
+                         "journey": [{"serve": "A", "time": fixed(1), "consult_at": "start",
+                                      "consult": {"request": "B", "time": fixed(1)}}]}},
+                  horizon=100, drain=True)
+    results = simulate(model)
+    jobs = results.jobs().sort_values(["queued", "department"])
+    rows = [tuple(r) for r in jobs[["department", "kind", "start", "end"]].astype(object).to_numpy()]
+    assert rows == [("front", "step", 0, 4), ("A", "called_off", 1, 4), ("B", "called_off", 1, 4),
+                    ("A", "step", 4, 6), ("B", "request", 4, 5)]
+    assert results.kpis[0]["department.B.queue_length.mean"] == 0  # u's request waited no time at B
 
 
 # --- same-time events: ties that must not decide the outcome ---------------------------------------
@@ -575,6 +598,22 @@ def test_staff_past_their_shift_finish_the_job_a_call_paused(tmp_path):
     customers = results.customers().sort_values("customer")
     assert customers["end"].tolist() == [10, 11]
     assert results.customer_attribution().loc[1, ("desk", "interrupted")] == 1
+
+
+def test_a_job_arriving_as_staff_come_on_duty_queues_behind_those_waiting(tmp_path):
+    # A and B open at 10. A walk-in waits at B from 5; u waits at A from 6 and consults B first.
+    # At 10 A starts u, whose request reaches B before B's own staff change has served B's queue:
+    # it must wait behind the walk-in (10..15, then 15..20), not start at once ahead of it.
+    trace = trace_file(tmp_path, [(5, "walk_in"), (6, "u")])
+    opening = {"schedule": [{"from": 10, "to": 100, "staff": 1}]}
+    results = simulate(build(
+        {"A": opening, "B": opening},
+        {"walk_in": {"arrivals": {"trace": trace}, "journey": [{"serve": "B", "time": fixed(5)}]},
+         "u": {"arrivals": {"trace": trace}, "journey": [{"serve": "A", "time": fixed(1), "consult_at": "start",
+                                                          "consult": {"request": "B", "time": fixed(5)}}]}},
+        horizon=100, drain=True, day_length=100))
+    at_b = steps(results, "B")
+    assert at_b[["kind", "start", "end"]].astype(object).values.tolist() == [["step", 10, 15], ["request", 15, 20]]
 
 
 def test_a_free_pool_member_takes_the_call_before_anyone_is_paused(tmp_path):

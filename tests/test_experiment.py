@@ -294,6 +294,11 @@ def test_compare_says_why_the_baseline_has_no_results(tiny):
     with pytest.raises(ValueError, match="no replication of 'baseline' finished: 2 failed, the first with "
                                          "RunLimitError: more than run.max_customers"):
         x.compare()
+    quiet = Experiment(tiny.with_changes({"run.max_customers": 10}),
+                       [Scenario("quiet", levers=[{"lever": "demand_growth", "percent": -95}])], replications=2).run()
+    assert quiet.results.no_results("baseline") is not None
+    summary = quiet.summary()  # nothing to compare with, but the scenario's own numbers (it raised ValueError)
+    assert set(summary["scenario"]) == {"quiet"} and (summary["n"] == 2).all()
 
 
 def test_sequential_replications_stop_at_the_precision_or_the_maximum(tiny):

@@ -86,6 +86,8 @@ customers:
     (1, "    outages: {every: {dist: exponential, mean: 60}, lasts: {dist: exponential, mean: 60}}", 0.5),
     (1, "    absence: {p: 0.5}", 0.5),
     (2, "    absence: {p: 0.5}", 1 - 0.5**2),  # nobody on duty only when both are out
+    (2, "    absence: {out: {dist: fixed, value: 1}}", 1.0),  # one of the two is always there
+    (2, "    absence: {out: {dist: fixed, value: 2}}", 0.0),
     # outages take 1 of 2, down a quarter of the time: nobody left when the other is absent then
     (2, "    absence: {p: 0.5}\n    outages: {every: {dist: fixed, value: 30}, lasts: {dist: fixed, value: 10}, "
         "staff: 1}", 0.75 * (1 - 0.5**2) + 0.25 * 0.5**2),
