@@ -6,10 +6,24 @@ process does not pay for pandas, SQLite or the experiment machinery it never tou
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+
+@functools.lru_cache(maxsize=1)
+def code_identity() -> str:
+    """This chainsim's version and a digest of its source files. Two checkouts that both say 0.1.0
+    can compute other numbers, so a resumed store and Dask's workers are checked against this."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"{__version__} (source {digest.hexdigest()[:12]})"
 
 _WHERE = {
     "Results": "chainsim.api", "model_from_text": "chainsim.api", "simulate": "chainsim.api",
@@ -24,7 +38,8 @@ _WHERE = {
 }
 __all__ = [
     "LEVERS", "ClusterError", "Experiment", "ExperimentResults", "Model", "ModelError", "Problem", "ResultStore", "Results",
-    "RunLimitError", "Scenario", "Sequential", "WorkerLostError", "__version__", "apply_levers", "load_model",
+    "RunLimitError", "Scenario", "Sequential", "WorkerLostError", "__version__", "apply_levers", "code_identity",
+    "load_model",
     "model_from_text", "offered_load", "parse_model", "simulate",
 ]
 

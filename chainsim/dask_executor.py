@@ -199,18 +199,13 @@ def _described(found: Any) -> str:
 
 
 def _chainsim_identity_function() -> Callable[[], str]:
-    """A function giving the chainsim version and a hash of its source where it runs (two code trees both say
-    0.1.0). Made inside this one so that Dask sends it by value: a worker runs it whatever chainsim it has."""
+    """A function giving the worker's chainsim.code_identity() (its version alone where an older chainsim
+    has none). Made inside this one so that Dask sends it by value: a worker runs it whatever chainsim
+    it has."""
     def chainsim_identity() -> str:
-        import hashlib
-        from pathlib import Path
-
         import chainsim
-        package = Path(chainsim.__file__).parent
-        digest = hashlib.sha256()
-        for path in sorted(package.rglob("*.py")):
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-        return f"{chainsim.__version__} (source {digest.hexdigest()[:12]})"
+        identify = getattr(chainsim, "code_identity", None)
+        return identify() if identify is not None else chainsim.__version__
     return chainsim_identity
 
 

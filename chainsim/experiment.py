@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
-from chainsim import __version__
+from chainsim import code_identity
 from chainsim.api import as_model
 from chainsim.designs import expand
 from chainsim.engine import simulate_replication
@@ -557,7 +557,7 @@ class Experiment:
             try:
                 if db is not None:
                     scenarios = [(s.name, s.definition(), built[s.name]) for s in self.scenarios]  # fingerprinted
-                    done = db.begin(self.name, definition, scenarios, resume, __version__)
+                    done = db.begin(self.name, definition, scenarios, resume, code_identity())
                     definition = db.definition(self.name)  # resumed: never fewer replications than stored
                     runner.load_stored(done, definition["replications"])
                 runner.run_all(executor)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import sqlite3
 
 import pandas as pd
 import pytest
 from tiny_chain import tiny_chain
 
-from chainsim import Experiment, ExperimentResults, ResultStore, Scenario, __version__, load_model
+from chainsim import Experiment, ExperimentResults, ResultStore, Scenario, __version__, code_identity, load_model
 from chainsim.api import model_from_text
 from chainsim.store import StoreError
 
@@ -191,10 +192,14 @@ def test_resume_refuses_a_store_of_another_chainsim_version(tmp_path):
     _experiment(replications=2).run(store=path)
     with sqlite3.connect(path) as db:
         db.execute("UPDATE experiments SET chainsim_version = '0.0.1'")
-    with pytest.raises(StoreError, match=rf"written by chainsim 0.0.1, this is chainsim {__version__}.*--out NEW"):
+    with pytest.raises(StoreError, match=rf"written by chainsim 0.0.1, this is chainsim {re.escape(code_identity())}.*--out NEW"):
         _experiment(replications=4).run(store=path, resume=True)
     with ResultStore(path) as db:
         assert db.replication_count("tiny") == 4  # nothing added
+    with sqlite3.connect(path) as db:  # the same version number, other source (an edited checkout)
+        db.execute("UPDATE experiments SET chainsim_version = ?", (f"{__version__} (source 000000000000)",))
+    with pytest.raises(StoreError, match=r"written by chainsim .*source 000000000000\), this is chainsim"):
+        _experiment(replications=4).run(store=path, resume=True)
 
 
 # --- a damaged store is the store's error, not sqlite's ------------------------------------------------
