@@ -44,7 +44,11 @@ def _bounded(lower: float, *, strict: bool, hint: str, upper: float = MAX_TIME) 
 
     def check(v: float, info: ValidationInfo) -> float:
         name = info.field_name
-        if not math.isfinite(v):
+        try:
+            finite = math.isfinite(v)
+        except OverflowError:  # a whole number beyond any float (10**400)
+            finite = False
+        if not finite:
             raise ValueError(f"{name} must be a finite number (got {v}): write a plain number such as 2.5")
         if v < lower or (strict and v == lower):
             raise ValueError(f"{name} must be {op} {lower:g} (got {v:g}): {hint}")

@@ -726,6 +726,7 @@ def plain_message(error: dict) -> str:
     """A pydantic error in the words of a YAML file, with the fix where there is one."""
     kind, msg, loc = error["type"], error["msg"], error["loc"]
     given = repr(error.get("input"))
+    given = given if len(given) <= 60 else f"{given[:57]}..."  # 10**400 has 401 digits
     got = f"(got {given})"
     if kind == "extra_forbidden":
         name = str(loc[-1])

@@ -623,3 +623,9 @@ def test_type_errors_read_in_the_words_of_a_yaml_file(change, path, message):
     # pydantic's own words ('Input should be a valid integer, got a number with a fractional part',
     # 'Dictionary should have at least 1 item after validation, not 0') named no fix.
     assert only_problem(change) == (path, message)
+
+
+def test_a_whole_number_beyond_any_float_is_refused_not_a_crash():
+    # found by the long fuzz run: Erlang's k of 10**400 raised OverflowError from math.isfinite
+    path, message = only_problem(lambda d: journey(d)[0].update(time={"dist": "erlang", "k": 10**400, "mean": 5}))
+    assert path == f"{JOURNEY}[0].time.k" and message.startswith("k must be a finite number")
