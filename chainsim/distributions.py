@@ -49,7 +49,8 @@ def _bounded(lower: float, *, strict: bool, hint: str, upper: float = MAX_TIME) 
         except OverflowError:  # a whole number beyond any float (10**400)
             finite = False
         if not finite:
-            raise ValueError(f"{name} must be a finite number (got {v}): write a plain number such as 2.5")
+            shown = str(v) if len(str(v)) <= 30 else f"{str(v)[:27]}..."
+            raise ValueError(f"{name} must be a finite number (got {shown}): write a plain number such as 2.5")
         if v < lower or (strict and v == lower):
             raise ValueError(f"{name} must be {op} {lower:g} (got {v:g}): {hint}")
         if v > upper:
