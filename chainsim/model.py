@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from chainsim.distributions import DIST_NAMES, Distribution, refuse_booleans_as_numbers
+from chainsim.distributions import DIST_NAMES, MAX_TIME, Distribution, refuse_booleans_as_numbers
 from chainsim.errors import MAX_REPLICATIONS, ModelError, Problem
 from chainsim.yamlio import read_yaml
 
@@ -198,6 +198,12 @@ class ReworkFields(Strict):
     def _one_rework_time(self) -> ReworkFields:
         if self.rework_time is not None and self.rework_factor is not None:
             raise ValueError("give rework_time or rework_factor, not both")
+        if self.rework_factor is not None:  # the redo's times must be times the model accepts
+            try:
+                self.time.scaled(self.rework_factor)
+            except ValueError:  # pydantic's ValidationError is one
+                raise ValueError(f"rework_factor {self.rework_factor:g} makes the redo's time larger than any "
+                                 f"time a model accepts ({MAX_TIME:g}): give a smaller factor, or a rework_time") from None
         return self
 
 

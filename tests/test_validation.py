@@ -629,3 +629,12 @@ def test_a_whole_number_beyond_any_float_is_refused_not_a_crash():
     # found by the long fuzz run: Erlang's k of 10**400 raised OverflowError from math.isfinite
     path, message = only_problem(lambda d: journey(d)[0].update(time={"dist": "erlang", "k": 10**400, "mean": 5}))
     assert path == f"{JOURNEY}[0].time.k" and message.startswith("k must be a finite number")
+
+
+def test_a_rework_factor_that_makes_the_redo_time_out_of_range_is_refused_not_a_crash():
+    # found by the long fuzz run: rework_factor 1e308 passed validation, then the run failed with
+    # pydantic's traceback while scaling the step's time
+    path, message = only_problem(lambda d: journey(d)[0].update(rework_factor=1e308))
+    assert path.startswith(f"{JOURNEY}[0]")  # the step (a check of two of its fields together)
+    assert message == ("rework_factor 1e+308 makes the redo's time larger than any time a model accepts (1e+12): "
+                       "give a smaller factor, or a rework_time")
