@@ -263,12 +263,26 @@ async def _connect(address: str, timeout: float) -> Comm:
     try:
         return await connect(address, timeout=first, **security)
     except OSError as exc:
-        final = _final_cause(exc)
+        final = _final_cause(exc) or _refused_now(address)
         if final is not None:
             raise final from None
         if first == timeout:
             raise
     return await connect(address, timeout=timeout - first, **security)
+
+
+def _refused_now(address: str) -> ConnectionRefusedError | None:
+    """Whether a plain TCP connect to the address is refused. Dask raises only its last attempt's error,
+    and that is a timeout when the attempt was cut short by the deadline, though every one before it
+    was refused (a machine under load did it)."""
+    host, port = get_address_host_port(address)
+    try:
+        socket.create_connection((host, port), timeout=FINAL_WITHIN).close()
+    except ConnectionRefusedError as exc:
+        return exc
+    except OSError:  # unknown host, timeout: not known to be final here
+        return None
+    return None
 
 
 def _final_cause(exc: BaseException | None) -> OSError | None:
