@@ -11,7 +11,15 @@ import pandas as pd
 import pytest
 from tiny_chain import tiny_chain
 
-from chainsim import Experiment, ExperimentResults, ResultStore, Scenario, __version__, code_identity, load_model
+from chainsim import (
+    Experiment,
+    ExperimentResults,
+    ResultStore,
+    Scenario,
+    __version__,
+    code_identity,
+    load_model,
+)
 from chainsim.api import model_from_text
 from chainsim.store import StoreError
 
