@@ -64,11 +64,15 @@ def rounded_mean(dist: Distribution, low: int = 0, high: float = math.inf) -> fl
     """Mean of a count the engine draws as a whole number: round(draw) kept within [low, high].
 
     A batch of uniform(0, 0.9) is 1 customer every time, not 0.45: E[X] would hide customers from
-    the overload warning and the app's work cap. Taken over a fixed sample of draws (exact for a
-    fixed value, within a fraction of a percent otherwise), so the estimate is the same every time.
+    the overload warning and the app's work cap.
     """
-    draws = dist.sample(np.random.default_rng(0), 100_000)
-    return float(np.clip(np.round(draws), low, high).mean())
+    return float(rounded_draws(dist, low, high).mean())
+
+
+def rounded_draws(dist: Distribution, low: int = 0, high: float = math.inf) -> np.ndarray:
+    """A count as the engine draws it (round(draw) within [low, high]), over a fixed sample of draws:
+    exact for a fixed value, within a fraction of a percent otherwise, the same every time."""
+    return np.clip(np.round(dist.sample(np.random.default_rng(0), 100_000)), low, high)
 
 
 def _trace_warnings(model: Model):
@@ -214,8 +218,7 @@ def _absent_counts(spec: Department) -> tuple[np.ndarray, np.ndarray] | None:
     draws for every stretch slowed a grid of many scenarios."""
     if spec.absence is None or spec.absence.out is None or not spec.head_count:
         return None
-    draws = np.clip(np.round(spec.absence.out.sample(np.random.default_rng(0), 100_000)), 0, spec.head_count)
-    return np.unique(draws.astype(int), return_counts=True)
+    return np.unique(rounded_draws(spec.absence.out, high=spec.head_count).astype(int), return_counts=True)
 
 
 def _somebody_on_duty(spec: Department, staff: int, absent: tuple[np.ndarray, np.ndarray] | None) -> float:
