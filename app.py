@@ -186,9 +186,9 @@ def _lever_widget(r: studio.LeverRange) -> float:
     key, label = f"lever:{r.key}", studio.md(r.label)
     if r.unit == "people":
         return st.slider(label, int(r.low), int(r.high), step=1, key=key, help=studio.md(r.help))
-    if r.key.startswith("error_rate."):
+    if r.key.startswith("error_rate."):  # a share, shown as the help text and the YAML's comments say it: 8%
         return st.slider(f"{label} ({r.unit})", float(r.low), float(r.high), step=float(r.step), key=key,
-                         help=studio.md(r.help), format="%.2f")
+                         help=studio.md(r.help), format="percent")
     fmt = "%+.0f%%" if r.unit == "%" else "×%.2f"
     return st.slider(f"{label} ({r.unit})", float(r.low), float(r.high), step=float(r.step), key=key,
                      help=studio.md(r.help), format=fmt)
@@ -278,7 +278,9 @@ def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: i
                           help="With a second lever the sweep covers every combination and draws a heatmap.")
     heads = {h.kpi: h for h in plots.HEADLINES}
     kpi = c3.selectbox("KPI", list(heads), format_func=lambda k: heads[k].label, key="sweep_kpi")
-    points = c4.slider("Points per lever", 3, 11, 6, key="sweep_points")
+    points = c4.slider("Points per lever", 3, 11, 6, key="sweep_points",
+                       help="Evenly spaced across the lever's range, plus the value as modelled (marked on "
+                            "the chart) where it falls between them.")
     keys = [first] if second in (None, first) else [first, second]
     sweep = studio.Sweep.over([ranges[k] for k in keys], points)
     try:
@@ -363,17 +365,18 @@ def take_away(model: chainsim.Model, scenario_model: chainsim.Model | None, runs
     """
     st.subheader("Take it away")
     c1, c2, c3 = st.columns(3)
+    names = studio.download_names(model, reps, seed)
     c1.download_button("Scenario as a model file (YAML)",
                        studio.scenario_file(model, scenario_model, text, reps, seed) if scenario_model else "",
-                       file_name="scenario.yaml", mime="text/yaml", disabled=scenario_model is None,
+                       file_name=names["scenario"], mime="text/yaml", disabled=scenario_model is None,
                        on_click="ignore", help="The levers in the sidebar applied, with its replications and seed.")
-    c2.download_button("Results (CSV)", studio.results_csv(runs) if runs else "", file_name="chainsim_results.csv",
+    c2.download_button("Results (CSV)", studio.results_csv(runs) if runs else "", file_name=names["results"],
                        mime="text/csv", disabled=not runs, on_click="ignore")
     c3.download_button("Report for the client (HTML)", partial(build_report, runs, run_text) if runs else "",
-                       file_name="chainsim_report.html", mime="text/html", disabled=not runs, on_click="ignore")
+                       file_name=names["report"], mime="text/html", disabled=not runs, on_click="ignore")
     st.markdown("Bigger experiments from the command line, with the downloaded YAML:\n\n"
-                "```\nchainsim run scenario.yaml --replications 200 --workers 0 --csv results/\n"
-                "chainsim report scenario.yaml --out report.html --replications 100\n```")
+                f"```\nchainsim run {names['scenario']} --replications 200 --workers 0 --csv results/\n"
+                f"chainsim report {names['scenario']} --out report.html --replications 100\n```")
 
 
 def main() -> None:
@@ -401,7 +404,8 @@ def main() -> None:
     key = studio.run_key(list(models.values()), reps, seed)
 
     c1, c2 = st.columns([1, 5])
-    limit = studio.work_cap_message(studio.work(list(models.values()), reps))
+    limit = studio.work_cap_message(studio.work(list(models.values()), reps),
+                                    studio.download_names(model, reps, seed)["scenario"])
     clicked = c1.button("Run", type="primary", disabled=limit is not None or scenario_model is None,
                         width="stretch", key="run")
     c2.markdown(f"**Scenario:** {studio.md(text)}")

@@ -297,9 +297,12 @@ def _print_experiment(results, store: str, warnings: dict[str, list[str]] | None
     tornado = results.sensitivity(kpi)
     if len(tornado):
         click.echo(f"\nSensitivity of {kpi} (one factor at a time, change vs baseline)")
-        for _, t in tornado.iterrows():
-            click.echo(f"  {str(t['factor'])[:40]:<41} at {_fmt(t['low'])}: {_fmt(t['difference_low']):>8}"
-                       f"   at {_fmt(t['high'])}: {_fmt(t['difference_high']):>8}")
+        rows = [(str(t["factor"])[:40], f"at {_fmt(t['low'])}:", _fmt(t["difference_low"]),
+                 f"at {_fmt(t['high'])}:", _fmt(t["difference_high"])) for _, t in tornado.iterrows()]
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        for row in rows:  # columns line up whatever the values' widths (at 0.8 / at -15)
+            cells = [cell.rjust(w) if i in (2, 4) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+            click.echo("  " + "  ".join(cells).rstrip())
     return _say_what_failed(results)
 
 

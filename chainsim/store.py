@@ -313,8 +313,15 @@ class ResultStore:
     def export_table(self, experiment: str | None = None) -> pd.DataFrame:
         """The tidy KPI rows with a column `factor.<name>` per design factor, holding each scenario's
         value: a Latin hypercube's scenarios are named lhs-01, lhs-02, ..., so without them a row
-        could not be traced to its design point (to fit a model over the factors, say)."""
+        could not be traced to its design point (to fit a model over the factors, say).
+
+        A failed replication has no KPIs; it comes last as one row with an empty kpi and its message
+        in a column `failure`, so an export does not pass a failed run off as a short one."""
         table = self.kpi_table(experiment)
+        failed = self.failures(experiment)
+        if len(failed):
+            failed = failed.rename(columns={"message": "failure"}).assign(kpi=None, value=math.nan)
+            table = pd.concat([table.assign(failure=None), failed[[*table.columns, "failure"]]], ignore_index=True)
         factors = self.scenario_factors(experiment)
         return table.merge(factors, on=["experiment", "scenario"], how="left") if len(factors.columns) > 2 else table
 

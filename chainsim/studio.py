@@ -113,6 +113,14 @@ def model_to_yaml(model: Model, header: str = "") -> str:
     return comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
+def download_names(model: Model, replications: int, seed: int) -> dict[str, str]:
+    """File names for the downloads that say what they hold: a folder of 'chainsim_results.csv' files
+    from several models and seeds could not be told apart."""
+    stem = re.sub(r"[^a-z0-9]+", "_", model.name.lower()).strip("_")[:60] or "model"
+    return {"scenario": f"{stem}_scenario.yaml", "results": f"{stem}_{replications}reps_seed{seed}.csv",
+            "report": f"{stem}_{replications}reps_seed{seed}_report.html"}
+
+
 def scenario_file(model: Model, scenario: Model, text: str, replications: int, seed: int) -> str:
     """The scenario in the sidebar as a model file that gives the app's numbers again: it carries the
     sidebar's replications and seed (the file's own may differ), so `chainsim run` on it matches the
@@ -204,15 +212,16 @@ def work(models: list[Model], replications: int) -> float:
     return sum(work_per_replication(m) for m in distinct.values()) * replications
 
 
-def work_cap_message(amount: float, cap: int = WORK_CAP) -> str | None:
-    """None when a click of this size may run; otherwise what to do instead, in plain words."""
+def work_cap_message(amount: float, scenario_file: str = "scenario.yaml", cap: int = WORK_CAP) -> str | None:
+    """None when a click of this size may run; otherwise what to do instead, in plain words (with the
+    name the scenario's download gets, see download_names)."""
     if amount <= cap:
         return None
     return (f"This would simulate about {amount:,.0f} customers (customers per replication x replications "
             f"x runs; {JOBS_PER_CUSTOMER} jobs or interruptions count as one customer when a model makes "
             f"more per customer); the app starts at most {cap:,} per click so it stays responsive. Lower the "
             "replications, shorten run.horizon, or run bigger experiments from the command line: download "
-            "the scenario YAML (Take away tab) and run `chainsim run scenario.yaml --replications 200 "
+            f"the scenario YAML (Take away tab) and run `chainsim run {scenario_file} --replications 200 "
             "--workers 0`.")
 
 
@@ -554,11 +563,14 @@ def estimate_text(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_values(lever: LeverRange, points: int) -> list[float]:
-    """Evenly spaced values across a lever's range (whole numbers for staff)."""
+    """Evenly spaced values across a lever's range, on its slider's steps (whole numbers for staff),
+    and the value as modelled: the chart marks it, and without a point there the line or grid said
+    nothing about where the model stands."""
     values = np.linspace(lever.low, lever.high, points)
-    if lever.step >= 1:
-        values = np.unique(np.round(values))
-    return [float(v) for v in values]
+    values = lever.low + np.round((values - lever.low) / lever.step) * lever.step
+    if lever.low <= lever.baseline <= lever.high:
+        values = np.append(values, lever.baseline)
+    return sorted({round(float(v), 9) for v in values})
 
 
 @dataclass(frozen=True)

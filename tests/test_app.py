@@ -126,7 +126,7 @@ def test_the_work_cap_applies_to_edited_yaml_and_says_how_to_go_bigger():
     assert at.button(key="run").disabled
     message = next(w.value for w in at.warning if "customers" in w.value)
     assert "211,200" in message  # 0.22/min x 48,000 min x 20 replications
-    assert "chainsim run scenario.yaml" in message
+    assert "chainsim run retail_bank_account_opening_scenario.yaml" in message  # the download's name
 
 
 def test_a_run_stopped_by_a_cap_of_the_file_says_which_cap_not_a_traceback():
@@ -165,9 +165,9 @@ def test_a_sweep_runs_within_the_cap_and_draws_a_chart():
     _run_sweep(at, "staff.it", replications=4)
     _, sweep, results = at.session_state["sweep"]
     table = sweep.table(results, "external.queueing.mean")
-    assert list(table["x"]) == [1.0, 4.0, 6.0]  # IT staff from 1 to max(2 x 2, 2 + 4)
+    assert list(table["x"]) == [1.0, 2.0, 3.0, 6.0]  # IT staff from 1 to max(2 x 2, 2 + 4), and 2 as modelled
     waits = list(table["mean"])
-    assert waits[0] > waits[1] >= waits[2]  # more IT staff, less waiting
+    assert waits[0] > waits[1] >= waits[2] >= waits[3]  # more IT staff, less waiting
 
 
 def _chart_specs(at: AppTest) -> list[str]:
@@ -180,22 +180,26 @@ def test_a_two_lever_sweep_draws_a_heatmap_and_the_cap_covers_the_whole_grid():
     at.selectbox(key="sweep_lever").set_value("staff.compliance").run()
     at.selectbox(key="sweep_lever2").set_value("staff.it").run()
     at.slider(key="sweep_points").set_value(3).run()
-    assert "9 runs x 3 replications" in " ".join(c.value for c in at.caption)
+    assert "16 runs x 3 replications" in " ".join(c.value for c in at.caption)  # 3 points + as modelled
     at.button(key="run_sweep").click().run()
     assert not at.exception, at.exception
     assert sum('"type":"heatmap"' in spec for spec in _chart_specs(at)) == 2  # mean and CI half-width panels
     _, sweep, results = at.session_state["sweep"]
     table = sweep.table(results, "external.queueing.mean")
-    assert (list(table["x"]), list(table["y"])) == ([1.0] * 3 + [4.0] * 3 + [7.0] * 3, [1.0, 4.0, 6.0] * 3)
+    # Compliance 1, 4, 7 and 3 as modelled; IT 1, 3 (3.5 on the slider's steps: halves to even), 6 and 2.
+    assert (list(table["x"]), list(table["y"])) == ([1.0] * 4 + [3.0] * 4 + [4.0] * 4 + [7.0] * 4,
+                                                    [1.0, 2.0, 3.0, 6.0] * 4)
+    assert table.loc[5, ["x", "y"]].tolist() == [3.0, 2.0]  # the model as it stands is a cell of the grid
     # One cell against the simulator: Compliance 4, IT 1 (the scenario in the sidebar is the baseline).
     model = chainsim.load_model(BANK)
     cell = chainsim.apply_levers(model, [{"lever": "add_staff", "department": "compliance", "count": 1},
                                          {"lever": "add_staff", "department": "it", "count": -1}])
     expected = chainsim.simulate(cell, replications=3, seed=model.run.seed).kpi("external.queueing.mean")
-    assert table.loc[3, ["mean", "ci_low", "ci_high"]].tolist() == pytest.approx(expected)
+    assert table.loc[8, ["mean", "ci_low", "ci_high"]].tolist() == pytest.approx(expected)
 
-    # Compliance 1..7 (7 whole values) x demand growth -50%..+100% (11 values) x 20 replications x
-    # ~106 customers (more with growth): about 204,000, over the cap, which counts every grid point.
+    # Compliance 1..7 (7 whole values) x demand growth -50%..+100% (11 values and 0 as modelled) x 20
+    # replications x ~106 customers (more with growth): about 205,000, over the cap, which counts every
+    # grid point.
     at.selectbox(key="sweep_lever2").set_value("demand_growth").run()
     at.sidebar.slider(key="replications").set_value(20).run()
     at.slider(key="sweep_points").set_value(11).run()
@@ -204,8 +208,10 @@ def test_a_two_lever_sweep_draws_a_heatmap_and_the_cap_covers_the_whole_grid():
     ranges = {r.key: r for r in studio.lever_ranges(model)}
     grid = studio.Sweep.over([ranges["staff.compliance"], ranges["demand_growth"]], 11)
     amount = studio.work(grid.models(studio.Scenario.baseline(model), model), 20)
-    assert amount == pytest.approx(0.22 * 480 * 20 * 7 * 11 * 1.25)  # mean growth factor over the grid: 1.25
-    assert f"about {amount:,.0f} customers (77 runs x 20 replications" in message
+    growth = [-50, -35, -20, -5, 0, 10, 25, 40, 55, 70, 85, 100]
+    assert grid.values[1] == tuple(growth)
+    assert amount == pytest.approx(0.22 * 480 * 20 * 7 * sum(1 + g / 100 for g in growth))
+    assert f"about {amount:,.0f} customers (84 runs x 20 replications" in message
     assert "chainsim experiment" in message and "type: grid" in message and "docs/experiments.md" in message
 
 
@@ -314,19 +320,32 @@ def test_shift_levers_become_a_shift_pattern_before_hiring():
     assert hours.day_length == 24 and studio.window_text(8, 18, hours) == "8–18 h"
 
 
+def test_sweep_values_sit_on_the_sliders_steps_and_include_the_value_as_modelled():
+    def lever(low, high, step, baseline):
+        return studio.LeverRange("k", "K", low, high, step, baseline, "x", "")
+
+    # 0.25..3 in 3 points is 0.25, 1.625, 3: 1.625 is no step of 0.05 (the slider could not be set to it)
+    assert studio.sweep_values(lever(0.25, 3.0, 0.05, 1.0), 3) == [0.25, 1.0, 1.65, 3.0]
+    assert studio.sweep_values(lever(-50, 100, 5, 0), 6) == [-50, -20, 0, 10, 40, 70, 100]
+    assert studio.sweep_values(lever(0.0, 0.3, 0.01, 0.08), 3) == [0.0, 0.08, 0.15, 0.3]
+    assert studio.sweep_values(lever(1, 7, 1, 4), 3) == [1, 4, 7]  # already a point: not twice
+    assert studio.sweep_values(lever(1, 7, 1, 9), 3) == [1, 4, 7]  # outside the range: not added
+
+
 def test_a_sweep_grid_runs_in_a_stable_order_and_tabulates_its_ci(bank_runs):
     model = chainsim.load_model(BANK)
     ranges = {r.key: r for r in studio.lever_ranges(model)}
     sweep = studio.Sweep.over([ranges["staff.it"], ranges["clarify_factor"]], 3)
-    assert sweep.points() == [(1.0, 0.0), (1.0, 1.0), (1.0, 2.0), (4.0, 0.0), (4.0, 1.0), (4.0, 2.0),
-                              (6.0, 0.0), (6.0, 1.0), (6.0, 2.0)]
+    # IT 1, 3, 6 and 2 as modelled; unclear requests 0, 1 (as modelled too), 2.
+    assert sweep.points() == [(1.0, 0.0), (1.0, 1.0), (1.0, 2.0), (2.0, 0.0), (2.0, 1.0), (2.0, 2.0),
+                              (3.0, 0.0), (3.0, 1.0), (3.0, 2.0), (6.0, 0.0), (6.0, 1.0), (6.0, 2.0)]
     assert sweep.describe((4.0, 0.5)) == "IT staff = 4, Unclear requests = 0.5"
     models = sweep.models(studio.Scenario.baseline(model), model)
-    assert [m.departments["it"].staff for m in models[::3]] == [1, 4, 6]
+    assert [m.departments["it"].staff for m in models[::3]] == [1, 2, 3, 6]
     done = []
     results = studio.run_sweep(models, lambda m, i: bank_runs["Scenario" if i in (1, 2) else "Baseline"],
                                lambda n, total: done.append((n, total)))
-    assert done == [(i, 9) for i in range(1, 10)]
+    assert done == [(i, 12) for i in range(1, 13)]
     table = sweep.table(results, "external.queueing.mean")
     mean, lo, hi = bank_runs["Scenario"].kpi("external.queueing.mean")
     assert table.loc[1, ["mean", "ci_low", "ci_high", "half_width"]].tolist() == pytest.approx(

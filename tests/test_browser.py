@@ -26,6 +26,9 @@ def test_run_in_chromium_shows_headline_kpi(app_url):
         expect(run).to_be_enabled(timeout=45_000)
         # The instant estimate is there before any simulation.
         expect(page.get_by_text("Instant estimate")).to_be_visible(timeout=20_000)
+        # A share reads as the help text and the model file's comments say it: 8%, not 0.08.
+        errors = page.locator('[data-testid="stSlider"]').filter(has_text="Back office error rate").first
+        expect(errors.locator('[data-testid="stSliderThumbValue"]')).to_have_text("8%")
         run.click()
         metric = page.locator('[data-testid="stMetric"]').filter(has_text="Time in system").first
         expect(metric).to_be_visible(timeout=45_000)
@@ -51,7 +54,8 @@ def test_two_lever_sweep_in_chromium_draws_a_heatmap(app_url):
         _choose(page, "Lever", "Compliance staff")
         _choose(page, "Second lever (optional)", "IT staff")
         _slider_to_start(page, "Points per lever")
-        expect(page.get_by_text("9 runs x 2 replications")).to_be_visible(timeout=20_000)
+        # 3 points each, plus the value as modelled: Compliance 1, 3, 4, 7 x IT 1, 2, 3, 6.
+        expect(page.get_by_text("16 runs x 2 replications")).to_be_visible(timeout=20_000)
         page.get_by_role("button", name="Run sweep").click()
         title = page.get_by_text("± 95% CI half-width").first
         expect(title).to_be_visible(timeout=45_000)
@@ -103,6 +107,10 @@ def test_three_downloads_in_a_row_all_arrive_and_match_the_cards(app_url, tmp_pa
             download.value.save_as(files[label])
         assert page.locator('[data-testid="stException"]').count() == 0
 
+    # Names that tell downloads of several models and settings apart (the model's name, replications, seed)
+    assert sorted(path.name for path in files.values()) == [
+        "retail_bank_account_opening_2reps_seed11.csv", "retail_bank_account_opening_2reps_seed11_report.html",
+        "retail_bank_account_opening_scenario.yaml"]
     scenario = files["Scenario as a model file (YAML)"]
     out = tmp_path / "cli.json"
     result = CliRunner().invoke(cli, ["run", str(scenario), "--json", str(out)])

@@ -320,6 +320,24 @@ def test_failed_replications_exit_3_naming_the_scenarios_and_their_rows_are_not_
         assert "not ranked: replications failed in the scenario or the baseline" in done.stdout
 
 
+def test_an_export_keeps_the_failed_replications_as_rows_with_their_message(tmp_path):
+    """The tidy rows had nothing for a failed replication: 'busier' looked like a run of 5."""
+    _experiment_file(tmp_path, "  - {name: busier, levers: [{lever: demand_growth, percent: 30}]}\n",
+                     extra="kpis: [external.arrived]\n")
+    (tmp_path / "hello.yaml").write_text(HELLO.replace("seed: 1}", "seed: 1, max_customers: 38}"))
+    assert chainsim("experiment", "x.yaml", "--workers", "1", "-r", "6", cwd=tmp_path).returncode == 3
+    done = chainsim("summarise", "x.sqlite", "--csv", "x.csv", "--parquet", "x.parquet", cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    for table in (pd.read_csv(tmp_path / "x.csv"), pd.read_parquet(tmp_path / "x.parquet")):
+        failed = table[table["failure"].notna()]
+        assert failed[["scenario", "replication"]].values.tolist() == [["busier", 1]]
+        assert failed["kpi"].isna().all() and failed["value"].isna().all()
+        assert "more than run.max_customers = 38" in failed["failure"].iloc[0]
+        finished = table[table["failure"].isna()]
+        assert sorted(finished.loc[finished["scenario"] == "busier", "replication"].unique()) == [0, 2, 3, 4, 5]
+        assert finished["kpi"].notna().all()
+
+
 def test_a_damaged_store_is_one_line_and_exit_2_for_summarise_and_resume(tmp_path):
     _experiment_file(tmp_path, HIRE)
     assert chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path).returncode == 0
@@ -419,3 +437,22 @@ def test_the_experiment_header_says_whether_the_replications_are_shared(tmp_path
     done = chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"difference vs baseline {says})" in done.stdout
+
+
+# --- the sensitivity table's columns line up -------------------------------------------------------
+
+
+def test_the_sensitivity_tables_columns_line_up_whatever_the_values_widths(tmp_path):
+    """Factors at 0.5 and at -15 put the second 'at' at different places, so the eye lost the column."""
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    (tmp_path / "x.yaml").write_text(
+        "name: x\nmodel: hello.yaml\nreplications: 2\ndesign:\n  type: one_at_a_time\n  factors:\n"
+        "    demand: {lever: demand_growth, vary: percent, low: -15, high: 15}\n"
+        "    back_office_speed: {lever: train, department: back_office, vary: time_factor, low: 0.8, high: 1.25}\n")
+    done = chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("\nSensitivity of ")[1].splitlines()[1:3]
+    assert sorted(line.split()[0] for line in table) == ["back_office_speed", "demand"]
+    places = {tuple(i for i in range(len(line)) if line.startswith(" at ", i)) for line in table}
+    assert len(places) == 1, table  # each 'at' in one column
+    assert {len(line) for line in table} == {len(table[0])}  # the numbers end in one column
