@@ -162,14 +162,14 @@ def choose_levers(model: chainsim.Model) -> studio.Scenario:
         sb.info(f"Your edit of the file moved what these levers start from, so they went back to it: "
                 f"{studio.md(', '.join(put_back))}. The other levers are as you left them.")
     scenario = studio.Scenario.baseline(model)
-    groups = (("Staff", "staff.", True), ("Shifts", "shift.", False), ("Error rates", "error_rate.", False),
-              ("Requests and demand", "", True))
-    for title, prefix, expanded in groups:
-        members = [r for r in ranges if (prefix and r.key.startswith(prefix)) or (not prefix and "." not in r.key)]
+    groups = (("Staff", ("staff.",), True), ("Shifts", ("shift.",), False),
+              ("Error rates", ("error_rate.", "error_factor."), False), ("Requests and demand", (), True))
+    for title, prefixes, expanded in groups:
+        members = [r for r in ranges if r.key.startswith(prefixes) or (not prefixes and "." not in r.key)]
         if not members:
             continue
         with sb.expander(title, expanded=expanded):
-            if prefix == "shift.":
+            if prefixes == ("shift.",):
                 st.caption(f"Staff on duty in each shift window ({studio.window_caption(model)}). "
                            "Staff changes above are added to every shift.")
             for r in members:

@@ -350,6 +350,12 @@ def _unused_settings_warnings(model: Model):
         if cls.patience_on_hold and cls.patience is None:
             yield (f"{where}.patience_on_hold: this class has no `patience`, so nobody leaves while held: set "
                    "patience, or drop patience_on_hold")
+    requested = {supplier for _, supplier in _holding(model)}
+    for name, dept in model.departments.items():
+        if dept.sla is not None and name not in requested:
+            yield (f"departments.{name}.sla: a department's sla is the target for the internal requests it answers, "
+                   "and no step or request consults this one, so it measures nothing (department."
+                   f"{name}.within_sla stays empty): set the customers' target as `sla` on their class, or drop it")
 
 
 def load_warnings(model: Model) -> list[str]:

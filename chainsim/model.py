@@ -157,7 +157,8 @@ class Department(Strict):
     error_rate: float = Field(0.0, ge=0, lt=1, description="Probability that a piece of work done here is "
                               "defective and comes back as rework (can be overridden per step).")
     sla: float | None = Field(None, gt=0, allow_inf_nan=False, description="Internal turnaround target for "
-                              "requests to this department (time units); reported as share within SLA.")
+                              "requests to this department (time units); reported as share within SLA. A "
+                              "department no step or request consults has nothing to measure: `validate` warns.")
     interruptions: Interruptions | None = Field(None, description="Interrupting tasks arriving at this department.")
     outages: Outages | None = Field(None, description="Unplanned unavailability periods.")
     absence: Absence | None = Field(None, description="Random whole-day staff absence.")

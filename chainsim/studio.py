@@ -248,6 +248,7 @@ class Scenario:
     staff: dict[str, int] = field(default_factory=dict)  # head count at peak, per department
     shifts: dict[str, tuple[int, ...]] = field(default_factory=dict)  # staff per schedule window, per department
     error_rate: dict[str, float] = field(default_factory=dict)  # per department, 0..1
+    error_factor: dict[str, float] = field(default_factory=dict)  # x baseline, departments of several rates
     clarify_factor: float = 1.0  # x the probability that a request is unclear
     demand_growth: float = 0.0  # percent more external arrivals
     patience_factor: float = 1.0  # x customers' patience
@@ -258,7 +259,9 @@ class Scenario:
         return cls(staff={d: spec.head_count for d, spec in model.departments.items()},
                    shifts={d: tuple(s.staff for s in spec.schedule) for d, spec in model.departments.items()
                            if spec.schedule is not None},
-                   error_rate={d: spec.error_rate for d, spec in model.departments.items()})
+                   error_rate={d: spec.error_rate for d, spec in model.departments.items()
+                               if not several_error_rates(model, d)},
+                   error_factor={d: 1.0 for d in model.departments if several_error_rates(model, d)})
 
     def with_lever(self, lever: str, value: float) -> Scenario:
         """A copy with one lever moved; ``lever`` is a LeverRange key such as 'staff.it' or 'shift.it.0'."""
@@ -272,13 +275,16 @@ class Scenario:
             return replace(self, staff={**self.staff, department: int(round(value))})
         if kind == "error_rate":
             return replace(self, error_rate={**self.error_rate, department: float(value)})
+        if kind == "error_factor":
+            return replace(self, error_factor={**self.error_factor, department: float(value)})
         return replace(self, **{kind: float(value)})
 
     def levers(self, model: Model) -> list[dict[str, Any]]:
         """The changes against ``model`` as levers (chainsim.levers vocabulary, as in experiment files).
 
-        An error rate on a department that has errors becomes training (error_factor); one that
-        starts from zero has nothing to multiply and is set directly (see :meth:`error_changes`).
+        An error rate on a department that has errors becomes training (error_factor), and so does
+        the errors slider of a department of several rates; a rate that starts from zero has nothing
+        to multiply and is set directly (see :meth:`error_changes`).
         """
         base = Scenario.baseline(model)
         out: list[dict[str, Any]] = []
@@ -296,6 +302,9 @@ class Scenario:
             old = base.error_rate[dept]
             if old > 0 and not math.isclose(rate, old):
                 out.append({"lever": "train", "department": dept, "error_factor": rate / old})
+        for dept, factor in self.error_factor.items():
+            if not math.isclose(factor, 1.0):
+                out.append({"lever": "train", "department": dept, "error_factor": factor})
         if self.demand_growth != 0:
             growing = [c for c, spec in model.customers.items() if spec.arrivals.trace is None]
             if len(growing) == len(model.customers):
@@ -358,6 +367,9 @@ class Scenario:
         for dept, rate in self.error_rate.items():
             if not math.isclose(rate, model.departments[dept].error_rate):
                 parts.append(f"{names[dept]} errors {model.departments[dept].error_rate:.0%} -> {rate:.0%}")
+        for dept, factor in self.error_factor.items():
+            if not math.isclose(factor, 1.0):
+                parts.append(f"{names[dept]} errors x{factor:g}")
         return "; ".join(dict.fromkeys(parts)) or "same as baseline"
 
 
@@ -369,8 +381,9 @@ def slider_name(path: str, levers: list[dict[str, Any]], model: Model) -> str:
     lever = levers[int(found.group(1))]
     names = department_labels(model)
     department = names.get(lever.get("department", ""), "")
+    errors = "errors" if lever["lever"] == "train" and several_error_rates(model, lever["department"]) else "error rate"
     return {"shift_pattern": f"{department} shift sliders (Shifts)", "add_staff": f"{department} staff",
-            "train": f"{department} error rate", "demand_growth": "Demand growth",
+            "train": f"{department} {errors}", "demand_growth": "Demand growth",
             "clearer_requests": "Unclear requests", "patience": "Customer patience"}[lever["lever"]]
 
 
@@ -407,10 +420,19 @@ def lever_ranges(model: Model) -> list[LeverRange]:
                                   f"Staff on duty in {label}'s shift {when} (time of day from the start of the "
                                   f"day; overlapping shifts add up). Changing it sets a new shift pattern "
                                   f"(lever shift_pattern). Baseline: {n}."))
-    for dept, rate in base.error_rate.items():
-        out.append(LeverRange(f"error_rate.{dept}", f"{names[dept]} error rate", 0.0,
-                              error_rate_high(model, dept, rate), 0.01, rate, "share of work redone",
-                              f"Probability that work done here comes back as rework. Baseline: {rate:.0%}."))
+    for dept in model.departments:
+        if dept in base.error_rate:
+            rate = base.error_rate[dept]
+            out.append(LeverRange(f"error_rate.{dept}", f"{names[dept]} error rate", 0.0,
+                                  error_rate_high(rate), 0.01, rate, "share of work redone",
+                                  f"Probability that work done here comes back as rework. Baseline: {rate:.0%}."))
+        else:
+            rates = ", ".join(f"{r:.0%}" for r in sorted(error_rates(model, dept)))
+            out.append(LeverRange(f"error_factor.{dept}", f"{names[dept]} errors", 0.0,
+                                  error_factor_high(model, dept), 0.05, 1.0, "x baseline",
+                                  f"Multiplies every error rate of the work done here (lever train, "
+                                  f"error_factor): its steps and requests set their own ({rates}), so one "
+                                  "rate would not describe them. 0 = no errors."))
     if has_clarify(model):
         out.append(LeverRange("clarify_factor", "Unclear requests", 0.0, clarify_factor_high(model), 0.05, 1.0,
                               "x baseline",
@@ -433,17 +455,29 @@ def open_staff(model: Model, department: str) -> list[int]:
     return [staff for _, _, staff in day_segments(windows, model.day_length, sum) if staff > 0]
 
 
-def error_rate_high(model: Model, department: str, rate: float) -> float:
-    """Top of a department's error-rate slider: twice the baseline (at least 0.3), at most ERROR_RATE_MAX.
+def error_rate_high(rate: float) -> float:
+    """Top of an error-rate slider: twice the baseline (at least 0.3), at most ERROR_RATE_MAX (a rate
+    of 1 redoes the work for ever); a baseline above that stays reachable."""
+    return max(rate, min(ERROR_RATE_MAX, max(0.3, round(rate * 2, 2))))
 
-    The slider scales the department's work with its own error rate too (lever train), so the top
-    also keeps the highest of those at or below ERROR_RATE_MAX; a scenario past 1 could not run.
-    """
-    high = min(ERROR_RATE_MAX, max(0.3, round(rate * 2, 2)))
-    own = [work.error_rate for work in department_work(model, department) if work.error_rate is not None]
-    if rate > 0 and own and max(own) > rate:
-        high = min(high, math.floor(100 * rate * ERROR_RATE_MAX / max(own)) / 100)
-    return max(rate, high)  # a baseline above the cap stays reachable
+
+def error_rates(model: Model, department: str) -> set[float]:
+    """The error rates of the work a department does: its own, and those its steps and requests set."""
+    default = model.departments[department].error_rate
+    return {default if work.error_rate is None else work.error_rate for work in department_work(model, department)}
+
+
+def several_error_rates(model: Model, department: str) -> bool:
+    """Whether one error-rate slider would misdescribe the department: some of its work sets a rate
+    of its own (insurance_claims' Adjusters: 0 as a department, 10% on their reports), so the
+    department's rate alone said 0% and moving it left those rates as they were."""
+    return len(error_rates(model, department) | {model.departments[department].error_rate}) > 1
+
+
+def error_factor_high(model: Model, department: str) -> float:
+    """Top of an errors-factor slider: x3, or less where the highest rate would pass ERROR_RATE_MAX
+    (but not below x1: the model as written stays reachable)."""
+    return max(1.0, min(3.0, math.floor(100 * ERROR_RATE_MAX / max(error_rates(model, department))) / 100))
 
 
 def department_work(model: Model, department: str) -> list[Serve | Request]:

@@ -125,14 +125,51 @@ def test_error_rate_sliders_stop_below_one():
     assert _error_range(bank, "back_office") == (0.3, 0.08)
     assert _error_range(bank.with_changes({"departments.back_office.error_rate": 0.6}), "back_office") == (0.95, 0.6)
     assert _error_range(bank.with_changes({"departments.back_office.error_rate": 0.98}), "back_office") == (0.98, 0.98)
-    # A step of the department's own at 0.5: the lever scales it too, so the slider stops at 0.15 (0.5 -> 0.94).
+    # A step of the department's own at 0.5: the errors slider multiplies both, and stops at x1.9 (0.5 -> 0.95).
     data = yaml.safe_load(BANK.read_text())
     data["customers"]["walk_in"]["journey"].append({"serve": "back_office", "error_rate": 0.5,
                                                     "time": {"dist": "fixed", "value": 1}})
-    high, base = _error_range(chainsim.parse_model(data), "back_office")
-    assert (high, base) == (0.15, 0.08)
-    top = studio.Scenario.baseline(bank).with_lever("error_rate.back_office", high).apply(chainsim.parse_model(data))
-    assert top.customers["walk_in"].journey[-1].error_rate == pytest.approx(0.9375)
+    mixed = chainsim.parse_model(data)
+    lever = next(r for r in studio.lever_ranges(mixed) if r.key == "error_factor.back_office")
+    assert (lever.high, lever.baseline) == (1.9, 1.0)
+    top = studio.Scenario.baseline(mixed).with_lever(lever.key, lever.high).apply(mixed)
+    assert top.customers["walk_in"].journey[-1].error_rate == pytest.approx(0.95)
+    assert top.departments["back_office"].error_rate == pytest.approx(0.152)
+
+
+def test_a_department_whose_steps_set_their_own_error_rates_gets_an_errors_factor_slider():
+    """insurance_claims' Adjusters: 0 as a department, 10% on their two report steps. The slider said
+    'Baseline: 0%', and moving it set the department's rate only: 0% changed nothing, 5% left the
+    reports at 10% (and the experiment files' lever train halves them)."""
+    claims = chainsim.load_model(BANK.parent / "insurance_claims.yaml")
+    ranges = {r.key: r for r in studio.lever_ranges(claims)}
+    assert "error_rate.adjusters" not in ranges
+    lever = ranges["error_factor.adjusters"]
+    assert (lever.low, lever.baseline, lever.high, lever.unit) == (0.0, 1.0, 3.0, "x baseline")
+    assert "(0%, 10%)" in lever.help
+    assert ranges["error_rate.intake"].baseline == 0.15  # one rate for all its work: a rate slider as before
+
+    def report_rates(model):
+        return [work.error_rate for work in studio.department_work(model, "adjusters") if work.error_rate is not None]
+
+    scenario = studio.Scenario.baseline(claims)
+    assert scenario.apply(claims).canonical_json() == claims.canonical_json()
+    half = scenario.with_lever("error_factor.adjusters", 0.5)
+    assert report_rates(half.apply(claims)) == pytest.approx([0.05, 0.05])
+    trained = chainsim.apply_levers(claims, [{"lever": "train", "department": "adjusters", "error_factor": 0.5}])
+    assert half.apply(claims).canonical_json() == trained.canonical_json()  # the experiment files' lever
+    assert report_rates(scenario.with_lever("error_factor.adjusters", 0).apply(claims)) == [0, 0]
+    assert half.describe(claims) == "Adjusters errors x0.5"
+
+
+def test_the_errors_factor_slider_runs_in_the_app():
+    at = _app()
+    at.sidebar.selectbox[0].set_value(BANK.parent / "insurance_claims.yaml").run()
+    slider = at.sidebar.slider(key="lever:error_factor.adjusters")
+    assert slider.value == 1.0 and slider.max == 3.0
+    slider.set_value(0.5).run()
+    assert not at.exception and not at.error, (at.exception, _errors(at))
+    assert "Adjusters errors x0.5" in " ".join(m.value for m in at.markdown)
 
 
 def test_the_error_rate_slider_at_its_top_makes_a_scenario_that_runs():

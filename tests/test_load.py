@@ -215,3 +215,34 @@ customers:
         assert load_of(model, department).utilisation == pytest.approx(utilisation)
         _, low, high = results.kpi(f"department.{department}.utilisation")
         assert low <= utilisation <= high, department
+
+
+def test_a_department_sla_without_requests_to_measure_is_named() -> None:
+    """A department's sla is a turnaround target for the requests it answers; one only served as a
+    journey step (insurance_claims' Legal had `sla: 40`) never gets a department.<d>.within_sla."""
+    from chainsim.load import load_warnings
+
+    text = """
+name: x
+run: {horizon: 200, seed: 1}
+departments:
+  front: {staff: 2, sla: 10}
+  legal: {staff: 1, sla: 40}
+  it: {staff: 1, sla: 5}
+customers:
+  c:
+    arrivals: {rate: 0.1}
+    journey:
+      - serve: front
+        time: {dist: exponential, mean: 3}
+        consult: {request: it, time: {dist: exponential, mean: 2}}
+      - serve: legal
+        time: {dist: exponential, mean: 3}
+"""
+    model = model_from_text(text)
+    unmeasured = [w for w in load_warnings(model) if ".sla:" in w]
+    assert len(unmeasured) == 2 and all("measures nothing" in w for w in unmeasured)
+    assert {w.split(":")[0] for w in unmeasured} == {"departments.front.sla", "departments.legal.sla"}
+    kpis = simulate(model, replications=2).summary()
+    assert math.isnan(kpis.loc["department.legal.within_sla", "mean"])  # what the warning says
+    assert kpis.loc["department.it.within_sla", "mean"] > 0  # the one with requests measures them
