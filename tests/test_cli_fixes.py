@@ -373,12 +373,16 @@ def test_a_sequential_rule_stopped_at_max_says_so(tmp_path):
     assert "of its mean at max=3 replications, not the ±0.1% asked: raise `max`" in done.stdout
 
 
+def _design_experiment(folder: Path, design: str) -> None:
+    """x.yaml: two replications of the hello chain over `design` (the YAML under `design:`)."""
+    (folder / "hello.yaml").write_text(HELLO)
+    (folder / "x.yaml").write_text(f"name: x\nmodel: hello.yaml\nreplications: 2\ndesign:\n{design}")
+
+
 def test_a_latin_hypercubes_scenarios_show_their_factor_values_in_the_printout_and_the_export(tmp_path):
-    (tmp_path / "hello.yaml").write_text(HELLO)
-    (tmp_path / "x.yaml").write_text(
-        "name: x\nmodel: hello.yaml\nreplications: 2\ndesign:\n  type: latin_hypercube\n  samples: 3\n"
-        "  factors:\n    staff: {path: departments.back_office.staff, low: 1, high: 3, integer: true}\n"
-        "    demand: {lever: demand_growth, vary: percent, low: 0, high: 20}\n")
+    _design_experiment(tmp_path, "  type: latin_hypercube\n  samples: 3\n  factors:\n"
+                       "    staff: {path: departments.back_office.staff, low: 1, high: 3, integer: true}\n"
+                       "    demand: {lever: demand_growth, vary: percent, low: 0, high: 20}\n")
     done = chainsim("experiment", "x.yaml", "--workers", "1", "--out", "x.sqlite", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     points = ExperimentResults.from_store(tmp_path / "x.sqlite", "x").scenarios
@@ -444,11 +448,10 @@ def test_the_experiment_header_says_whether_the_replications_are_shared(tmp_path
 
 def test_the_sensitivity_tables_columns_line_up_whatever_the_values_widths(tmp_path):
     """Factors at 0.5 and at -15 put the second 'at' at different places, so the eye lost the column."""
-    (tmp_path / "hello.yaml").write_text(HELLO)
-    (tmp_path / "x.yaml").write_text(
-        "name: x\nmodel: hello.yaml\nreplications: 2\ndesign:\n  type: one_at_a_time\n  factors:\n"
-        "    demand: {lever: demand_growth, vary: percent, low: -15, high: 15}\n"
-        "    back_office_speed: {lever: train, department: back_office, vary: time_factor, low: 0.8, high: 1.25}\n")
+    _design_experiment(tmp_path, "  type: one_at_a_time\n  factors:\n"
+                       "    demand: {lever: demand_growth, vary: percent, low: -15, high: 15}\n"
+                       "    back_office_speed: {lever: train, department: back_office, vary: time_factor, "
+                       "low: 0.8, high: 1.25}\n")
     done = chainsim("experiment", "x.yaml", "--workers", "1", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     table = done.stdout.split("\nSensitivity of ")[1].splitlines()[1:3]
