@@ -280,7 +280,7 @@ def _print_experiment(results, store: str, warnings: dict[str, list[str]] | None
     click.echo(f"  {'scenario':<{width}}{'mean':>9}{'95% CI':>18}{'difference':>12}{'95% CI':>20}{'cost':>10}"
                f"{'per 10k':>9}{'rank':>6}")
     for name, row in s.iterrows():
-        line = f"  {str(name)[:width - 1]:<{width}}{_fmt(row['mean']):>9}{f'[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]':>18}"
+        line = f"  {_name_cell(name, width)}{_fmt(row['mean']):>9}{f'[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]':>18}"
         if name in c.index:
             r = c.loc[name]
             mark = "*" if r["significant"] else " "
@@ -297,11 +297,11 @@ def _print_experiment(results, store: str, warnings: dict[str, list[str]] | None
     tornado = results.sensitivity(kpi)
     if len(tornado):
         click.echo(f"\nSensitivity of {kpi} (one factor at a time, change vs baseline)")
-        rows = [(str(t["factor"])[:40], f"at {_fmt(t['low'])}:", _fmt(t["difference_low"]),
+        rows = [(str(t["factor"]), f"at {_fmt(t['low'])}:", _fmt(t["difference_low"]),
                  f"at {_fmt(t['high'])}:", _fmt(t["difference_high"])) for _, t in tornado.iterrows()]
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         for row in rows:  # columns line up whatever the values' widths (at 0.8 / at -15)
-            cells = [cell.rjust(w) if i in (2, 4) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+            cells = [cell.rjust(w) if i in (2, 4) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
             click.echo("  " + "  ".join(cells).rstrip())
     return _say_what_failed(results)
 
@@ -357,7 +357,14 @@ def _resume_command(file: str, out: str) -> str:
 
 def _name_width(names) -> int:
     """Scenario column wide enough for the names a design makes (`staff=2, unclear_share=0.1`), within reason."""
-    return max(34, min(71, max((len(str(n)) for n in names), default=0) + 2))  # names up to 70 characters whole
+    return max(34, min(71, max((len(str(n)) for n in names), default=0) + 2))  # longer names: see _name_cell
+
+
+def _name_cell(name, width: int) -> str:
+    """A scenario's name padded to the column, or, longer than it, whole on a line of its own with the numbers
+    on the next, under the columns: cut, a grid's names over long paths would read alike."""
+    name = str(name)
+    return f"{name:<{width}}" if len(name) < width else f"{name}\n  {'':<{width}}"
 
 
 def _print_other_kpis(results, width: int) -> None:
@@ -375,7 +382,7 @@ def _print_other_kpis(results, width: int) -> None:
             mark = "*" if r["significant"] else " "
             partial = f"  on {r['n']} replications shared, baseline {_fmt(r['baseline_mean'])} on them" \
                 if r["failed"] else ""
-            click.echo(f"  {str(r['scenario'])[:width - 1]:<{width}}{_fmt(r['mean']):>9}{_fmt(r['difference']):>12}{mark}"
+            click.echo(f"  {_name_cell(r['scenario'], width)}{_fmt(r['mean']):>9}{_fmt(r['difference']):>12}{mark}"
                        f"{f'[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]':>20}{partial}")
 
 

@@ -10,6 +10,9 @@ vary: count}``). Four designs:
   (scipy.stats.qmc.LatinHypercube, seeded, so the same file gives the same points);
 - ``one_at_a_time``: each factor moved alone to its low and its high value (or each of its
   values) with the others at the base model, for sensitivity (tornado) charts.
+
+A field a design does not read (a grid's ``low``, a Latin hypercube's ``values``, ``samples`` outside a
+Latin hypercube) is refused, never silently ignored.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any
 from scipy.stats import qmc
 
 from chainsim.errors import ModelError, Problem, is_number
-from chainsim.levers import LEVERS, lever_problems
+from chainsim.levers import LEVERS, apply_levers, lever_cost, lever_problems
+from chainsim.model import Model
 
 DESIGN_TYPES = ("list", "grid", "latin_hypercube", "one_at_a_time")
 MAX_POINTS = 10_000  # more scenarios than anyone can read; a typo in a grid must not run for days
@@ -44,13 +48,18 @@ class Factor:
     cost_per_unit: float = 0.0
 
     def change(self, value: Any) -> tuple[dict[str, Any], list[dict]]:
-        """(overrides, levers) that set this factor to value."""
+        """(overrides, levers) that set this factor to value; a lever carries its cost."""
         if self.path is not None:
             return {self.path: value}, []
         lever = {**(self.lever or {}), self.vary: value}
         if self.cost_per_unit:
-            lever["cost"] = self.cost_per_unit * abs(value)
+            lever["cost"] = self.cost(value)
         return {}, [lever]
+
+    def cost(self, value: Any) -> float:
+        """|value| x cost_per_unit: a cut is costed like a hire, as the effort of the change (costs are never
+        negative, since results rank improvement per unit of cost)."""
+        return self.cost_per_unit * abs(value) if self.cost_per_unit else 0.0
 
     def at(self, u: float) -> float:
         """The value at position u in [0, 1) of the range (integers: equal-width cells)."""
@@ -74,6 +83,7 @@ class Point:
     factors: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     levers: list[dict] = field(default_factory=list)
+    cost: float = 0.0  # the scenario's: its levers' costs and its model-path factors' costs
 
 
 def parse_factor(name: str, spec: Any, where: str) -> Factor:
@@ -83,6 +93,9 @@ def parse_factor(name: str, spec: Any, where: str) -> Factor:
     if not isinstance(spec, dict):
         raise ModelError([Problem(where, "a factor is a list of values or a mapping with values or low/high")])
     lever_name = spec.get("lever")
+    if lever_name is not None and "path" in spec:  # else the path would be silently ignored
+        raise ModelError([Problem(f"{where}.path", "a factor is a model path or a lever's field, not both: remove "
+                                  "`path`, or `lever` and its fields")])
     lever_fields = {k: v for k, v in spec.items() if k not in FACTOR_KEYS}
     if lever_name is None and lever_fields:
         unknown = ", ".join(map(repr, lever_fields))
@@ -116,9 +129,9 @@ def parse_factor(name: str, spec: Any, where: str) -> Factor:
         problems = [p for p in lever_problems([template], where) if not p.path.endswith(f".{vary}")]
         if problems:
             raise ModelError([Problem(p.path.replace("[0]", ""), p.message) for p in problems])
-        if vary not in LEVERS[lever_name].fields:
+        if not isinstance(vary, str) or vary not in LEVERS[lever_name].fields:
             raise ModelError([Problem(f"{where}.vary", f"name the {lever_name} field this factor varies: "
-                                      f"one of {', '.join(LEVERS[lever_name].fields)}")])
+                                      f"one of {', '.join(LEVERS[lever_name].fields)} (got {vary!r})")])
         lever = template
     elif "vary" in spec:
         raise ModelError([Problem(f"{where}.vary", "vary goes with a lever: add `lever: NAME`")])
@@ -134,8 +147,9 @@ def _point(pairs: list[tuple[Factor, Any]], name: str | None = None) -> Point:
         o, lv = factor.change(value)
         overrides.update(o)
         levers.extend(lv)
+    path_costs = sum(f.cost(v) for f, v in pairs if f.path is not None)  # a lever factor's is in its lever
     label = name or ", ".join(f"{f.name}={_show(v)}" for f, v in pairs)
-    return Point(label, {f.name: v for f, v in pairs}, overrides, levers)
+    return Point(label, {f.name: v for f, v in pairs}, overrides, levers, lever_cost(levers) + path_costs)
 
 
 def _show(value: Any) -> str:
@@ -149,8 +163,11 @@ def _show(value: Any) -> str:
 def grid(factors: list[Factor]) -> list[Point]:
     """Every combination of the factors' values (the first factor varies slowest)."""
     for f in factors:
-        if f.values is None:
-            raise ModelError([Problem(f"design.factors.{f.name}", "a grid needs `values: [...]` for each factor")])
+        ranged = _range_fields(f)
+        if ranged:  # a factor without values has a range (parse_factor): refused here too
+            raise ModelError([Problem(f"design.factors.{f.name}.{ranged[0]}", "a grid needs `values: [...]` for each "
+                                      "factor and ignores a range: give values instead of low and high (a range is "
+                                      "for latin_hypercube and one_at_a_time)")])
     size = math.prod(len(f.values) for f in factors)
     if size > MAX_POINTS:
         raise ModelError([Problem("design.factors", f"a grid of these factors has {size:,} scenarios, more than "
@@ -161,8 +178,9 @@ def grid(factors: list[Factor]) -> list[Point]:
 def latin_hypercube(factors: list[Factor], samples: int, seed: int = 0) -> list[Point]:
     """`samples` points with each factor's range cut into `samples` strata, each stratum used once."""
     for f in factors:
-        if f.low is None or f.high is None:
-            raise ModelError([Problem(f"design.factors.{f.name}", "a Latin hypercube needs a range `low:` and `high:`")])
+        if f.values is not None:  # a factor without them has a range (parse_factor)
+            raise ModelError([Problem(f"design.factors.{f.name}.values", "a Latin hypercube needs a range `low:` and "
+                                      "`high:` and ignores values: give low and high instead of values")])
     if not 1 <= samples <= MAX_POINTS:
         raise ModelError([Problem("design.samples", f"must be 1 to {MAX_POINTS:,} (got {samples:,})")])
     unit = qmc.LatinHypercube(d=len(factors), rng=seed).random(samples)
@@ -173,15 +191,52 @@ def latin_hypercube(factors: list[Factor], samples: int, seed: int = 0) -> list[
 
 def one_at_a_time(factors: list[Factor]) -> list[Point]:
     """Each factor alone at each of its extremes (low and high, or each listed value)."""
+    for f in factors:
+        ranged = _range_fields(f)
+        if f.values is not None and ranged:
+            raise ModelError([Problem(f"design.factors.{f.name}.{ranged[0]}", "one_at_a_time moves a factor to each "
+                                      "of its values and ignores a range: give values, or low and high, not both")])
     return [_point([(f, value)]) for f in factors for value in f.extremes()]
 
 
-def expand(design: dict, where: str = "design") -> list[Point]:
-    """The scenarios (as points) of a design mapping {type, factors, samples?, seed?}."""
+def _range_fields(f: Factor) -> list[str]:
+    """The ends of a range the factor sets: low, high or both."""
+    return [key for key in ("low", "high") if getattr(f, key) is not None]
+
+
+def _check_whole_numbers(factors: list[Factor], point: Point, model: Model) -> None:
+    """A Latin hypercube's range over a whole-number field (staff) needs `integer: true`: said once, at the
+    factor, rather than as "must be a whole number" in every scenario."""
+    for f in factors:
+        value = point.factors[f.name]
+        if f.integer or value == round(value) or not _fits(model, f, round(value)) or _fits(model, f, value):
+            continue
+        what = f.path or f"{f.lever['lever']}'s {f.vary}"
+        raise ModelError([Problem(f"design.factors.{f.name}", f"{what} takes whole numbers, but a Latin hypercube "
+                                  f"draws fractions such as {value:.4g}: add `integer: true` to this factor")])
+
+
+def _fits(model: Model, factor: Factor, value: Any) -> bool:
+    """Whether the model takes this factor's value (the other factors as in the model)."""
+    overrides, levers = factor.change(value)
+    try:
+        apply_levers(model.with_changes(overrides), levers)
+    except ModelError:
+        return False
+    return True
+
+
+def expand(design: dict, where: str = "design", model: Model | None = None) -> list[Point]:
+    """The scenarios (as points) of a design mapping {type, factors, samples?, seed?}; with the model, a
+    Latin hypercube's fractions in a whole-number field are refused at the factor."""
     kind = design.get("type")
     if kind not in DESIGN_TYPES[1:]:
         raise ModelError([Problem(f"{where}.type", f"unknown design {kind!r}: use one of {', '.join(DESIGN_TYPES[1:])} "
                                   "(or list the scenarios under `scenarios:`)")])
+    ignored = [key for key in ("samples", "seed") if key in design and kind != "latin_hypercube"]
+    if ignored:
+        raise ModelError([Problem(f"{where}.{key}", f"only a latin_hypercube reads {key}, a {kind} ignores it: "
+                                  "remove it") for key in ignored])
     specs = design.get("factors")
     if not isinstance(specs, dict) or not specs:
         raise ModelError([Problem(f"{where}.factors", "give the factors: a mapping of name -> values or range")])
@@ -189,5 +244,8 @@ def expand(design: dict, where: str = "design") -> list[Point]:
     if kind == "grid":
         return grid(factors)
     if kind == "latin_hypercube":
-        return latin_hypercube(factors, int(design.get("samples", 10)), int(design.get("seed", 0)))
+        points = latin_hypercube(factors, int(design.get("samples", 10)), int(design.get("seed", 0)))
+        if model is not None:
+            _check_whole_numbers(factors, points[0], model)
+        return points
     return one_at_a_time(factors)

@@ -448,9 +448,9 @@ class Experiment:
         model = load_model(Path(folder) / spec.model)
         scenarios = [Scenario(s.name, dict(s.overrides), list(s.levers), s.cost, description=s.description)
                      for s in spec.scenarios]
-        if spec.design is not None:
-            scenarios += [Scenario(p.name, p.overrides, p.levers, factors=p.factors)
-                          for p in expand(spec.design.model_dump())]
+        if spec.design is not None:  # the fields the file sets: a grid refuses a samples it would ignore
+            scenarios += [Scenario(p.name, p.overrides, p.levers, p.cost, factors=p.factors)
+                          for p in expand(spec.design.model_dump(exclude_unset=True), model=model)]
         replications = spec.replications
         if isinstance(replications, SequentialSpec):
             replications = Sequential(**replications.model_dump())

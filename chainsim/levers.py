@@ -44,6 +44,7 @@ class Lever:
     description: str
     fields: dict[str, LeverField]
     edit: Callable[[dict, dict, str], None]  # (model data, lever fields with defaults, path) -> None
+    staffing: tuple[str, ...] = ()  # fields naming departments whose staff it changes
 
     def with_defaults(self, spec: dict) -> dict:
         values = {k: f.default for k, f in self.fields.items() if not f.required}
@@ -99,6 +100,14 @@ def _scaled(dist: dict, factor: float, path: str) -> dict:
         reason = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise ModelError([Problem(path, f"{factor:g} makes a time invalid ({reason.removeprefix('Value error, ')}): "
                                   "use a factor nearer 1")]) from None
+
+
+def _below_one(highest: float, factor: float, what: str, path: str) -> None:
+    """Refuse, at the lever's factor, a factor that makes the highest probability it multiplies 1 or more: the
+    model would name its own field, which the user did not write, and not the largest factor that fits."""
+    if highest * factor >= 1:
+        raise ModelError([Problem(path, f"{factor:g} would make the highest {what} {highest * factor:g}, and a "
+                                  f"probability must be below 1: use a factor below {1 / highest:.4g} (1 / {highest:g})")])
 
 
 # --- checking field values ------------------------------------------------------------------
@@ -189,6 +198,8 @@ def _edit_train(data: dict, f: dict, path: str) -> None:
     name = _name(f["department"], data["departments"], "department", f"{path}.department")
     errors = _number(f["error_factor"], f"{path}.error_factor", minimum=0)
     time = _number(f["time_factor"], f"{path}.time_factor", positive=True)
+    if errors != 1:
+        _check_error_factor(_error_rates(data, name), errors, name, f"{path}.error_factor")
     dept = data["departments"][name]
     if "error_rate" in dept:
         dept["error_rate"] *= errors
@@ -205,6 +216,22 @@ def _edit_train(data: dict, f: dict, path: str) -> None:
             _train_work(request, errors, time, path)
 
 
+def _error_rates(data: dict, name: str) -> list[float]:
+    """The error rates train multiplies: the department's, and those its steps and requests to it set."""
+    works = [*(s for s in _all_serves(data) if s["serve"] == name),
+             *(r for r, _holder in _all_requests(data) if r["request"] == name)]
+    return [data["departments"][name].get("error_rate", 0.0), *(w["error_rate"] for w in works if "error_rate" in w)]
+
+
+def _check_error_factor(rates: list[float], errors: float, name: str, path: str) -> None:
+    """An error_factor must change some error rate, and keep every one below 1."""
+    if not any(rates):
+        raise ModelError([Problem(path, f"no work of {name!r} has errors (its error rates are 0), so error_factor "
+                                  f"changes nothing: set departments.{name}.error_rate with an override instead, or "
+                                  "leave error_factor out")])
+    _below_one(max(rates), errors, "error rate", path)
+
+
 def _train_work(work: dict, errors: float, time: float, path: str) -> None:
     work["time"] = _scaled(work["time"], time, f"{path}.time_factor")
     if "rework_time" in work:
@@ -218,15 +245,15 @@ def _edit_clearer_requests(data: dict, f: dict, path: str) -> None:
     target = f.get("department")
     if target is not None:
         target = _name(target, data["departments"], "department", f"{path}.department")
-    changed = 0
-    for request, _holder in _all_requests(data):
-        if "clarify" in request and target in (None, request["request"]):
-            request["clarify"]["p"] *= factor
-            changed += 1
-    if not changed:
+    clarify = [request["clarify"] for request, _holder in _all_requests(data)
+               if "clarify" in request and target in (None, request["request"])]
+    if not clarify:
         where = f" to {target!r}" if target else ""
         raise ModelError([Problem(path, f"no internal request{where} has `clarify`, so there is nothing to "
                                   "make clearer: add clarify to a request, or pick another department")])
+    _below_one(max(c["p"] for c in clarify), factor, "clarify.p", f"{path}.factor")
+    for c in clarify:
+        c["p"] *= factor
 
 
 def _edit_cross_train(data: dict, f: dict, path: str) -> None:
@@ -235,6 +262,9 @@ def _edit_cross_train(data: dict, f: dict, path: str) -> None:
         raise ModelError([Problem(f"{path}.departments", "give a list of the departments the pool works for")])
     for i, d in enumerate(departments):
         _name(d, data["departments"], "department", f"{path}.departments[{i}]")
+        if d in departments[:i]:
+            raise ModelError([Problem(f"{path}.departments[{i}]", f"{d!r} is listed twice: list each department "
+                                      "once, in order of preference")])
     staff = _count(f["staff"], f"{path}.staff")
     if staff < 0:
         raise ModelError([Problem(f"{path}.staff", f"must be >= 0 (got {staff}): the people in the pool")])
@@ -298,11 +328,11 @@ LEVERS: dict[str, Lever] = {lever.name: lever for lever in [
           "schedule, the count is added at every hour the department is open (overlapping shifts "
           "get it once; closed hours stay closed).",
           {"department": LeverField("Department that gets the staff.", required=True),
-           "count": LeverField("How many people (negative to cut).", default=1)}, _edit_add_staff),
+           "count": LeverField("How many people (negative to cut).", default=1)}, _edit_add_staff, ("department",)),
     Lever("move_staff", "Move people from one department to another (at every open hour of both).",
           {"from": LeverField("Department that gives staff.", required=True),
            "to": LeverField("Department that receives them.", required=True),
-           "count": LeverField("How many people.", default=1)}, _edit_move_staff),
+           "count": LeverField("How many people.", default=1)}, _edit_move_staff, ("from", "to")),
     Lever("train", "Train a department: fewer errors (error rate times error_factor) and faster work "
           "(its service times, rework times and answers to clarifications times time_factor).",
           {"department": LeverField("Department trained.", required=True),
@@ -318,10 +348,11 @@ LEVERS: dict[str, Lever] = {lever.name: lever for lever in [
            "staff": LeverField("People in the pool (0: no pool, as the first point of a sweep).", default=1),
            "rule": LeverField("longest_queue or ordered.", default="longest_queue"),
            "name": LeverField("Name of the pool; default from the departments.")}, _edit_cross_train),
-    Lever("shift_pattern", "Replace a department's staffing with a daily shift pattern.",
+    Lever("shift_pattern", "Replace a department's staffing with a daily shift pattern (before any other "
+          "staff change to that department, which it would otherwise throw away).",
           {"department": LeverField("Department.", required=True),
            "schedule": LeverField("Shifts: a list of {from, to, staff} (time of day).", required=True)},
-          _edit_shift_pattern),
+          _edit_shift_pattern, ("department",)),
     Lever("demand_growth", "More (or fewer) customers: arrival rates and profiles grow by percent.",
           {"percent": LeverField("Growth in percent (-20 = a fifth fewer customers).", required=True),
            "class": LeverField("Only this customer class; default all.")}, _edit_demand_growth),
@@ -341,11 +372,10 @@ def lever_problems(levers: list[dict], where: str = "levers") -> list[Problem]:
         if not isinstance(spec, dict) or "lever" not in spec:
             problems.append(Problem(path, f"a lever is a mapping {{lever: NAME, ...}}; levers: {', '.join(LEVERS)}"))
             continue
-        lever = LEVERS.get(spec["lever"])
-        if lever is None:
-            close = difflib.get_close_matches(str(spec["lever"]), list(LEVERS), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"levers: {', '.join(LEVERS)}"
-            problems.append(Problem(f"{path}.lever", f"unknown lever {spec['lever']!r}: {hint}"))
+        try:
+            lever = LEVERS[_name(spec["lever"], LEVERS, "lever", f"{path}.lever")]
+        except ModelError as exc:
+            problems.extend(exc.problems)
             continue
         allowed = [*lever.fields, *COMMON_FIELDS]
         for key in spec:
@@ -367,6 +397,18 @@ def lever_cost(levers: list[dict]) -> float:
     return float(sum(spec.get("cost", 0) for spec in levers))
 
 
+def _check_not_replacing(levers: list[dict], staffed: dict[str, int], i: int, where: str) -> None:
+    """A shift pattern replaces a department's staffing: an earlier lever's change to it would be lost while its
+    cost still counted."""
+    name = levers[i]["department"]
+    if name in staffed:
+        j = staffed[name]
+        raise ModelError([Problem(f"{where}[{i}].department", f"replaces the staffing of {name!r} that {where}[{j}] "
+                                  f"({levers[j]['lever']}) changed, so that change would be lost while its cost "
+                                  "counts: put shift_pattern first (the levers after it change the pattern), or "
+                                  "fold the change into the schedule")])
+
+
 def apply_levers(model: Model, levers: list[dict], where: str = "levers") -> Model:
     """A copy of model with the levers applied in order, re-validated; ModelError names any bad field."""
     if not isinstance(model, Model):
@@ -377,9 +419,13 @@ def apply_levers(model: Model, levers: list[dict], where: str = "levers") -> Mod
     if not levers:
         return model
     data = model.model_dump(by_alias=True, exclude_none=True)
+    staffed: dict[str, int] = {}  # department -> the last lever that changed its staff
     for i, spec in enumerate(levers):
         lever = LEVERS[spec["lever"]]
         lever.edit(data, lever.with_defaults(spec), f"{where}[{i}]")
+        if lever.name == "shift_pattern":
+            _check_not_replacing(levers, staffed, i, where)
+        staffed.update({spec[key]: i for key in lever.staffing})
     try:
         return parse_model(data)
     except ModelError as exc:

@@ -127,8 +127,8 @@ def test_every_lever_is_described_in_plain_words():
     ([{"lever": "move_staff", "from": "it", "to": "compliance", "count": 3}], "levers[0].count", "-1 staff"),
     ([{"lever": "clearer_requests", "factor": 0.5, "department": "it"}], "levers[0]", "nothing to make clearer"),
     ([{"lever": "add_staff", "department": "it", "cost": -5}], "levers[0].cost", ">= 0"),
-    ([{"lever": "train", "department": "back_office", "error_factor": 20}], "departments.back_office.error_rate",
-     "after levers train"),
+    ([{"lever": "train", "department": "back_office", "error_factor": 20}], "levers[0].error_factor",
+     "use a factor below 12.5"),
     ([{"lever": "add_staff", "department": "it", "count": float("inf")}], "levers[0].count", "whole number"),
     ([{"lever": "add_staff", "department": "it", "count": float("nan")}], "levers[0].count", "whole number"),
     ([{"lever": "train", "department": "it", "time_factor": float("inf")}], "levers[0].time_factor", "finite"),
@@ -446,12 +446,12 @@ def test_an_experiment_keeps_each_scenarios_model_warnings(tiny):
 
 
 def test_a_lever_that_makes_the_model_invalid_names_the_scenario(tiny):
-    levers = [{"lever": "train", "department": "checks", "error_factor": 100}]
+    levers = [{"lever": "cross_train", "departments": [*tiny.departments][:2], "name": "my pool"}]
     with pytest.raises(ModelError) as err:
-        Experiment(tiny, [Scenario("train a lot", levers=levers)], replications=2).run(workers=1)
+        Experiment(tiny, [Scenario("a pool", levers=levers)], replications=2).run(workers=1)
     [problem] = err.value.problems
-    assert problem.path == "scenario 'train a lot' levers: departments.checks.error_rate"
-    assert "(after levers train)" in problem.message
+    assert problem.path == "scenario 'a pool' levers: pools"
+    assert "(after levers cross_train)" in problem.message
 
 
 def test_an_unknown_customer_class_lists_the_known_classes_in_plain_english(tiny):
