@@ -163,7 +163,10 @@ def test_each_round_is_sized_from_the_last_chunk_that_finished() -> None:
 
 
 def test_the_executors_send_their_tasks_in_the_chunks_that_chunks_cuts(cluster, monkeypatch) -> None:
-    """A probe of one task a worker, then one round for 40 tasks of 10 ms: what each executor submits."""
+    """A probe of one task a worker, then one round for 40 tasks of 1 ms: what each executor submits.
+
+    0.5 s of 1 ms tasks is 500 a chunk, far more than the 38 left, so the round is 19 + 19 unless a
+    probe is slowed past 26 ms (it was 10 ms tasks: a loaded machine could make that 16 + 16 + 3 + 3)."""
     sizes: list[int] = []
     cut = Chunks.next
 
@@ -177,15 +180,15 @@ def test_the_executors_send_their_tasks_in_the_chunks_that_chunks_cuts(cluster, 
     for executor in (ProcessExecutor(2), cluster):
         sizes.clear()
         try:
-            assert sorted(executor.map(_sleep_10_ms, range(40))) == [(i, i) for i in range(40)]
+            assert sorted(executor.map(_sleep_1_ms, range(40))) == [(i, i) for i in range(40)]
         finally:
             if executor is not cluster:
                 executor.close()
         assert sizes == [1, 1, 19, 19]
 
 
-def _sleep_10_ms(i: int) -> int:
-    time.sleep(0.01)
+def _sleep_1_ms(i: int) -> int:
+    time.sleep(0.001)
     return i
 
 
