@@ -296,27 +296,34 @@ def _spec_problems(exc: ValidationError, source: str) -> list[Problem]:
 
 # --- the experiment ------------------------------------------------------------------------
 
-# Run settings the experiment sets once for every scenario, and why a comparison needs them alike: a
-# scenario's override of the seed or count would be silently ignored, and one of the warm-up would
-# silently measure another window than the baseline's (the warm-up the experiment reports).
+# Run settings every scenario shares, why a comparison needs them alike, and where to set them: a
+# scenario's override of the seed or count would be silently ignored, and one of the warm-up, the
+# horizon or the drain would measure another window, or count other customers, than the baseline.
 EXPERIMENT_WIDE = {
-    "run.seed": ("seed", "so they compare replication by replication"),
-    "run.replications": ("replications", "so they compare replication by replication"),
-    "run.warmup": ("warmup", "so every scenario measures the same window of time as the baseline"),
+    "run.seed": ("the experiment's seed, so they compare replication by replication",
+                 "set the experiment's `seed`"),
+    "run.replications": ("the experiment's replications, so they compare replication by replication",
+                         "set the experiment's `replications`"),
+    "run.warmup": ("the experiment's warmup, so every scenario measures the same window of time as the baseline",
+                   "set the experiment's `warmup`"),
+    "run.horizon": ("the model's horizon, so every scenario measures the same window of time as the baseline",
+                    "change run.horizon in the model file (for every scenario)"),
+    "run.drain": ("the model's drain, so every scenario counts its customers as the baseline does (those still "
+                  "inside at the horizon served, or not)", "change run.drain in the model file (for every scenario)"),
 }
 
 
 def _experiment_wide_overrides(scenarios: list[Scenario]) -> list[Problem]:
-    """Overrides of run.seed, run.replications or run.warmup (once per path, however many scenarios of a
-    design have it)."""
+    """Overrides of the run settings every scenario shares (EXPERIMENT_WIDE), once per path, however many
+    scenarios of a design have it."""
     problems = []
-    for path, (setting, why) in EXPERIMENT_WIDE.items():
+    for path, (setting, fix) in EXPERIMENT_WIDE.items():
         names = [s.name for s in scenarios if path in _override_paths(s.overrides)]
         if names:
             more = f" ({len(names) - 1} more scenarios have it too)" if len(names) > 1 else ""
             problems.append(Problem(f"scenario {names[0]!r} overrides: {path}",
-                                    f"every scenario runs with the experiment's {setting}, {why}: remove this "
-                                    f"override and set the experiment's `{setting}` instead{more}"))
+                                    f"every scenario runs with {setting}: remove this override and {fix} "
+                                    f"instead{more}"))
     return problems
 
 

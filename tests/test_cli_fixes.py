@@ -156,17 +156,21 @@ def hello():
     return model_from_text(HELLO)
 
 
-@pytest.mark.parametrize(("overrides", "path", "field"), [
-    ({"run.seed": 5}, "run.seed", "seed"),
-    ({"run.replications": 50}, "run.replications", "replications"),
-    ({"run": {"horizon": 60, "replications": 50}}, "run.replications", "replications"),
+@pytest.mark.parametrize(("overrides", "path", "fix"), [
+    ({"run.seed": 5}, "run.seed", "set the experiment's `seed` instead"),
+    ({"run.replications": 50}, "run.replications", "set the experiment's `replications` instead"),
+    ({"run": {"max_customers": 10_000, "replications": 50}}, "run.replications",
+     "set the experiment's `replications` instead"),
+    # A shorter day, or customers left unserved at closing, in one scenario only: not the same measure.
+    ({"run.horizon": 60}, "run.horizon", "change run.horizon in the model file (for every scenario) instead"),
+    ({"run": {"drain": False}}, "run.drain", "change run.drain in the model file (for every scenario) instead"),
 ])
-def test_a_scenario_cannot_set_the_experiments_seed_or_replications(hello, overrides, path, field):
+def test_a_scenario_cannot_change_a_run_setting_every_scenario_shares(hello, overrides, path, fix):
     with pytest.raises(ModelError) as refused:
         Experiment(hello, [Scenario("a", overrides=overrides)], replications=2)
     [problem] = refused.value.problems
     assert problem.path == f"scenario 'a' overrides: {path}"
-    assert f"set the experiment's `{field}` instead" in problem.message
+    assert problem.message.endswith(fix)
 
 
 def test_a_design_setting_the_seed_is_one_problem_however_many_scenarios(tmp_path):
