@@ -31,7 +31,7 @@ SEED = 20240607
 # customers still inside at the horizon are left out, a bias of order (number in system / number
 # served), below 0.1% here.
 FAMILY_ALPHA = 0.01
-CHECKS = 22  # assert_theory_in_ci calls below, counting parametrised cases
+CHECKS = 30  # assert_theory_in_ci calls below, counting parametrised cases
 WIDEN = stats.t.ppf(1 - FAMILY_ALPHA / (2 * CHECKS), REPLICATIONS - 1) / stats.t.ppf(0.975, REPLICATIONS - 1)
 
 
@@ -98,6 +98,56 @@ def test_mmc_mean_wait_in_queue_erlang_c(rho, horizon, max_rel_half):
     results = run(model)
     assert_theory_in_ci(results, "external.queueing.mean", analytic.mmc_wait(rate, 1 / mean, c), max_rel_half)
     assert_theory_in_ci(results, "department.desk.utilisation", rho, 0.01)
+
+
+# --- single stations: the distribution, not only the mean ---------------------------------------
+# A queue served in any order that ignores service times (LIFO, random) has the FIFO mean wait
+# (Little's law) but another spread, so these check percentiles of the FIFO distribution. A
+# replication's percentile is that of its 10,000 to 20,000 customers; the bias of a sample
+# quantile is of order 1/n of the spread, far below the half-widths here (2-5% of the value).
+
+
+@pytest.mark.parametrize("rho, horizon, max_rel_half", [
+    (0.5, 20_000, 0.04),
+    (0.8, 25_000, 0.05),
+])
+def test_mm1_time_in_system_is_exponential(rho, horizon, max_rel_half):
+    # M/M/1, FIFO, mu = 1, lambda = rho: the time in system T is exponential with rate mu - lambda
+    # (Kleinrock eq. 3.28), so its q-quantile is -ln(1 - q) / (1 - rho): p50 = ln 2 / (1 - rho),
+    # p90 = ln 10 / (1 - rho), p95 = ln 20 / (1 - rho). At rho 0.5: 1.386, 4.605, 5.991; at 0.8:
+    # 3.466, 11.513, 14.979.
+    model = queue_model({"desk": 1}, [{"serve": "desk", "time": exponential(1.0)}], rho, horizon, horizon / 20)
+    results = run(model)
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95)):
+        assert_theory_in_ci(results, f"external.time_in_system.{name}", -math.log(1 - q) / (1 - rho), max_rel_half)
+
+
+def erlang_c_wait_quantile(rate: float, mu: float, c: int, q: float) -> float:
+    """The q-quantile of the FIFO wait in queue of M/M/c: P(Wq > t) = C(c, a) exp(-(c mu - lambda) t)
+    with a = lambda / mu, so P(Wq > t) = 1 - q at t = ln(C / (1 - q)) / (c mu - lambda), for C > 1 - q
+    (else the quantile is 0, in the atom of customers who do not wait)."""
+    waiting = analytic.erlang_c(c, rate / mu)
+    assert waiting > 1 - q
+    return math.log(waiting / (1 - q)) / (c * mu - rate)
+
+
+@pytest.mark.parametrize("rho, horizon, max_rel_half, erlang_c, p90", [
+    # c = 3, mean service 2 (mu = 0.5), a = 3 rho. rho 0.7: a = 2.1, a^3/3! = 1.5435, / (1 - rho)
+    # = 5.145; 1 + a + a^2/2 = 5.305; C = 5.145 / (5.305 + 5.145) = 0.4923. c mu - lambda = 0.45:
+    # p90 = ln(4.923) / 0.45 = 3.542. rho 0.85: a = 2.55, 2.7636 / 0.15 = 18.424; 6.80125;
+    # C = 18.424 / 25.225 = 0.7304; c mu - lambda = 0.225: p90 = ln(7.304) / 0.225 = 8.837.
+    (0.7, 20_000, 0.05, 0.4923, 3.542),
+    (0.85, 20_000, 0.06, 0.7304, 8.837),
+])
+def test_mmc_wait_in_queue_has_the_erlang_c_tail(rho, horizon, max_rel_half, erlang_c, p90):
+    c, mean = 3, 2.0
+    rate = rho * c / mean
+    model = queue_model({"desk": c}, [{"serve": "desk", "time": exponential(mean)}], rate, horizon, horizon / 20)
+    results = run(model)
+    assert analytic.erlang_c(c, rate * mean) == pytest.approx(erlang_c, abs=1e-4)
+    theory = erlang_c_wait_quantile(rate, 1 / mean, c, 0.9)
+    assert theory == pytest.approx(p90, abs=1e-3)
+    assert_theory_in_ci(results, "external.queueing.p90", theory, max_rel_half)
 
 
 # --- networks ---------------------------------------------------------------------------------
