@@ -12,6 +12,7 @@ one row in twenty is expected to miss by chance alone; a row far outside is a bu
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,9 @@ def mm1(rho: float) -> Case:
                           horizon=40_000 if rho >= 0.9 else 20_000, warmup=4_000 if rho >= 0.9 else 2_000)
     return Case(f"M/M/1, rho = {rho}", "1 / (mu - lambda)", model,
                 [("mean time in system", "external.time_in_system.mean", analytic.mm1_sojourn(rho, 1.0)),
+                 ("p90 time in system", "external.time_in_system.p90", math.log(10) / (1.0 - rho)),
                  ("utilisation", "department.server.utilisation", rho)],
-                {"utilisation": "lambda / mu"})
+                {"utilisation": "lambda / mu", "p90 time in system": "exponential: ln 10 / (mu - lambda)"})
 
 
 def mmc() -> Case:
@@ -62,7 +64,10 @@ def mmc() -> Case:
                           horizon=10_000, warmup=1_000)
     return Case("M/M/c, c = 3, rho = 0.8", "Erlang C", model,
                 [("mean time in system", "external.time_in_system.mean", analytic.mmc_sojourn(lam, 1.0, c)),
-                 ("mean queueing time", "external.queueing.mean", analytic.mmc_wait(lam, 1.0, c))])
+                 ("mean queueing time", "external.queueing.mean", analytic.mmc_wait(lam, 1.0, c)),
+                 # P(Wq > t) = C exp(-(c mu - lambda) t): the tail a FIFO queue has and LIFO has not
+                 ("p90 queueing time", "external.queueing.p90", math.log(10 * analytic.erlang_c(c, lam)) / (c - lam))],
+                {"p90 queueing time": "Erlang C tail: ln(10 C) / (c mu - lambda)"})
 
 
 def tandem() -> Case:
