@@ -34,6 +34,7 @@ class SerialExecutor:
 
 
 CHUNK_SECONDS = 0.5  # the work a chunk aims at
+WATCH_SECONDS = 1.0  # how long a wait with no chunk finished goes before the workers are looked at
 
 
 class Chunks:
@@ -88,6 +89,25 @@ def _lost(future) -> bool:
     return isinstance(future.exception(), BrokenProcessPool)
 
 
+def _break_if_stuck(pool: ProcessPoolExecutor) -> None:
+    """Break a pool that a dead worker left hanging, so the run ends with WorkerLostError.
+
+    A worker killed while sending its result back (by the out-of-memory killer, or kill -9) leaves
+    part of a message in the result pipe. CPython's pool (3.11) then waits for the rest for ever: it
+    never notices the death, and the run hung. If a worker is dead while the pool still runs, the
+    other workers are stopped and this process's copy of the pipe's writing end closed: the pool then
+    reads the end of the pipe and breaks, as it does for any dead worker (BrokenProcessPool). The
+    pool's internals (_processes, _result_queue) are the only handle there is on this.
+    """
+    workers = list((pool._processes or {}).values())
+    if not any(worker.exitcode is not None for worker in workers):
+        return
+    for worker in workers:
+        worker.kill()
+        worker.join()
+    pool._result_queue._writer.close()
+
+
 def run_chunk(fn: Callable, chunk: list[tuple[int, Any]]) -> tuple[float, list[tuple[int, Any]]]:
     """Run a chunk on a worker: the seconds it took there (for Chunks) and its (index, result) pairs."""
     started = time.perf_counter()
@@ -115,7 +135,10 @@ class ProcessExecutor:
                     break
                 if not pending:
                     return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, pending = wait(pending, timeout=WATCH_SECONDS, return_when=FIRST_COMPLETED)
+                if not done:
+                    _break_if_stuck(self._pool)  # then the next wait finds the chunks lost
+                    continue
                 for future in done:
                     if not _lost(future):
                         yield from chunks.finished(future.result())

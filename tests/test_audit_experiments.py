@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from tiny_chain import tiny_chain
 
 from chainsim import Experiment, ModelError, ResultStore, Scenario, Sequential, apply_levers, simulate
 from chainsim.api import model_from_text
-from chainsim.errors import MAX_REPLICATIONS, MAX_WORKERS, WorkerLostError, whole_number
+from chainsim.errors import MAX_REPLICATIONS, MAX_WORKERS, whole_number
 from chainsim.store import StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,14 +226,20 @@ def test_a_worker_killed_mid_experiment_exits_5_says_how_to_resume_and_the_resum
 
     write_experiment(tmp_path, "lost", replications=60, horizon=SLOW_HORIZON, seed=4)
     cli = [sys.executable, "-m", "chainsim.cli", "experiment", "x.yaml", "--out", "x.sqlite", "--workers", "2"]
-    run = subprocess.Popen(cli, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while stored(tmp_path / "x.sqlite") < 10 and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    workers = psutil.Process(run.pid).children()
-    assert workers, "the run ended before a worker could be killed"
-    workers[0].kill()
-    _, err = run.communicate(timeout=120)
+    run = subprocess.Popen(cli, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while stored(tmp_path / "x.sqlite") < 10 and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        workers = psutil.Process(run.pid).children()
+        assert workers, "the run ended before a worker could be killed"
+        workers[0].kill()
+        _, err = run.communicate(timeout=120)
+    finally:  # a run that hung (it did, once: the worker died sending its result) is not left behind
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
     assert run.returncode == 5, err
     assert "Traceback" not in err
     assert ("error: a worker process stopped abruptly (killed, or out of memory); finished replications are in "
@@ -257,9 +265,6 @@ def test_results_name_a_bad_kpi_or_replication_instead_of_nan_or_an_index_error(
 
 def test_ctrl_c_in_chainsim_run_exits_130_like_experiment():
     """It printed click's 'Aborted!' and exited 1, unlike `chainsim experiment` (130)."""
-    import os
-    import signal
-
     cli = [sys.executable, "-m", "chainsim.cli", "run", str(ROOT / "models" / "retail_bank.yaml"), "-r", "5000",
            "--workers", "2"]
     run = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -458,23 +463,40 @@ def test_every_door_has_the_same_limits_on_workers_and_replications(tiny):
         assert (option.type.min, option.type.max) == (1, MAX_REPLICATIONS)
 
 
-def test_chainsim_run_says_a_worker_died_and_claims_to_keep_nothing(tmp_path, monkeypatch):
+def test_chainsim_run_says_a_worker_died_and_claims_to_keep_nothing(tmp_path):
     """The message said 'what finished before it is kept', but `run`, `report` and simulate() keep nothing;
-    only `experiment` (which stores) says where the finished replications are."""
-    from click.testing import CliRunner
+    only `experiment` (which stores) says where the finished replications are.
 
-    import chainsim.api
-    from chainsim.cli import main
-    from chainsim.executors import WORKER_LOST
-
-    def dies(*args, **kwargs):
-        raise WorkerLostError(WORKER_LOST)
+    A real `chainsim run` with two worker processes; once one of them has done some work, it gets
+    kill -9 (as the out-of-memory killer does). 300 replications of ~30 ms would take 4-5 s on two
+    workers, and the kill comes after 0.3 s of one worker's time, so it lands mid-run."""
+    import psutil
+    from crash_util import SLOW_HORIZON
 
     (tmp_path / "m.yaml").write_text(TINY)
-    monkeypatch.setattr(chainsim.api, "simulate", dies)
-    result = CliRunner().invoke(main, ["run", str(tmp_path / "m.yaml"), "--workers", "2"])
-    assert result.exit_code == 5
-    assert result.stderr == "error: a worker process stopped abruptly (killed, or out of memory)\n"
+    cli = [sys.executable, "-m", "chainsim.cli", "run", "m.yaml", "--workers", "2", "--replications", "300",
+           "--horizon", str(SLOW_HORIZON)]
+    run = subprocess.Popen(cli, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        busy = []
+        while not busy and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                busy = [w for w in psutil.Process(run.pid).children() if w.cpu_times().user > 0.3]
+            except psutil.Error:  # a process ended as it was looked at
+                busy = []
+        assert busy, "the run ended before a worker could be killed"
+        busy[0].kill()
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 5, err
+    assert err == "error: a worker process stopped abruptly (killed, or out of memory)\n"
+    assert out == ""
 
 
 def test_the_public_names_are_sorted_and_each_imports():

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import sparse, stats
+from scipy.sparse import linalg as sparse_linalg
 
 from chainsim import Model, Results, parse_model, simulate
 from chainsim import analytic as an
@@ -134,7 +135,13 @@ def test_rework_is_jackson_feedback():
     agrees_values(visits, 1 / (1 - p), 0.02, "visits per customer")
     assert net.visits[0] == pytest.approx(1 / (1 - p))
     agrees(results, "external.time_in_system.mean", net.network_sojourn, 0.05)
-    agrees(results, "external.time_in_system.mean", net.visits[0] * net.sojourn[0], 0.05)
+    # Apart from the customers' times, the station's own time averages: Jackson's desk is an M/M/1
+    # at rho = lam/(1-p) E[S] (first visits and redos together), busy that share of the time, with
+    # on average rho^2/(1 - rho) waiting (Lq of M/M/1).
+    rho = lam / (1 - p) / mu
+    assert net.utilisation[0] == pytest.approx(rho)
+    agrees(results, "department.desk.utilisation", rho, 0.02)
+    agrees(results, "department.desk.queue_length.mean", rho**2 / (1 - rho), 0.08)
     # The redo visits, queue and service, are the erring department's rework minutes.
     agrees(results, "attribution.desk.rework", (net.visits[0] - 1) * net.sojourn[0], 0.07)
     agrees(results, "attribution.desk.service", 1 / mu, 0.03)
@@ -476,14 +483,77 @@ def test_absence_as_a_distribution_of_staff_out():
     agrees(results, "department.back_office.staff.mean", 4 - 4 / 3, 0.03)
 
 
+def outage_mm1(lam: float, mu: float, up: float, down: float) -> tuple[float, float]:
+    """(Mean time in system, share of the time spent finishing a job during an outage) of an M/M/1
+    whose one staff member goes on outage after exp(mean up) on duty, for exp(mean down), and (as
+    the engine does) finishes the job in hand before stopping.
+
+    Phases: U (on duty), F (outage, still finishing the job in hand), I (outage, idle); N jobs in
+    the system. alpha = 1/up, beta = 1/down, rho = lam/mu. The outage clock ignores the queue, so
+    P(outage) = alpha/(alpha + beta). Zeroth moments: F is entered from U with N >= 1 at alpha and
+    left at mu + beta, so (mu + beta) p_F = alpha P(U, N >= 1); the staff member works a share rho
+    of the time, P(U, N >= 1) + p_F = rho; so p_F = alpha rho/(mu + alpha + beta), p_I = P(outage) - p_F.
+    First moments m_X = E[N; X] (the flow of N into and out of each phase balances):
+      F: (mu + beta) m_F = alpha m_U + lam p_F           (enter from U with N; arrivals; leave)
+      I: beta m_I = mu (m_F - p_F) + lam p_I             (enter from F with N - 1; arrivals; leave)
+    and the balance of E[N^2] (up by 2N + 1 at rate lam, down by 2N - 1 at rate mu while working):
+      lam (2L + 1) = mu (2 (m_U + m_F) - rho)  =>  L = (m_U + m_F)/rho - 1.
+    With S = m_U + m_F: m_F = (alpha S + lam p_F)/(mu + alpha + beta), m_I = L - S = S (1 - rho)/rho - 1,
+    and the I equation gives
+      S = [beta + mu lam p_F/(mu + alpha + beta) - mu p_F + lam p_I] / [beta (1 - rho)/rho - mu alpha/(mu + alpha + beta)].
+    Time in system W = L/lam (Little). With up -> inf it is M/M/1: S = rho/(1 - rho), W = 1/(mu - lam).
+    test_outage_theory_matches_the_generator checks it against the truncated chain solved numerically.
+    """
+    alpha, beta, rho = 1 / up, 1 / down, lam / mu
+    p_finishing = alpha * rho / (mu + alpha + beta)
+    p_idle = alpha / (alpha + beta) - p_finishing
+    s = ((beta + mu * lam * p_finishing / (mu + alpha + beta) - mu * p_finishing + lam * p_idle)
+         / (beta * (1 - rho) / rho - mu * alpha / (mu + alpha + beta)))
+    return (s / rho - 1) / lam, p_finishing
+
+
+def test_outage_theory_matches_the_generator():
+    # The same chain, states (N, phase) truncated at N = 300, solved from its generator pi Q = 0.
+    lam, mu, alpha, beta, top = 0.5, 1.0, 1 / 90, 1 / 10, 300
+    up, finishing, idle = (lambda n: n), (lambda n: top + n), (lambda n: 2 * top + 1 + n)  # noqa: E731
+    q = np.zeros((3 * top + 2, 3 * top + 2))
+    for n in range(top + 1):
+        if n < top:
+            q[up(n), up(n + 1)] = q[idle(n), idle(n + 1)] = lam
+            if n:
+                q[finishing(n), finishing(n + 1)] = lam
+        q[idle(n), up(n)] = beta
+        if n:
+            q[up(n), up(n - 1)] = q[finishing(n), idle(n - 1)] = mu
+            q[up(n), finishing(n)] = alpha
+            q[finishing(n), up(n)] = beta
+        else:
+            q[up(0), idle(0)] = alpha
+    np.fill_diagonal(q, -q.sum(axis=1))
+    a = q.T.copy()
+    a[0] = 1.0
+    pi = np.linalg.solve(a, np.eye(len(a))[0])
+    jobs = np.concatenate([np.arange(top + 1), np.arange(1, top + 1), np.arange(top + 1)])
+    time_in_system, finishing = outage_mm1(lam, mu, 90.0, 10.0)
+    assert pi @ jobs / lam == pytest.approx(time_in_system, rel=1e-9)
+    assert pi[top + 1:2 * top + 1].sum() == pytest.approx(finishing, rel=1e-9)
+    assert outage_mm1(lam, mu, 1e12, 10.0)[0] == pytest.approx(an.mm1_sojourn(lam, mu), rel=1e-9)
+
+
 def test_outage_lowers_capacity_and_raises_waits():
-    base = one_station(0.5, exponential(1.0), staff=1, horizon=20_000, replications=5)
-    out = base.with_changes({"departments.desk": {"staff": 1, "outages": {
-        "every": exponential(90.0), "lasts": fixed(10.0)}}})
-    plain, with_outages = simulate(base), simulate(out)
-    assert values(with_outages, "external.time_in_system.mean").mean() > \
-        1.3 * values(plain, "external.time_in_system.mean").mean()
-    agrees(with_outages, "department.desk.staff.mean", 0.9, 0.02)
+    # Outages exp(90) on duty, then exp(10) off, of the one staff member of an M/M/1 at rho 0.5: the
+    # time in system is 4.43 (outage_mm1), not the M/M/1's 2. On duty 90% of the time, plus the
+    # share p_F = 0.005 spent finishing a job in hand during an outage, which staff.mean counts as
+    # available (available = max(on duty, busy)); utilisation is then rho / (0.9 + p_F).
+    # Replications are long against the 100-minute outage cycle, so the intervals are narrow.
+    model = one_station(0.5, exponential(1.0), staff=1, horizon=50_000, warmup=1_000, replications=20,
+                        department={"outages": {"every": exponential(90.0), "lasts": exponential(10.0)}})
+    results = simulate(model)
+    time_in_system, finishing = outage_mm1(0.5, 1.0, 90.0, 10.0)
+    assert time_in_system > 2 * an.mm1_sojourn(0.5, 1.0)
+    agrees(results, "external.time_in_system.mean", time_in_system, 0.04)
+    agrees(results, "department.desk.staff.mean", 0.9 + finishing, 0.005)
+    agrees(results, "department.desk.utilisation", 0.5 / (0.9 + finishing), 0.01)
 
 
 # --- cross-trained pool ------------------------------------------------------------------------
@@ -497,19 +567,71 @@ def pooled(rule: str | None, rate: float = 0.7) -> Model:
                  horizon=20_000, warmup=500, replications=8, pools=pools)
 
 
+def pooled_chain(lam: float, mu: float, top: int = 40) -> dict[str, tuple[float, float]]:
+    """Mean time in system, and mean pool staff busy there, at billing and at claims of
+    `pooled("longest_queue", lam)`, exactly.
+
+    With exponential times and Poisson arrivals the model is a Markov chain on (b, c, f): jobs at
+    billing and at claims (in service and waiting), and what the pool member does (0 idle, 1 a
+    billing job, 2 a claims job). A department's own staff member is busy whenever it has a job
+    the pool member is not doing, and nobody is free while a queue exists, so the queues are
+    b - 1 - [f = 1] and c - 1 - [f = 2] (at least 0). As the engine (Department.submit,
+    Pool.dispatch): an arrival goes to its own free staff member, else to a free pool member, else
+    queues; a pool member who finishes takes from the longer queue (billing on a tie), or idles.
+    Truncated at `top` jobs a department (the mass there is below 1e-17); Little: T = E[jobs] / lam.
+    """
+    states = [(b, c, f) for b in range(top + 1) for c in range(top + 1) for f in range(3)
+              if (f or (b <= 1 and c <= 1)) and not (f == 1 and b == 0) and not (f == 2 and c == 0)]
+    index = {state: i for i, state in enumerate(states)}
+    rows, cols, rates = [], [], []
+
+    def move(state, to, rate):
+        if to in index:  # an arrival beyond the truncation is dropped
+            rows.append(index[state])
+            cols.append(index[to])
+            rates.append(rate)
+
+    for b, c, f in states:
+        own_b, own_c = b - (f == 1) >= 1, c - (f == 2) >= 1  # own staff member busy
+        move((b, c, f), (b + 1, c, 1 if own_b and f == 0 else f), lam)
+        move((b, c, f), (b, c + 1, 2 if own_c and f == 0 else f), lam)
+        if own_b:
+            move((b, c, f), (b - 1, c, f), mu)
+        if own_c:
+            move((b, c, f), (b, c - 1, f), mu)
+        if f:
+            b2, c2 = (b - 1, c) if f == 1 else (b, c - 1)
+            queue_b, queue_c = max(0, b2 - 1), max(0, c2 - 1)
+            move((b, c, f), (b2, c2, 0 if queue_b == queue_c == 0 else 1 if queue_b >= queue_c else 2), mu)
+    q = sparse.csr_matrix((rates, (rows, cols)), shape=(len(states), len(states)))
+    q = (q - sparse.diags(np.asarray(q.sum(axis=1)).ravel())).T.tolil()
+    q[0, :] = 1.0  # one balance equation is redundant: normalise instead
+    pi = sparse_linalg.spsolve(q.tocsc(), np.eye(len(states))[0])
+    jobs = np.array(states)
+    assert pi[(jobs[:, 0] == top) | (jobs[:, 1] == top)].sum() < 1e-12
+    return {"billing": (float(pi @ jobs[:, 0]) / lam, float(pi[jobs[:, 2] == 1].sum())),
+            "claims": (float(pi @ jobs[:, 1]) / lam, float(pi[jobs[:, 2] == 2].sum()))}
+
+
 @pytest.mark.slow
 def test_pool_lowers_waits_between_full_pooling_and_none():
     # Each department alone is M/M/1 at 0.7 (mean wait 0.7 / 0.3 = 2.33). One pool member who can
     # work for both can at best make the three staff a fully shared M/M/3 at 1.4 Erlangs; partial
-    # pooling lies between the two.
+    # pooling lies between the two, and the chain of pooled_chain gives it exactly (billing 1.223,
+    # claims 1.243: ties go to billing).
     alone = an.mmc_wait(0.7, 1.0, 1)
     shared = an.mmc_wait(1.4, 1.0, 3)
+    exact = pooled_chain(0.7, 1.0)
     without = simulate(pooled(None))
     agrees(without, "class.billing_case.time_in_system.mean", alone + 1.0, 0.08)
     results = simulate(pooled("longest_queue"))
     for dept in ("billing", "claims"):
         mean, lo, hi = t_interval(values(results, f"class.{dept}_case.time_in_system.mean"), level=LEVEL)
         assert shared + 1.0 < lo and hi < alone + 1.0, (dept, mean, shared, alone)
+        time_in_system, pool_busy = exact[dept]
+        assert shared + 1.0 < time_in_system < alone + 1.0
+        agrees(results, f"class.{dept}_case.time_in_system.mean", time_in_system, 0.03)
+        agrees(results, f"department.{dept}.pool_busy.mean", pool_busy, 0.03)
         # Pool staff are counted: own busy time + pool busy time = the work that arrived (0.7 per minute).
         work = values(results, f"department.{dept}.utilisation") * values(results, f"department.{dept}.staff.mean") \
             + values(results, f"department.{dept}.pool_busy.mean")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 
 import chainsim
 from chainsim.api import Results
@@ -154,17 +155,27 @@ def test_branch_with_certain_option(tmp_path):
 
 
 def test_even_branch_splits_customers(tmp_path):
-    # 400 customers 10 minutes apart (no queueing): each takes 5 or 5 + 7 minutes. The number
-    # through IT is Binomial(400, 0.5): sd 10, so 4 sd = 40 either side of 200.
+    # 6000 customers 10 minutes apart (no queueing): each takes 5 or 5 + 7 minutes. The number
+    # through IT is Binomial(6000, 0.5): the exact two-sided binomial test must not reject p = 0.5
+    # at the 0.1% level. The sample is large enough that p = 0.55 would be rejected: the counts the
+    # test accepts (sd 39 around 3000) are below 0.1% likely under Binomial(6000, 0.55) (mean 3300).
+    n = 6000
     journey = [
         {"serve": "front_desk", "time": fixed(5)},
         {"branch": [{"p": 0.5, "then": [{"serve": "it", "time": fixed(7)}]}, {"p": 0.5, "then": []}]},
     ]
-    arrivals = [10.0 * i for i in range(400)]
-    model = traced_model(tmp_path, arrivals, journey).with_changes({"run.horizon": 4000.0})
+    arrivals = [10.0 * i for i in range(n)]
+    model = traced_model(tmp_path, arrivals, journey).with_changes({"run.horizon": 10.0 * n})
     tis = run_once(model).customers()["time_in_system"]
-    assert set(tis) == {5.0, 12.0}
-    assert abs((tis == 12.0).sum() - 200) <= 40
+    assert len(tis) == n and set(tis) == {5.0, 12.0}
+    near = range(n // 2 - 300, n // 2 + 301)  # 7.7 sd either side: the test rejects both ends
+    accepted = [k for k in near if stats.binomtest(k, n, 0.5).pvalue > 0.001]
+    low, high = accepted[0], accepted[-1]
+    assert near[0] < low and high < near[-1] and accepted == list(range(low, high + 1))
+    for wrong in (0.45, 0.55):  # the test's power: these would fall in [low, high] less than 0.1% of the time
+        assert stats.binom.cdf(high, n, wrong) - stats.binom.cdf(low - 1, n, wrong) < 0.001
+    through_it = int((tis == 12.0).sum())
+    assert stats.binomtest(through_it, n, 0.5).pvalue > 0.001, (through_it, low, high)
 
 
 def _assert_attribution_sums(results: Results) -> int:

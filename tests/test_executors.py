@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import sys
+import threading
 import time
 import warnings
 from functools import partial
@@ -215,6 +218,51 @@ def test_a_dead_local_worker_is_a_worker_lost_error_after_what_finished():
     finally:
         executor.close()
     assert 3 not in got and len(got) >= 5 and all(got[i] == i for i in got)  # the probes and the other chunk
+
+
+def _die_while_sending_result_0(i: int) -> bytes:
+    """Task 0's worker kills itself once it is writing its result (200 MB) into the pool's pipe."""
+    if i != 0:
+        time.sleep(0.2)
+        return b"done"
+    main = threading.get_ident()
+
+    def kill_when_sending() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            frame = sys._current_frames().get(main)
+            while frame is not None and frame.f_code.co_name != "_send":  # multiprocessing.connection's write loop
+                frame = frame.f_back
+            if frame is not None:
+                time.sleep(0.005)  # some of the message is in the pipe, not all of it
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(0.0005)
+
+    threading.Thread(target=kill_when_sending, daemon=True).start()
+    return b"x" * 200_000_000
+
+
+def test_a_worker_killed_while_sending_its_result_is_a_worker_lost_error_not_a_hang():
+    """Half a result in the pool's pipe: CPython's pool waited for the rest for ever, never saw the death,
+    and `chainsim experiment` hung (found as an orphan process, still waiting 20 minutes on)."""
+    executor = ProcessExecutor(2)
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(list(executor.map(_die_while_sending_result_0, range(4))))
+        except WorkerLostError as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(60)
+    assert not runner.is_alive(), "the run hung after a worker died sending its result"
+    assert isinstance(outcome[0], WorkerLostError) and "a worker process stopped abruptly" in str(outcome[0])
+    try:
+        assert sorted(executor.map(abs, [-1, -2])) == [(0, 1), (1, 2)]  # a fresh pool: the executor still works
+    finally:
+        executor.close()
 
 
 def _die_on_3_when_told(flag: Path, i: int) -> int:
