@@ -223,7 +223,7 @@ def headline(runs: dict[str, chainsim.Results]) -> None:
             card = shown[i]
             colour = "off" if card.improved is None else ("inverse" if card.headline.lower_is_better else "normal")
             with col.container(border=True):
-                st.metric(card.headline.label, card.text(model), card.change_text(model), delta_color=colour,
+                st.metric(card.headline.label_for(model), card.text(model), card.change_text(model), delta_color=colour,
                           help=" · ".join(filter(None, [card.headline.meaning, card.ci_text(model),
                                                         card.change_ci_text(model)])))
                 base = cards[labels[0]][i]
@@ -258,6 +258,8 @@ def overview(model: chainsim.Model, runs: dict | None, models: dict[str, chainsi
     with right:
         runs_shown = " → ".join(models) if len(models) > 1 else "baseline"
         st.markdown(f"**Instant estimate** (queueing formulas, no simulation): {runs_shown.lower()}")
+        if caveat := studio.estimate_caveat(models[last]):
+            st.warning(caveat, icon="⏱")
         st.dataframe(studio.estimate_text(studio.estimate_table(models)), width="stretch")
         st.caption("Utilisation = offered staff time / staff on duty; wait = Erlang-C mean queueing time "
                    "(where the average staff on duty is not a whole number, from shifts, absence, outages or pools: "

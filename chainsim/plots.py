@@ -82,6 +82,12 @@ class Headline:
     kind: str  # "time", "share", "count" or "money"
     meaning: str  # what it counts, for the card's help
     lower_is_better: bool = True
+    per_run: bool = False  # a total over the measured run (churn), not a per-customer figure
+
+    def label_for(self, model: Model) -> str:
+        """The card's label; a total says over how long ('Revenue at risk, per 4 weeks'): read alone,
+        'EUR 6,196' passed for a day's or a year's."""
+        return f"{self.label}, per {measured_span(model)}" if self.per_run else self.label
 
 
 COMPLETED_ONLY = "completed customers only: those who abandoned or balked are in Abandoned"
@@ -100,19 +106,36 @@ HEADLINES = (
              "Share of arriving customers who gave up waiting or did not join (balked)"),
     Headline("churn.expected", "Expected churn", "count",
              "Customers expected to leave the company: late ones times churn_if_late, abandoned ones times "
-             "churn_if_abandoned"),
+             "churn_if_abandoned, over the measured run (from the warm-up to the horizon)", per_run=True),
     Headline("churn.revenue_at_risk", "Revenue at risk", "money",
-             "Expected churn weighed by each class's value"),
+             "Expected churn weighed by each class's value, over the measured run", per_run=True),
 )
+
+
+def measured_span(model: Model) -> str:
+    """The time the KPIs count, from the warm-up to the horizon, in the model's days or weeks: 'day'
+    for a run of one day or less (the bank's 8 hours), else '3 days', '4 weeks'."""
+    cycles = (model.run.horizon - model.run.warmup) / model.day_length
+    if cycles <= 1:
+        return "day" if _cycle_name(model) == "days" else f"{model.run.horizon - model.run.warmup:g} {_unit(model)}"
+    return f"{cycles:g} {_cycle_name(model)}"
 
 
 def not_measured(kpi: str, model: Model) -> str | None:
     """Why the model file cannot give this KPI a meaningful value, if it cannot."""
     if kpi == "external.within_sla" and all(c.sla is None for c in model.customers.values()):
         return "not measured: no customer class sets an `sla` in the model file"
+    if kpi.startswith("churn.") and not any(_can_churn(c) for c in model.customers.values()):
+        return ("not measured: no customer class can churn (churn_if_abandoned is 0, and churn_if_late is 0 "
+                "or nobody is ever late: no `sla` or `expectation`)")
     if kpi == "churn.revenue_at_risk" and not any(c.value for c in model.customers.values()):
         return "not measured: no customer class sets a `value` (revenue per customer) in the model file"
     return None
+
+
+def _can_churn(cls) -> bool:
+    late = cls.churn_if_late > 0 and (cls.expectation is not None or cls.sla is not None)
+    return late or cls.churn_if_abandoned > 0
 
 
 @dataclass(frozen=True)
@@ -220,7 +243,7 @@ def headline_table(runs: Mapping[str, Results]) -> pd.DataFrame:
             lo, hi = card.ci
             ci = "" if math.isnan(lo) else f" [{card.text(model, lo)}, {card.text(model, hi)}]"
             change = card.change_text(model)
-            row[card.headline.label] = card.text(model) + ci + (f" ({change})" if change else "")
+            row[card.headline.label_for(model)] = card.text(model) + ci + (f" ({change})" if change else "")
         rows[label] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("scenario")
 
@@ -274,7 +297,7 @@ def attribution_figure(runs: Mapping[str, Results]) -> go.Figure:
     fig.update_layout(barmode="stack", legend_traceorder="normal")
     fig.update_xaxes(title_text=f"{_unit(model)} per completed customer")
     fig.update_yaxes(title_text="department / run")
-    return _layout(fig, "Where do customers' minutes go? Time caused at each department",
+    return _layout(fig, f"Where do customers' {_unit(model)} go? Time caused at each department",
                    height=max(380, 90 + 38 * len(departments) * len(runs)))
 
 
@@ -372,8 +395,16 @@ def _mean_queue(results: Results, edges: np.ndarray) -> dict[str, np.ndarray]:
 def sweep_figure(sweep: Sweep, table: pd.DataFrame, head: Headline, kpi_unit: str) -> go.Figure:
     """A sweep's picture: a line with its 95% CI band for one lever, a heatmap for two."""
     if len(sweep.levers) == 1:
-        return sweep_line_figure(table, sweep.levers[0], head.label, kpi_unit)
-    return sweep_heatmap_figure(table, sweep.levers[0], sweep.levers[1], head, kpi_unit)
+        fig = sweep_line_figure(table, sweep.levers[0], head.label, kpi_unit)
+        if head.kind == "share":  # as the cards show it: 39.8%, not 0.398
+            fig.update_yaxes(tickformat=".0%", title_text=f"{head.label} (%)")
+        if sweep.levers[0].key.startswith("error_rate."):
+            fig.update_xaxes(tickformat=".0%", title_text=f"{_plain(sweep.levers[0].label)} (%)")
+        return fig
+    fig = sweep_heatmap_figure(table, sweep.levers[0], sweep.levers[1], head, kpi_unit)
+    if head.kind == "share":
+        fig.data[0].texttemplate = "%{z:.1%}"  # the means' panel
+    return fig
 
 
 def _axis_title(lever: LeverRange) -> str:

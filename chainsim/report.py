@@ -41,7 +41,7 @@ def _cards_html(runs: Mapping[str, Results]) -> str:
             cls = {True: "good", False: "bad", None: "flat"}[card.improved]
             change_html = (f"<div class='{cls}'>{html.escape(change)} vs {html.escape(next(iter(runs)))}</div>"
                            f"<div class='ci'>{html.escape(card.change_ci_text(model))}</div>") if change else ""
-            parts.append(f"<div class='card'><div class='label'>{html.escape(card.headline.label)}</div>"
+            parts.append(f"<div class='card'><div class='label'>{html.escape(card.headline.label_for(model))}</div>"
                          f"<div class='value'>{html.escape(card.text(model))}</div>"
                          f"<div class='ci'>{html.escape(card.ci_text(model))}</div>{change_html}</div>")
         parts.append("</div>")
@@ -69,12 +69,13 @@ def build_report(runs: Mapping[str, Results], scenario_text: str = "") -> str:
         ("Time in system", plots.time_in_system_figure(runs),
          "Share of completed customers served within a given time; further left is better."),
         ("Where the time goes", plots.attribution_figure(runs),
-         "Minutes per completed customer caused at each department: queueing, service, rework, clarification."),
+         f"{model.time_unit.capitalize()}s per completed customer caused at each department: queueing, service, "
+         "rework, clarification."),
         ("How busy each department is", plots.utilisation_figure(runs),
          "Utilisation of staff on duty. Hatched: staff held waiting on internal suppliers, capacity lost to "
          "the chain."),
-        ("Queues through the day", plots.queue_figure(runs),
-         "Jobs waiting at each department over the day, averaged over replications."),
+        ("Queues over time", plots.queue_figure(runs),
+         "Jobs waiting at each department over the run, averaged over replications."),
     ]
     body = [f"<h1>{html.escape(model.name)}</h1>",
             f"<div class='meta'>{first.replications} replications per run, seed {first.seed}, horizon "

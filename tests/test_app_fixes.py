@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 import yaml
 from streamlit.runtime.caching.cache_data_api import _data_caches
 from test_app import BANK, _app, _errors, _run_sweep
 
 import chainsim
-from chainsim import studio
+from chainsim import plots, studio
 
 HELLO = BANK.parent / "hello_chain.yaml"
 
@@ -250,3 +251,36 @@ def test_the_staff_slider_cuts_as_far_as_the_thinnest_open_hour_allows():
     assert (it.low, it.baseline) == (1, 3)
     assert "every hour it is open" in it.help
     chainsim.apply_levers(model, [{"lever": "add_staff", "department": "it", "count": it.low - it.baseline}])
+
+
+def test_percentages_and_units_say_what_changed_in_the_models_own_terms():
+    """hospital_ed's Lab at 3.3% moved to 3% read 'Lab errors 3% -> 3%'; insurance_claims' chart of hours
+    was titled 'customers' minutes'; a sweep of a share showed 0.398 where the cards show 39.8%."""
+    hospital = chainsim.load_model(BANK.parent / "hospital_ed.yaml")
+    assert studio.Scenario.baseline(hospital).with_lever("error_rate.lab", 0.03).describe(hospital) == \
+        "Lab errors 3.3% -> 3%"
+    assert "Baseline: 3.3%." in next(r.help for r in studio.lever_ranges(hospital) if r.key == "error_rate.lab")
+    claims = chainsim.load_model(BANK.parent / "insurance_claims.yaml").with_changes({"run.horizon": 400,
+                                                                                       "run.warmup": 0})
+    runs = {"Baseline": chainsim.simulate(claims, replications=2)}
+    assert plots.attribution_figure(runs).layout.title.text.startswith("Where do customers' hours go?")
+    bank = chainsim.load_model(BANK)
+    ranges = {r.key: r for r in studio.lever_ranges(bank)}
+    sweep = studio.Sweep.over([ranges["error_rate.back_office"]], 3)
+    table = pd.DataFrame({"x": [0.0, 0.08, 0.15, 0.3], "mean": [0.1, 0.12, 0.13, 0.2], "ci_low": [0.09] * 4,
+                          "ci_high": [0.21] * 4})
+    abandoned = next(h for h in plots.HEADLINES if h.kpi == "external.abandonment_rate")
+    line = plots.sweep_figure(sweep, table, abandoned, "share")
+    assert (line.layout.yaxis.tickformat, line.layout.xaxis.tickformat) == (".0%", ".0%")
+
+
+def test_the_instant_estimate_says_up_front_when_shifts_make_it_short():
+    """e-commerce's Warehouse: an estimated wait of 10.6 minutes against some 80 simulated, with only a
+    caption under the table saying shifts are left out."""
+    assert studio.estimate_caveat(chainsim.load_model(BANK.parent / "hello_chain.yaml")) is None  # no schedules
+    shop = chainsim.load_model(BANK.parent / "ecommerce_fulfilment.yaml")
+    caveat = studio.estimate_caveat(shop)
+    assert caveat.startswith("Staff change over the day here (Customer service, Billing, Warehouse, Shipping)")
+    at = _app()
+    at.sidebar.selectbox[0].set_value(BANK.parent / "ecommerce_fulfilment.yaml").run()
+    assert caveat in [w.value for w in at.warning]

@@ -170,9 +170,10 @@ def _card_notes(at) -> dict[str, str]:
     meanings = {h.label: h.meaning for h in plots.HEADLINES}
     notes = {}
     for m in at.metric:
+        label = m.label.partition(", per ")[0]  # totals over the run say over how long
         meaning, _, rest = m.help.partition(" · ")
-        assert meaning == meanings[m.label]
-        notes[m.label] = rest
+        assert meaning == meanings[label]
+        notes[label] = rest
     return notes
 
 
@@ -485,7 +486,7 @@ def test_revenue_at_risk_without_a_value_says_not_measured_and_cards_say_what_th
     at = _edit(_app(), _small({"rate": 0.1}, sla=10))  # churn can be counted, but no class sets a value
     at.button(key="run").click().run()
     notes = _card_notes(at)  # checks each card's help starts with what it counts
-    assert _metric(at, "Revenue at risk").value == "–"  # it read 'EUR 0', as if measured
+    assert _metric(at, "Revenue at risk, per day").value == "–"  # it read 'EUR 0', as if measured
     assert notes["Revenue at risk"] == "not measured: no customer class sets a `value` (revenue per customer) in the model file"
     assert "completed customers only" in plots.HEADLINES[4].meaning  # Within SLA beside Abandoned
     assert notes["Within SLA"].startswith("95% CI")
@@ -515,3 +516,20 @@ def test_the_queue_chart_says_how_long_a_run_it_spans_and_shades_the_warm_up():
     # It said "over the day" for 4 days of the hospital and 5 weeks of claims.
     assert titles == {"retail_bank": "over the day", "hospital_ed": "over the run (4 days)",
                       "insurance_claims": "over the run (5 weeks)"}
+
+
+def test_totals_say_over_how_long_and_a_model_where_nobody_can_churn_says_so():
+    """'EUR 6,196' of revenue at risk in insurance_claims was 4 measured weeks, read alone as a day's or a
+    year's; the hospital, whose patients do not churn (churn_if_* 0), showed 'Expected churn 0.0'."""
+    claims = chainsim.load_model(BANK.parent / "insurance_claims.yaml")  # 5 weeks, the first a warm-up
+    bank = chainsim.load_model(BANK)  # one 8-hour day
+    churn, revenue = plots.HEADLINES[6], plots.HEADLINES[7]
+    assert (churn.label_for(claims), revenue.label_for(bank)) == ("Expected churn, per 4 weeks",
+                                                                  "Revenue at risk, per day")
+    assert plots.HEADLINES[0].label_for(claims) == "Waiting in queues"  # a mean per customer: no period
+    hospital = chainsim.load_model(BANK.parent / "hospital_ed.yaml")
+    assert plots.not_measured("churn.expected", hospital).startswith("not measured: no customer class can churn")
+    assert plots.not_measured("churn.expected", bank) is None
+    cards = plots.headline_cards({"Baseline": chainsim.simulate(hospital.with_changes({"run.horizon": 2000}),
+                                                                replications=2)})["Baseline"]
+    assert cards[6].text(hospital) == "–" and cards[6].ci_text(hospital).startswith("not measured")
