@@ -347,7 +347,7 @@ def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
     the warm-up, left out of every KPI, is shaded."""
     model = next(iter(runs.values())).model
     colours, names = department_colours(model), _names(model)
-    edges = np.linspace(0, model.run.horizon, bins + 1)
+    edges = _queue_bins(model, bins)
     fig = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, subplot_titles=[_plain(label) for label in runs],
                         horizontal_spacing=0.04)
     for col, results in enumerate(runs.values(), start=1):
@@ -359,6 +359,11 @@ def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
                                      hovertemplate="%{x:.0f}: %{y:.2f} waiting<extra>" + names[d] + "</extra>"),
                           row=1, col=col)
         fig.update_xaxes(title_text=f"time since the start of the run ({_unit(model)})", row=1, col=col)
+        cycles = math.ceil(model.run.horizon / model.day_length - 1e-9)
+        if cycles > 1:  # each day (or week) marked: 0-5760 minutes said nothing of which day
+            name = {"days": "day", "weeks": "week"}.get(_cycle_name(model), "cycle")
+            fig.update_xaxes(tickvals=[k * model.day_length for k in range(cycles)],
+                             ticktext=[f"{name} {k + 1}" for k in range(cycles)], row=1, col=col)
         if model.run.warmup > 0:
             fig.add_vrect(x0=0, x1=model.run.warmup, fillcolor="#999999", opacity=0.15, line_width=0,
                           annotation_text="warm-up", annotation_position="top left", row=1, col=col)
@@ -369,6 +374,23 @@ def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0, "xanchor": "left"},
                       margin={"b": 100})
     return fig
+
+
+NICE_HOURS = (0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 24, 48, 168)  # bin widths that divide a day or a week
+
+
+def _queue_bins(model: Model, bins: int) -> np.ndarray:
+    """About `bins` equal bins over the run; over several days (or weeks), a width that divides the
+    day, so every day is binned alike: 8.75-hour bins beat against a 9-hour working day, and the lines
+    zigzagged from week to week."""
+    horizon, day = model.run.horizon, model.day_length
+    if horizon <= day:
+        return np.linspace(0, horizon, bins + 1)
+    hour = {"second": 3600.0, "minute": 60.0, "hour": 1.0, "day": 1 / 24}[model.time_unit]
+    widths = [h * hour for h in NICE_HOURS if h * hour >= horizon / bins and math.isclose(day / (h * hour),
+                                                                                          round(day / (h * hour)))]
+    width = widths[0] if widths else horizon / bins
+    return np.append(np.arange(0, horizon - 1e-9 * horizon, width), horizon)
 
 
 def _cycle_name(model: Model) -> str:

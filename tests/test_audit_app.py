@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -516,6 +517,21 @@ def test_the_queue_chart_says_how_long_a_run_it_spans_and_shades_the_warm_up():
     # It said "over the day" for 4 days of the hospital and 5 weeks of claims.
     assert titles == {"retail_bank": "over the day", "hospital_ed": "over the run (4 days)",
                       "insurance_claims": "over the run (5 weeks)"}
+
+
+def test_a_queue_chart_of_several_days_marks_each_day_and_bins_every_day_alike():
+    """Claims' 840 hours in 96 bins of 8.75 h beat against its 9-hour working day (the lines zigzagged
+    from week to week), on an axis of bare hours 0-840."""
+    claims = chainsim.load_model(BANK.parent / "insurance_claims.yaml")
+    edges = plots._queue_bins(claims, 96)
+    assert np.allclose(np.diff(edges), 12.0) and edges[-1] == 840  # 12 h divides the 168-hour week
+    hospital = chainsim.load_model(BANK.parent / "hospital_ed.yaml")  # 4 days of minutes: hourly bins
+    assert np.allclose(np.diff(plots._queue_bins(hospital, 96)), 60.0)
+    bank = chainsim.load_model(BANK)  # one day: as many bins as asked
+    assert len(plots._queue_bins(bank, 96)) == 97
+    figure = plots.queue_figure({"Baseline": chainsim.simulate(hospital.with_changes({"run.horizon": 2880}),
+                                                               replications=1)})
+    assert (list(figure.layout.xaxis.tickvals), list(figure.layout.xaxis.ticktext)) == ([0, 1440], ["day 1", "day 2"])
 
 
 def test_totals_say_over_how_long_and_a_model_where_nobody_can_churn_says_so():
