@@ -320,7 +320,7 @@ def show_sweep(key: tuple, head: plots.Headline) -> None:
                 "swept), so its chart is hidden. Press **Run sweep** to sweep again.")
         return
     table = done.table(results, head.kpi)
-    if table["mean"].isna().all():  # an empty chart said nothing
+    if table["mean"].isna().all() or plots.not_measured(head.kpi, results[0].model):  # an empty or flat-0 chart
         st.info(f"{head.label} has no value at any point of this sweep: "
                 f"{plots.no_value_reason(head.kpi, results[0].model)}. Pick another KPI.")
         return

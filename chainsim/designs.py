@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scipy.stats import qmc
@@ -46,6 +46,7 @@ class Factor:
     high: float | None = None
     integer: bool = False
     cost_per_unit: float = 0.0
+    base: float = 0.0  # a path factor's value in the model: its cost is for the change from there
 
     def change(self, value: Any) -> tuple[dict[str, Any], list[dict]]:
         """(overrides, levers) that set this factor to value; a lever carries its cost."""
@@ -57,9 +58,11 @@ class Factor:
         return {}, [lever]
 
     def cost(self, value: Any) -> float:
-        """|value| x cost_per_unit: a cut is costed like a hire, as the effort of the change (costs are never
-        negative, since results rank improvement per unit of cost)."""
-        return self.cost_per_unit * abs(value) if self.cost_per_unit else 0.0
+        """|change| x cost_per_unit, the change being a lever field's value, or a model path's value less
+        the model's (staff 3 where the model has 2 is one hire, not three): a cut is costed like a hire,
+        as the effort of the change (costs are never negative, since results rank improvement per unit
+        of cost)."""
+        return self.cost_per_unit * abs(value - self.base) if self.cost_per_unit else 0.0
 
     def at(self, u: float) -> float:
         """The value at position u in [0, 1) of the range (integers: equal-width cells)."""
@@ -216,6 +219,20 @@ def _check_whole_numbers(factors: list[Factor], point: Point, model: Model) -> N
                                   f"draws fractions such as {value:.4g}: add `integer: true` to this factor")])
 
 
+def _number_at(model: Model, path: str) -> float:
+    """The number at a dotted path of the model (list items by index); 0 where there is none (a staff
+    path of a department with a schedule), so the cost is of the whole value, as without a model."""
+    node: Any = model.model_dump(by_alias=True)
+    for key in path.split("."):
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        elif isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
+            return 0.0
+    return float(node) if is_number(node) else 0.0
+
+
 def _fits(model: Model, factor: Factor, value: Any) -> bool:
     """Whether the model takes this factor's value (the other factors as in the model)."""
     overrides, levers = factor.change(value)
@@ -241,6 +258,8 @@ def expand(design: dict, where: str = "design", model: Model | None = None) -> l
     if not isinstance(specs, dict) or not specs:
         raise ModelError([Problem(f"{where}.factors", "give the factors: a mapping of name -> values or range")])
     factors = [parse_factor(name, spec, f"{where}.factors.{name}") for name, spec in specs.items()]
+    if model is not None:
+        factors = [replace(f, base=_number_at(model, f.path)) if f.path and f.cost_per_unit else f for f in factors]
     if kind == "grid":
         return grid(factors)
     if kind == "latin_hypercube":

@@ -115,10 +115,12 @@ HEADLINES = (
 def measured_span(model: Model) -> str:
     """The time the KPIs count, from the warm-up to the horizon, in the model's days or weeks: 'day'
     for a run of one day or less (the bank's 8 hours), else '3 days', '4 weeks'."""
-    cycles = (model.run.horizon - model.run.warmup) / model.day_length
-    if cycles <= 1:
-        return "day" if _cycle_name(model) == "days" else f"{model.run.horizon - model.run.warmup:g} {_unit(model)}"
-    return f"{cycles:g} {_cycle_name(model)}"
+    span = model.run.horizon - model.run.warmup
+    if model.run.horizon <= model.day_length and _cycle_name(model) == "days":
+        return "day"  # a business day, the bank's 8 hours
+    if span <= model.day_length:
+        return f"{span:g} {_unit(model)}"  # 12 hours after a day's warm-up are not a day
+    return f"{span / model.day_length:g} {_cycle_name(model)}"
 
 
 def not_measured(kpi: str, model: Model) -> str | None:
@@ -419,9 +421,9 @@ def sweep_figure(sweep: Sweep, table: pd.DataFrame, head: Headline, kpi_unit: st
     if len(sweep.levers) == 1:
         fig = sweep_line_figure(table, sweep.levers[0], head.label, kpi_unit)
         if head.kind == "share":  # as the cards show it: 39.8%, not 0.398
-            fig.update_yaxes(tickformat=".0%", title_text=f"{head.label} (%)")
+            fig.update_yaxes(tickformat=".2~%", title_text=f"{head.label} (%)")  # 0.5%, 1%, 1.5%: no repeats
         if sweep.levers[0].key.startswith("error_rate."):
-            fig.update_xaxes(tickformat=".0%", title_text=f"{_plain(sweep.levers[0].label)} (%)")
+            fig.update_xaxes(tickformat=".2~%", title_text=f"{_plain(sweep.levers[0].label)} (%)")
         return fig
     fig = sweep_heatmap_figure(table, sweep.levers[0], sweep.levers[1], head, kpi_unit)
     if head.kind == "share":

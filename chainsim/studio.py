@@ -422,10 +422,15 @@ def lever_ranges(model: Model) -> list[LeverRange]:
                                   f"(lever shift_pattern). Baseline: {n}."))
     for dept in model.departments:
         if dept in base.error_rate:
-            rate = base.error_rate[dept]
+            rate, work = base.error_rate[dept], department_work(model, dept)
+            pinned = sum(w.error_rate is not None for w in work)  # work that sets the rate (here, this one) itself
+            if rate == 0 and work and pinned == len(work):
+                continue  # a rate set on the department would reach none of its work: a slider doing nothing
+            note = " Work that sets its own error_rate keeps it." if rate == 0 and pinned else ""
             out.append(LeverRange(f"error_rate.{dept}", f"{names[dept]} error rate", 0.0,
                                   error_rate_high(rate), 0.01, rate, "share of work redone",
-                                  f"Probability that work done here comes back as rework. Baseline: {percent(rate)}."))
+                                  f"Probability that work done here comes back as rework. Baseline: "
+                                  f"{percent(rate)}.{note}"))
         else:
             rates = ", ".join(percent(r) for r in sorted(error_rates(model, dept)))
             out.append(LeverRange(f"error_factor.{dept}", f"{names[dept]} errors", 0.0,
@@ -482,7 +487,7 @@ def several_error_rates(model: Model, department: str) -> bool:
 def error_factor_high(model: Model, department: str) -> float:
     """Top of an errors-factor slider: x3, or less where the highest rate would pass ERROR_RATE_MAX
     (but not below x1: the model as written stays reachable)."""
-    return max(1.0, min(3.0, math.floor(100 * ERROR_RATE_MAX / max(error_rates(model, department))) / 100))
+    return max(1.0, min(3.0, math.floor(20 * ERROR_RATE_MAX / max(error_rates(model, department))) / 20))  # its steps
 
 
 def department_work(model: Model, department: str) -> list[Serve | Request]:
@@ -618,7 +623,7 @@ def sweep_values(lever: LeverRange, points: int) -> list[float]:
     and the value as modelled: the chart marks it, and without a point there the line or grid said
     nothing about where the model stands."""
     values = np.linspace(lever.low, lever.high, points)
-    values = lever.low + np.round((values - lever.low) / lever.step) * lever.step
+    values = np.clip(lever.low + np.round((values - lever.low) / lever.step) * lever.step, lever.low, lever.high)
     if lever.low <= lever.baseline <= lever.high:
         values = np.append(values, lever.baseline)
     return sorted({round(float(v), 9) for v in values})
@@ -701,6 +706,9 @@ class SidebarSettings:
             levers[r.key] = value if kept else r.baseline
             if not kept and old is not None and value is not None and value != old.baseline:  # it had been moved
                 put_back.append(r.label)
+        for key, old in old_ranges.items():  # a moved lever the edit replaced (an error rate now of several
+            if key not in levers and self.levers.get(key, old.baseline) != old.baseline:  # rates: a factor)
+                put_back.append(old.label)
         same_run = before.run.replications == model.run.replications and before.run.seed == model.run.seed
         replications, seed = (self.replications, self.seed) if same_run else (after.replications, after.seed)
         return SidebarSettings(after.model_json, replications, seed, levers), put_back

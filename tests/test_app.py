@@ -330,6 +330,7 @@ def test_sweep_values_sit_on_the_sliders_steps_and_include_the_value_as_modelled
     assert studio.sweep_values(lever(0.0, 0.3, 0.01, 0.08), 3) == [0.0, 0.08, 0.15, 0.3]
     assert studio.sweep_values(lever(1, 7, 1, 4), 3) == [1, 4, 7]  # already a point: not twice
     assert studio.sweep_values(lever(1, 7, 1, 9), 3) == [1, 4, 7]  # outside the range: not added
+    assert studio.sweep_values(lever(0.0, 2.79, 0.05, 1.0), 6)[-1] == 2.79  # snapped to 2.8, past the top
 
 
 def test_a_sweep_grid_runs_in_a_stable_order_and_tabulates_its_ci(bank_runs):

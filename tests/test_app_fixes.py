@@ -271,7 +271,7 @@ def test_percentages_and_units_say_what_changed_in_the_models_own_terms():
                           "ci_high": [0.21] * 4})
     abandoned = next(h for h in plots.HEADLINES if h.kpi == "external.abandonment_rate")
     line = plots.sweep_figure(sweep, table, abandoned, "share")
-    assert (line.layout.yaxis.tickformat, line.layout.xaxis.tickformat) == (".0%", ".0%")
+    assert (line.layout.yaxis.tickformat, line.layout.xaxis.tickformat) == (".2~%", ".2~%")
 
 
 def test_the_instant_estimate_says_up_front_when_shifts_make_it_short():
@@ -284,3 +284,30 @@ def test_the_instant_estimate_says_up_front_when_shifts_make_it_short():
     at = _app()
     at.sidebar.selectbox[0].set_value(BANK.parent / "ecommerce_fulfilment.yaml").run()
     assert caveat in [w.value for w in at.warning]
+
+
+def test_a_moved_error_rate_whose_slider_an_edit_replaces_is_said_to_go_back():
+    """An edit giving the back office's step a rate of its own turns its error-rate slider into an errors
+    factor: the 5% set before was dropped without the note that says so for every other lever."""
+    bank = chainsim.load_model(BANK)
+    moved = studio.SidebarSettings.defaults(bank)
+    moved = studio.SidebarSettings(moved.model_json, moved.replications, moved.seed,
+                                   {**moved.levers, "error_rate.back_office": 0.05})
+    data = yaml.safe_load(BANK.read_text())
+    data["customers"]["walk_in"]["journey"][1]["branch"][0]["then"][0]["error_rate"] = 0.2
+    edited = chainsim.parse_model(data)
+    carried, put_back = moved.carried_to(edited)
+    assert carried.levers["error_factor.back_office"] == 1.0 and "error_rate.back_office" not in carried.levers
+    assert put_back == ["Back office error rate"]
+
+
+def test_no_error_rate_slider_where_every_piece_of_work_pins_its_rate_at_zero():
+    """The back office's only work set `error_rate: 0` itself: its slider moved the department's rate,
+    which reached nothing, while the scenario text said 'Back office errors 0% -> 20%'."""
+    data = yaml.safe_load(BANK.read_text())
+    del data["departments"]["back_office"]["error_rate"]
+    data["customers"]["walk_in"]["journey"][1]["branch"][0]["then"][0]["error_rate"] = 0
+    pinned = chainsim.parse_model(data)
+    keys = [r.key for r in studio.lever_ranges(pinned)]
+    assert "error_rate.back_office" not in keys and "error_factor.back_office" not in keys
+    assert "error_rate.it" in keys  # its work takes the department's rate

@@ -543,6 +543,8 @@ def test_totals_say_over_how_long_and_a_model_where_nobody_can_churn_says_so():
     assert (churn.label_for(claims), revenue.label_for(bank)) == ("Expected churn, per 4 weeks",
                                                                   "Revenue at risk, per day")
     assert plots.HEADLINES[0].label_for(claims) == "Waiting in queues"  # a mean per customer: no period
+    half = bank.with_changes({"run.horizon": 2160, "run.warmup": 1440})  # 12 hours after a day's warm-up
+    assert churn.label_for(half) == "Expected churn, per 720 minutes"
     hospital = chainsim.load_model(BANK.parent / "hospital_ed.yaml")
     assert plots.not_measured("churn.expected", hospital).startswith("not measured: no customer class can churn")
     assert plots.not_measured("churn.expected", bank) is None

@@ -38,14 +38,16 @@ def design_refused(tmp_path: Path, design: dict) -> list[str]:
 # --- 1. a model-path factor's cost_per_unit is the scenario's cost -------------------------------------
 
 
-def test_a_path_factor_costs_its_value_times_cost_per_unit(tmp_path):
+def test_a_path_factor_costs_its_change_from_the_model_times_cost_per_unit(tmp_path):
+    """The model has 1 in the back office: 'analysts=1' is no change (it cost 100 once paths were costed
+    on their whole value, 0 before), 'analysts=3' two hires; a lever factor's value is its change."""
     x = experiment(tmp_path, design={"type": "grid", "factors": {
-        "analysts": {"path": "departments.back_office.staff", "values": [1, 2], "cost_per_unit": 100},
+        "analysts": {"path": "departments.back_office.staff", "values": [1, 3], "cost_per_unit": 100},
         "clerks": {"lever": "add_staff", "department": "front_desk", "vary": "count", "values": [0, -1],
                    "cost_per_unit": 10}}})
     assert {s.name: s.total_cost for s in x.scenarios} == {
-        "baseline": 0.0, "analysts=1, clerks=0": 100.0, "analysts=1, clerks=-1": 110.0,
-        "analysts=2, clerks=0": 200.0, "analysts=2, clerks=-1": 210.0}
+        "baseline": 0.0, "analysts=1, clerks=0": 0.0, "analysts=1, clerks=-1": 10.0,
+        "analysts=3, clerks=0": 200.0, "analysts=3, clerks=-1": 210.0}
 
 
 # --- 2. names are never cut ----------------------------------------------------------------------------
