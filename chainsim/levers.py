@@ -217,10 +217,13 @@ def _edit_train(data: dict, f: dict, path: str) -> None:
 
 
 def _error_rates(data: dict, name: str) -> list[float]:
-    """The error rates train multiplies: the department's, and those its steps and requests to it set."""
+    """The error rates the department's work runs with: each step's and request's own, else the
+    department's (which counts alone for a department with no work); a department rate that every
+    piece of work overrides changes nothing."""
+    default = data["departments"][name].get("error_rate", 0.0)
     works = [*(s for s in _all_serves(data) if s["serve"] == name),
              *(r for r, _holder in _all_requests(data) if r["request"] == name)]
-    return [data["departments"][name].get("error_rate", 0.0), *(w["error_rate"] for w in works if "error_rate" in w)]
+    return [w.get("error_rate", default) for w in works] or [default]
 
 
 def _check_error_factor(rates: list[float], errors: float, name: str, path: str) -> None:

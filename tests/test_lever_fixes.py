@@ -154,6 +154,10 @@ def test_training_errors_where_there_are_none_is_refused():
     assert refused([{"lever": "train", "department": "front_desk", "error_factor": 0.5}]) == [
         "levers[0].error_factor: no work of 'front_desk' has errors (its error rates are 0), so error_factor "
         "changes nothing: set departments.front_desk.error_rate with an override instead, or leave error_factor out"]
+    # The back office's 8% is overridden by its only work, the request, at 0: training its errors does nothing.
+    pinned = model_from_text(MODEL.replace("clarify: {p: 0.2}}", "clarify: {p: 0.2}, error_rate: 0}"))
+    with pytest.raises(ModelError, match=r"no work of 'back_office' has errors"):
+        apply_levers(pinned, [{"lever": "train", "department": "back_office", "error_factor": 0.5}])
     for fields in ({"time_factor": 0.9}, {"time_factor": 0.9, "error_factor": 1}):
         model = apply_levers(model_from_text(MODEL), [{"lever": "train", "department": "front_desk", **fields}])
         assert model.customers["walk_in"].journey[0].time.mean == pytest.approx(5.4)
