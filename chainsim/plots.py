@@ -379,6 +379,7 @@ def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
 
 
 NICE_HOURS = (0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 24, 48, 168)  # bin widths that divide a day or a week
+HOURS_PER_UNIT = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1, "day": 24}
 
 
 def _queue_bins(model: Model, bins: int) -> np.ndarray:
@@ -388,7 +389,7 @@ def _queue_bins(model: Model, bins: int) -> np.ndarray:
     horizon, day = model.run.horizon, model.day_length
     if horizon <= day:
         return np.linspace(0, horizon, bins + 1)
-    hour = {"second": 3600.0, "minute": 60.0, "hour": 1.0, "day": 1 / 24}[model.time_unit]
+    hour = 1 / HOURS_PER_UNIT[model.time_unit]  # an hour in the model's time unit
     widths = [h * hour for h in NICE_HOURS if h * hour >= horizon / bins and math.isclose(day / (h * hour),
                                                                                           round(day / (h * hour)))]
     width = widths[0] if widths else horizon / bins
@@ -397,7 +398,7 @@ def _queue_bins(model: Model, bins: int) -> np.ndarray:
 
 def _cycle_name(model: Model) -> str:
     """What the model's run.day_length is: days, weeks, or a cycle of its own length."""
-    hours = model.day_length * {"second": 1 / 3600, "minute": 1 / 60, "hour": 1, "day": 24}[model.time_unit]
+    hours = model.day_length * HOURS_PER_UNIT[model.time_unit]
     return {24: "days", 168: "weeks"}.get(round(hours, 9), f"cycles of {model.day_length:g} {_unit(model)}")
 
 
