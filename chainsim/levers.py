@@ -298,10 +298,16 @@ def _classes(data: dict, f: dict, path: str) -> list[str]:
     return [_name(f["class"], data["customers"], "customer class", f"{path}.class")]
 
 
+MAX_GROWTH_PERCENT = 9_900  # demand_growth: at most 100 times the arrivals
+
+
 def _edit_demand_growth(data: dict, f: dict, path: str) -> None:
     percent = _number(f["percent"], f"{path}.percent")
     if percent <= -100:
         raise ModelError([Problem(f"{path}.percent", f"must be > -100 (got {percent:g}): -100% is no demand at all")])
+    if percent > MAX_GROWTH_PERCENT:  # 1e306 was taken, and ran until run.max_customers stopped it, unnamed
+        raise ModelError([Problem(f"{path}.percent", f"must be at most {MAX_GROWTH_PERCENT:,} (got {percent:g}): "
+                                  "demand 100 times today's is another business; write its arrival rates instead")])
     factor = 1 + percent / 100
     for cname in _classes(data, f, path):
         arrivals = data["customers"][cname]["arrivals"]

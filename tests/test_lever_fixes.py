@@ -218,3 +218,13 @@ def test_a_design_field_the_design_would_ignore_is_refused(tmp_path, design, pro
     assert design_refused(tmp_path, design) == [problem]
     with pytest.raises(ModelError, match="ignores"):
         expand(design)
+
+
+def test_demand_growth_past_a_hundred_times_is_refused_at_the_lever():
+    """percent: 1e306 was taken (a rate of 1.5e303) and ran ~30 s until run.max_customers stopped it,
+    with a message that did not name the lever."""
+    assert refused([{"lever": "demand_growth", "percent": 1e306}]) == [
+        "levers[0].percent: must be at most 9,900 (got 1e+306): demand 100 times today's is another business; "
+        "write its arrival rates instead"]
+    grown = apply_levers(model_from_text(MODEL), [{"lever": "demand_growth", "percent": 9_900}])
+    assert grown.customers["walk_in"].arrivals.rate == pytest.approx(0.2 * 100)
