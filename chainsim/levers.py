@@ -199,7 +199,7 @@ def _edit_train(data: dict, f: dict, path: str) -> None:
     errors = _number(f["error_factor"], f"{path}.error_factor", minimum=0)
     time = _number(f["time_factor"], f"{path}.time_factor", positive=True)
     if errors != 1:
-        _check_error_factor(_error_rates(data, name), errors, name, f"{path}.error_factor")
+        _check_error_factor(work_error_rates(data, name), errors, name, f"{path}.error_factor")
     dept = data["departments"][name]
     if "error_rate" in dept:
         dept["error_rate"] *= errors
@@ -216,7 +216,7 @@ def _edit_train(data: dict, f: dict, path: str) -> None:
             _train_work(request, errors, time, path)
 
 
-def _error_rates(data: dict, name: str) -> list[float]:
+def work_error_rates(data: dict, name: str) -> list[float]:
     """The error rates the department's work runs with: each step's and request's own, else the
     department's (which counts alone for a department with no work); a department rate that every
     piece of work overrides changes nothing."""

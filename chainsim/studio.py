@@ -22,7 +22,7 @@ import yaml
 
 from chainsim.api import Results, model_from_text
 from chainsim.errors import ModelError, Problem
-from chainsim.levers import apply_levers
+from chainsim.levers import apply_levers, work_error_rates
 from chainsim.load import arrival_rate, error_rate, offered_load
 from chainsim.metrics import t_interval
 from chainsim.model import (
@@ -472,9 +472,8 @@ def error_rate_high(rate: float) -> float:
 
 
 def error_rates(model: Model, department: str) -> set[float]:
-    """The error rates of the work a department does: its own, and those its steps and requests set."""
-    default = model.departments[department].error_rate
-    return {default if work.error_rate is None else work.error_rate for work in department_work(model, department)}
+    """The error rates the department's work runs with, as lever train sees them."""
+    return set(work_error_rates(model.model_dump(by_alias=True, exclude_none=True), department))
 
 
 def several_error_rates(model: Model, department: str) -> bool:
