@@ -144,10 +144,12 @@ class ProcessExecutor:
                         yield from chunks.finished(future.result())
                 if any(_lost(future) for future in done):
                     break
-            # The pool is broken: the other chunks end now, some with results worth keeping. A fresh
-            # pool keeps this executor usable (the caller may have passed it in, and run again).
+            # The pool is broken: the other chunks end now, some with results worth keeping. Its
+            # manager thread still closes pipes after that; waiting for it keeps it from racing the
+            # interpreter's exit (a traceback under the CLI's message). A fresh pool keeps this
+            # executor usable (the caller may have passed it in, and run again).
             finished, pending = wait(pending)
-            self._pool.shutdown(wait=False)
+            self._pool.shutdown(wait=True)
             self._pool = ProcessPoolExecutor(max_workers=self.workers)
             for future in finished:
                 if not _lost(future):

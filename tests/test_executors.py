@@ -220,6 +220,22 @@ def test_a_dead_local_worker_is_a_worker_lost_error_after_what_finished():
     assert 3 not in got and len(got) >= 5 and all(got[i] == i for i in got)  # the probes and the other chunk
 
 
+def test_a_broken_pool_is_wound_up_before_the_caller_hears_of_the_dead_worker():
+    """The broken pool's manager thread went on closing its pipes after WorkerLostError was raised. The
+    CLI, exiting with code 5 meanwhile, raced it at interpreter exit and printed a traceback under its
+    one-line message (`OSError: [Errno 9] Bad file descriptor`, seen in CI). No thread of the pool may
+    outlive the error."""
+    before = set(threading.enumerate())
+    executor = ProcessExecutor(2)
+    try:
+        with pytest.raises(WorkerLostError, match="a worker process stopped abruptly"):
+            for _ in executor.map(_die_on_3, range(40)):
+                pass
+        assert [thread for thread in threading.enumerate() if thread not in before] == []
+    finally:
+        executor.close()
+
+
 def _die_while_sending_result_0(i: int) -> bytes:
     """Task 0's worker kills itself once it is writing its result (200 MB) into the pool's pipe."""
     if i != 0:
