@@ -119,6 +119,9 @@ def parse_factor(name: str, spec: Any, where: str) -> Factor:
                                   f"x cost_per_unit); got {values!r}")])
     if not isinstance(spec.get("integer", False), bool):
         raise ModelError([Problem(f"{where}.integer", f"write true or false (got {spec['integer']!r})")])
+    if spec.get("integer") and values is not None and low is None and high is None:
+        raise ModelError([Problem(f"{where}.integer", "a factor with listed values ignores integer (it rounds the "
+                                  "draws from a range, low to high): remove `integer`; the values are used as written")])
     if values is None and (low is None or high is None):
         raise ModelError([Problem(where, "give `values: [...]` or a range `low:` and `high:`")])
     if low is not None and high is not None and not low < high:

@@ -213,6 +213,14 @@ def test_a_latin_hypercube_over_staff_without_integer_names_the_factor_and_the_f
                                                    "low": 1, "high": 3, "integer": True}}},
      "design.factors.a.values: a Latin hypercube needs a range `low:` and `high:` and ignores values: "
      "give low and high instead of values"),
+    ({"type": "grid", "factors": {"a": {"path": "departments.back_office.staff", "values": [1, 2.5],
+                                        "integer": True}}},
+     "design.factors.a.integer: a factor with listed values ignores integer (it rounds the draws from a range, "
+     "low to high): remove `integer`; the values are used as written"),
+    ({"type": "one_at_a_time", "factors": {"a": {"path": "departments.back_office.staff", "values": [1, 3],
+                                                 "integer": True}}},
+     "design.factors.a.integer: a factor with listed values ignores integer (it rounds the draws from a range, "
+     "low to high): remove `integer`; the values are used as written"),
 ])
 def test_a_design_field_the_design_would_ignore_is_refused(tmp_path, design, problem):
     assert design_refused(tmp_path, design) == [problem]
