@@ -573,6 +573,34 @@ def chain_columns(model: Model) -> int:
 
 
 WIDE_CHAIN_COLUMNS = 6
+NODE_CLEARANCE = 0.3  # columns/rows apart: an arrow nearer a node it does not join seems to go through it
+BOW_HEIGHTS = (0.8, 1.2, 1.6, 2.4)  # how far a bow's control point sits off the straight line
+BOW_STANDOFF = 0.15  # columns: where a bow's line starts, beside the node it leaves
+
+
+def edge_path(start: tuple[float, float], end: tuple[float, float],
+              others: list[tuple[float, float]]) -> np.ndarray:
+    """Where an arrow runs: straight (its two ends) if it clears every other node, else a bow (a
+    quadratic Bezier, 33 points) to the side and of the height that clears them best. A straight
+    arrow past a node in between read as two arrows through that node: in e-commerce, customer
+    service's consult of the warehouse ran over billing and hid billing's handoff to the warehouse."""
+    a, b = np.asarray(start, float), np.asarray(end, float)
+    straight = np.linspace(a, b, 33)
+    if _clearance(straight, others) >= NODE_CLEARANCE:
+        return np.array([a, b])
+    normal = np.array([a[1] - b[1], b[0] - a[0]]) / np.linalg.norm(b - a)
+    t = np.linspace(0, 1, 33)[:, None]
+    bows = [(1 - t) ** 2 * a + 2 * t * (1 - t) * ((a + b) / 2 + side * height * normal) + t ** 2 * b
+            for height in BOW_HEIGHTS for side in (1, -1)]
+    clear = [bow for bow in bows if _clearance(bow, others) >= NODE_CLEARANCE]
+    return clear[0] if clear else max(bows, key=lambda bow: _clearance(bow, others))
+
+
+def _clearance(points: np.ndarray, nodes: list[tuple[float, float]]) -> float:
+    """The least distance from a line (its points) to any of the nodes."""
+    if not nodes:
+        return math.inf
+    return float(np.linalg.norm(points[:, None, :] - np.asarray(nodes, float)[None, :, :], axis=2).min())
 MAX_NODE_SIZE = 70  # px: a department of about 25 staff; the number beside it says how many
 
 
@@ -592,12 +620,26 @@ def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
         for i, node in enumerate(nodes):
             pos[node] = (float(col), (len(nodes) - 1) / 2 - i)
     fig = go.Figure()
+    bows = []
     for e in edges:
-        (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
         colour = {"enters": "#1F4E79", "handoff": "#444444", "consult": "#B2182B"}[e.kind]
-        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
-                           arrowhead=3, arrowsize=1.2, arrowwidth=2.2 if e.kind == "consult" else 1.8,
-                           arrowcolor=colour, standoff=26, startstandoff=22, opacity=0.85)
+        arrow = {"xref": "x", "yref": "y", "axref": "x", "ayref": "y", "showarrow": True, "arrowhead": 3,
+                 "arrowsize": 1.2, "arrowwidth": 2.2 if e.kind == "consult" else 1.8, "arrowcolor": colour,
+                 "standoff": 26, "opacity": 0.85}
+        path = edge_path(pos[e.source], pos[e.target], [p for n, p in pos.items() if n not in (e.source, e.target)])
+        if len(path) == 2:  # straight
+            (x0, y0), (x1, y1) = path
+            fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, startstandoff=22, **arrow)
+            continue
+        # A bow: a line from beside its start (as a straight arrow's startstandoff), its last stretch an arrow.
+        bows.append(path)
+        head, tail = len(path) * 7 // 8, np.argmax(np.linalg.norm(path - path[0], axis=1) >= BOW_STANDOFF)
+        under_arrow = path[head] + 0.25 * (path[head + 1] - path[head])  # the arrow starts a few px off its tail
+        line = np.vstack([path[tail: head + 1], under_arrow])
+        fig.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", hoverinfo="skip",
+                                 showlegend=False, line={"color": colour, "width": arrow["arrowwidth"]},
+                                 opacity=0.85, meta="edge"))
+        fig.add_annotation(x=path[-1, 0], y=path[-1, 1], ax=path[head, 0], ay=path[head, 1], **arrow)
     for kind, colour in (("customers enter", "#1F4E79"), ("handoff (next step)", "#444444"),
                          ("consult (held while waiting)", "#B2182B")):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=kind, line={"color": colour, "width": 3}))
@@ -629,8 +671,11 @@ def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
                              textposition="bottom center", hovertext=hover, hoverinfo="text", name="departments"))
     span = max(layer.values())
     rows = max(len(n) for n in columns.values())
+    low, high = -(rows / 2) - 0.3, rows / 2 + 0.1
+    for path in bows:  # a bow above the top row or below the bottom one stays in the picture
+        low, high = min(low, path[:, 1].min() - 0.2), max(high, path[:, 1].max() + 0.2)
     fig.update_xaxes(visible=False, range=[-0.7, span + 0.5])
-    fig.update_yaxes(visible=False, range=[-(rows / 2) - 0.3, rows / 2 + 0.1])
+    fig.update_yaxes(visible=False, range=[low, high])
     fig = _layout(fig, "The chain: who serves whom (size and number: staff)", height=max(380, 170 + 110 * rows))
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.02, "x": 0, "xanchor": "left"},
                       margin={"l": 20, "r": 20, "t": 60, "b": 20})
