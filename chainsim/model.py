@@ -40,6 +40,7 @@ MAX_PRIORITY = 100_000
 # A customer's minutes are recorded by department x kind in a 16-bit key (chainsim.recorder).
 MAX_DEPARTMENTS = 1_000
 DAY_LENGTH = {"second": 86400.0, "minute": 1440.0, "hour": 24.0, "day": 1.0}
+MINUTES = {"second": 1 / 60, "minute": 1.0, "hour": 60.0, "day": 1440.0}
 
 
 class Strict(BaseModel):
@@ -69,12 +70,30 @@ class RunSettings(Strict):
     day_length: float | None = Field(None, gt=0, allow_inf_nan=False, description="Length of the day "
                                      "over which schedules and rate profiles repeat (time units). "
                                      "Default: 24 hours in the model's time unit.")
+    day_starts_at: str | None = Field(None, description="Clock time at the start of each day (time 0), "
+                                      "quoted: '09:00'. Shift windows and the queue chart of a day then read "
+                                      "as clock times (a lunch 180-300 as 12:00-14:00). Labels only; "
+                                      "models in minutes or hours.")
     max_customers: int = Field(DEFAULT_MAX_CUSTOMERS, ge=1, description="Safety cap on external customers per "
                                "replication; a run that would exceed it stops with a clear error.")
     max_events: int = Field(50_000_000, ge=1, description="Safety cap on simulation events per replication "
                             "(service completions, arrivals, interruptions...); a run that would exceed it "
                             "stops with a clear error, and interruptions, outages or shift changes expected "
                             "to exceed it are refused before the run.")
+
+    @field_validator("day_starts_at", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> Any:
+        """'9:00' or '09:00', kept as HH:MM. Unquoted, YAML reads 9:00 as the number 540 (base 60)."""
+        if value is None:
+            return None
+        hours, _, minutes = value.partition(":") if isinstance(value, str) else ("", "", "")
+        if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(hours) < 24
+                and int(minutes) < 60):
+            unquoted = " (unquoted, YAML reads 9:00 as the number 540)" if isinstance(value, int | float) and not isinstance(value, bool) else ""
+            raise ValueError(f"write a clock time from '00:00' to '23:59' in quotes, e.g. day_starts_at: "
+                             f"'09:00'{unquoted}; got {value!r}")
+        return f"{int(hours):02d}:{minutes}"
 
 
 # --- departments ------------------------------------------------------------------------------
@@ -409,6 +428,9 @@ class Model(Strict):
     @model_validator(mode="after")
     def _cross_references(self) -> Model:
         problems = list(_reference_problems(self)) + list(_day_problems(self)) + list(_clock_problems(self))
+        if self.run.day_starts_at is not None and self.time_unit not in ("minute", "hour"):
+            problems.append(Problem("run.day_starts_at", f"clock times are for models in minutes or hours (this "
+                                    f"one is in {self.time_unit}s): remove day_starts_at"))
         if self.run.warmup >= self.run.horizon:
             problems.append(Problem("run.warmup", f"warm-up {self.run.warmup:g} must be shorter than "
                                     f"the horizon {self.run.horizon:g}"))
@@ -419,6 +441,16 @@ class Model(Strict):
     @property
     def day_length(self) -> float:
         return self.run.day_length or DAY_LENGTH[self.time_unit]
+
+    def clock(self, time: float) -> str | None:
+        """The clock time `time` into the day ('12:30'), with 'day 2, ' before it in a cycle of several
+        days (a week); None without run.day_starts_at."""
+        if self.run.day_starts_at is None:
+            return None
+        hours, minutes = map(int, self.run.day_starts_at.split(":"))
+        clock = round(60 * hours + minutes + time * MINUTES[self.time_unit])  # in whole minutes
+        text = f"{clock % 1440 // 60}:{clock % 60:02d}"
+        return f"day {clock // 1440 + 1}, {text}" if self.day_length * MINUTES[self.time_unit] > 1440 else text
 
     def label(self, department: str) -> str:
         """The department's display name: its `label`, else its key in words. Departments labelled

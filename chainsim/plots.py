@@ -350,15 +350,17 @@ def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
     model = next(iter(runs.values())).model
     colours, names = department_colours(model), _names(model)
     edges = _queue_bins(model, bins)
+    clock = [model.clock(t) for t in edges] if model.run.day_starts_at is not None else None
+    when = "%{customdata}" if clock else "%{x:.0f}"
     fig = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, subplot_titles=[_plain(label) for label in runs],
                         horizontal_spacing=0.04)
     for col, results in enumerate(runs.values(), start=1):
         means = _mean_queue(results, edges)
         for d in model.departments:
             fig.add_trace(go.Scatter(x=edges, y=np.append(means[d], means[d][-1]), name=names[d],
-                                     legendgroup=d, showlegend=col == 1, mode="lines",
+                                     legendgroup=d, showlegend=col == 1, mode="lines", customdata=clock,
                                      line={"color": colours[d], "width": 2.5, "shape": "hv"},
-                                     hovertemplate="%{x:.0f}: %{y:.2f} waiting<extra>" + names[d] + "</extra>"),
+                                     hovertemplate=when + ": %{y:.2f} waiting<extra>" + names[d] + "</extra>"),
                           row=1, col=col)
         fig.update_xaxes(title_text=f"time since the start of the run ({_unit(model)})", row=1, col=col)
         cycles = math.ceil(model.run.horizon / model.day_length - 1e-9)
@@ -366,6 +368,11 @@ def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
             name = {"days": "day", "weeks": "week"}.get(_cycle_name(model), "cycle")
             fig.update_xaxes(tickvals=[k * model.day_length for k in range(cycles)],
                              ticktext=[f"{name} {k + 1}" for k in range(cycles)], row=1, col=col)
+        elif clock:  # one day, on the clock: 9:00, 10:00, ...
+            hour = 1 / HOURS_PER_UNIT[model.time_unit]
+            ticks = np.arange(0, model.run.horizon + 1e-9, hour * (1 if model.run.horizon <= 12 * hour else 2))
+            fig.update_xaxes(title_text="time of day (h:mm)", tickvals=ticks, ticktext=[model.clock(t) for t in ticks],
+                             row=1, col=col)
         if model.run.warmup > 0:
             fig.add_vrect(x0=0, x1=model.run.warmup, fillcolor="#999999", opacity=0.15, line_width=0,
                           annotation_text="warm-up", annotation_position="top left", row=1, col=col)

@@ -417,8 +417,8 @@ def lever_ranges(model: Model) -> list[LeverRange]:
         for i, (window, n) in enumerate(zip(model.departments[dept].schedule, staff, strict=True)):
             when = window_text(window.start, window.end, model)
             out.append(LeverRange(f"shift.{dept}.{i}", f"{label} staff {when}", 0, max(n * 2, n + 4), 1, n, "people",
-                                  f"Staff on duty in {label}'s shift {when} (time of day from the start of the "
-                                  f"day; overlapping shifts add up). Changing it sets a new shift pattern "
+                                  f"Staff on duty in {label}'s shift {when} ({window_caption(model)}; "
+                                  f"overlapping shifts add up). Changing it sets a new shift pattern "
                                   f"(lever shift_pattern). Baseline: {n}."))
     for dept in model.departments:
         if dept in base.error_rate:
@@ -501,8 +501,13 @@ def department_work(model: Model, department: str) -> list[Serve | Request]:
 
 
 def window_text(start: float, end: float, model: Model) -> str:
-    """A time-of-day window in words: '3:00–5:00' for minute models, 'day 2, 8–18 h' in a model whose
-    'day' (run.day_length) is a week of hours, '8–18 h' otherwise."""
+    """A time-of-day window in words: clock times with run.day_starts_at ('12:00–14:00', 'day 2,
+    8:00–18:00' in a week), else '3:00–5:00' from the start of the day for minute models, 'day 2,
+    8–18 h' in a model whose 'day' (run.day_length) is a week of hours, '8–18 h' otherwise."""
+    if model.run.day_starts_at is not None:
+        first, last = model.clock(start), model.clock(end)
+        day = first.rpartition(", ")[0]  # 'day 2' in a week, said once for the window
+        return f"{first}–{last.removeprefix(day + ', ') if day else last}"
     if model.time_unit == "minute":
         return f"{_clock(start)}–{_clock(end)}"
     short = {"second": "s", "hour": "h", "day": "d"}[model.time_unit]
@@ -514,6 +519,8 @@ def window_text(start: float, end: float, model: Model) -> str:
 
 def window_caption(model: Model) -> str:
     """How the shift sliders' windows are written (see window_text)."""
+    if model.run.day_starts_at is not None:
+        return f"clock times: the day starts at {model.run.day_starts_at}"
     if model.time_unit == "minute":
         return "h:mm from the start of the day"
     if model.time_unit == "hour" and model.day_length > 24:

@@ -302,7 +302,7 @@ def test_shift_levers_become_a_shift_pattern_before_hiring():
     model = chainsim.load_model(BANK)
     ranges = {r.key: r for r in studio.lever_ranges(model)}
     lunch = ranges["shift.front_desk.1"]
-    assert (lunch.label, lunch.baseline, lunch.low, lunch.high) == ("Front desk staff 3:00–5:00", 4, 0, 8)
+    assert (lunch.label, lunch.baseline, lunch.low, lunch.high) == ("Front desk staff 12:00–14:00", 4, 0, 8)
     assert not any(k.startswith("shift.compliance") for k in ranges)  # no schedule, no shift levers
     s = studio.Scenario.baseline(model).with_lever("shift.front_desk.1", 5).with_lever("staff.front_desk", 7)
     levers = s.levers(model)
@@ -318,6 +318,49 @@ def test_shift_levers_become_a_shift_pattern_before_hiring():
     assert studio.window_caption(claims) == "day of the 168-hour cycle, then hours into that day"
     hours = chainsim.load_model(ROOT / "models" / "hello_chain.yaml").with_changes({"time_unit": "hour"})
     assert hours.day_length == 24 and studio.window_text(8, 18, hours) == "8–18 h"
+
+
+def test_a_day_that_starts_at_a_clock_time_reads_in_clock_times_and_runs_the_same():
+    """The bank's lunch read '3:00–5:00' (hours since opening: a night shift, to a client). With
+    run.day_starts_at, shift windows and a day's queue chart read as clock times; nothing else changes."""
+    bank = chainsim.load_model(BANK)
+    assert [studio.window_text(w.start, w.end, bank) for w in bank.departments["front_desk"].schedule] == [
+        "9:00–12:00", "12:00–14:00", "14:00–17:00", "17:00–19:00"]
+    assert studio.window_caption(bank) == "clock times: the day starts at 09:00"
+    assert studio.window_text(0, 180, bank.with_changes({"run.day_starts_at": "22:30"})) == "22:30–1:30"
+    claims = chainsim.load_model(ROOT / "models" / "insurance_claims.yaml")
+    assert studio.window_text(32, 42, claims.with_changes({"run.day_starts_at": "02:00"})) == "day 2, 10:00–20:00"
+    plain = bank.with_changes({"run.day_starts_at": None})
+    assert studio.window_text(180, 300, plain) == "3:00–5:00"
+
+    runs = chainsim.simulate(bank, replications=2)
+    assert runs.kpis == chainsim.simulate(plain, replications=2).kpis  # labels only
+    figure = plots.queue_figure({"Baseline": runs})
+    assert figure.layout.xaxis.title.text == "time of day (h:mm)"
+    assert list(figure.layout.xaxis.ticktext) == [f"{h}:00" for h in range(9, 18)]  # 8 hours, hour by hour
+    assert figure.data[0].customdata[0] == "9:00" and "%{customdata}" in figure.data[0].hovertemplate
+
+
+@pytest.mark.parametrize("value, message", [
+    ("9:00", "run.day_starts_at: write a clock time from '00:00' to '23:59' in quotes, e.g. day_starts_at: "
+             "'09:00' (unquoted, YAML reads 9:00 as the number 540); got 540"),
+    ("'24:00'", "run.day_starts_at: write a clock time from '00:00' to '23:59' in quotes, e.g. day_starts_at: "
+                "'09:00'; got '24:00'"),
+    ("'9h'", "run.day_starts_at: write a clock time from '00:00' to '23:59' in quotes, e.g. day_starts_at: "
+             "'09:00'; got '9h'"),
+])
+def test_a_clock_time_that_is_not_one_names_the_field_and_the_fix(tmp_path, value, message):
+    text = BANK.read_text().replace("day_starts_at: '09:00'", f"day_starts_at: {value}")
+    with pytest.raises(chainsim.ModelError) as err:
+        chainsim.model_from_text(text)
+    assert [str(p) for p in err.value.problems] == [message]
+
+
+def test_a_clock_time_in_a_model_of_seconds_is_refused():
+    seconds = BANK.read_text().replace("time_unit: minute", "time_unit: second")
+    with pytest.raises(chainsim.ModelError, match="run.day_starts_at: clock times are for models in minutes or "
+                                                  "hours .this one is in seconds.: remove day_starts_at"):
+        chainsim.model_from_text(seconds)
 
 
 def test_sweep_values_sit_on_the_sliders_steps_and_include_the_value_as_modelled():

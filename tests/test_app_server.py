@@ -21,7 +21,7 @@ from chainsim import studio
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 BANK = (ROOT / "models" / "retail_bank.yaml").read_text()
-RUN_LINE = "run: {horizon: 480, warmup: 0, replications: 20, seed: 7}"
+RUN_LINE = "run: {horizon: 480, warmup: 0, replications: 20, seed: 7"
 
 
 def _app() -> AppTest:
@@ -96,7 +96,7 @@ def test_the_work_cap_counts_jobs_so_an_edit_cannot_slip_past_it(edit):
 
 
 def test_replications_written_in_the_yaml_stop_at_the_slider_maximum():
-    at = _edit(_app(), BANK.replace(RUN_LINE, "run: {horizon: 480, warmup: 0, replications: 100000, seed: 7}"))
+    at = _edit(_app(), BANK.replace(RUN_LINE, "run: {horizon: 480, warmup: 0, replications: 100000, seed: 7"))
     assert at.sidebar.slider(key="replications").value == 200
     assert not at.button(key="run").disabled  # 106 customers x 200 replications: within the cap
 
@@ -104,7 +104,7 @@ def test_replications_written_in_the_yaml_stop_at_the_slider_maximum():
 # --- two sessions on one real server ---------------------------------------------------------------
 
 # 528 customers a replication x 200 replications = 105,600: just under the work cap of 120,000.
-HEAVY = BANK.replace(RUN_LINE, "run: {horizon: 2400, warmup: 0, replications: 200, seed: 7}")
+HEAVY = BANK.replace(RUN_LINE, "run: {horizon: 2400, warmup: 0, replications: 200, seed: 7")
 OTHER_PAGE_SECONDS = 30
 
 
