@@ -228,7 +228,7 @@ def overtime_staff(model: Model, spec: Department, busy_share: float, residual: 
     segments = day_segments([(w.start, w.end, w.staff) for w in spec.schedule], model.day_length, sum)
     leavers = sum(max(0.0, staff - following) for (_, end, staff), (_, _, following)
                   in zip(segments, segments[1:] + segments[:1], strict=True)
-                  if end < model.run.horizon and end <= _period(model))  # the day's end counts if a day follows
+                  if end < model.run.horizon)  # the day's end counts if another day follows
     return leavers * _present_share(spec) * min(1.0, busy_share) * residual / _period(model)
 
 

@@ -90,7 +90,8 @@ class RunSettings(Strict):
         hours, _, minutes = value.partition(":") if isinstance(value, str) else ("", "", "")
         if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(hours) < 24
                 and int(minutes) < 60):
-            unquoted = " (unquoted, YAML reads 9:00 as the number 540)" if isinstance(value, int | float) and not isinstance(value, bool) else ""
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            unquoted = " (unquoted, YAML reads 9:00 as the number 540)" if number else ""
             raise ValueError(f"write a clock time from '00:00' to '23:59' in quotes, e.g. day_starts_at: "
                              f"'09:00'{unquoted}; got {value!r}")
         return f"{int(hours):02d}:{minutes}"

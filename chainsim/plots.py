@@ -580,6 +580,7 @@ def chain_columns(model: Model) -> int:
 
 
 WIDE_CHAIN_COLUMNS = 6
+MAX_NODE_SIZE = 70  # px: a department of about 25 staff; the number beside it says how many
 NODE_CLEARANCE = 0.3  # columns/rows apart: an arrow nearer a node it does not join seems to go through it
 BOW_HEIGHTS = (0.8, 1.2, 1.6, 2.4)  # how far a bow's control point sits off the straight line
 BOW_STANDOFF = 0.15  # columns: where a bow's line starts, beside the node it leaves
@@ -608,7 +609,6 @@ def _clearance(points: np.ndarray, nodes: list[tuple[float, float]]) -> float:
     if not nodes:
         return math.inf
     return float(np.linalg.norm(points[:, None, :] - np.asarray(nodes, float)[None, :, :], axis=2).min())
-MAX_NODE_SIZE = 70  # px: a department of about 25 staff; the number beside it says how many
 
 
 def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
