@@ -10,15 +10,20 @@ Staff going off shift finish the job in hand, so that time counts as staff on du
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+from scipy.integrate import trapezoid
 
 from chainsim import analytic
 from chainsim.distributions import Distribution
 from chainsim.model import Branch, CustomerClass, Department, Model, Parallel, Request, Serve, walk_steps
 from chainsim.plan import arrival_segments, day_segments, read_trace, rework_time, trace_classes
+
+
+JOB_SAMPLES = 2_000  # draws of each kind of job for the time left on jobs in hand at a shift's end
 
 
 @dataclass(frozen=True)
@@ -116,20 +121,33 @@ class _Tally:
         self.model = model
         self.jobs = dict.fromkeys(model.departments, 0.0)
         self.time = dict.fromkeys(model.departments, 0.0)
-        self.square = dict.fromkeys(model.departments, 0.0)  # jobs x mean square staff time of a job
-
-    def residual(self, department: str) -> float:
-        """Mean time left on the job a busy staff member has in hand at a random moment: E[T^2] / 2E[T]
-        over the department's jobs (a long job is more likely to be the one in hand)."""
-        return self.square[department] / (2 * self.time[department]) if self.time[department] > 0 else 0.0
+        # (jobs, service time, the rest of a job's mean staff time: held, redos) of each kind of job
+        self.kinds: dict[str, list[tuple[float, Distribution, float]]] = {d: [] for d in model.departments}
 
     def _add(self, department: str, step: Serve | Request, jobs: float, time: float) -> None:
-        """Jobs of one step or request and their staff time. Its mean square: a job's mean plus the
-        variance of its own service time (held time and rework taken as fixed: an approximation)."""
+        """Jobs of one step or request and their staff time."""
         self.jobs[department] += jobs
         self.time[department] += time
         if jobs > 0:
-            self.square[department] += jobs * ((time / jobs) ** 2 + step.time.variance())
+            self.kinds[department].append((jobs, step.time, time / jobs - step.time.expected()))
+
+    def still_in_hand(self, department: str) -> Callable[[np.ndarray], np.ndarray]:
+        """t -> P(the job a busy staff member has in hand runs on for longer than t): E[(T - t)+] / E[T]
+        over the department's jobs (a long job is more likely to be the one in hand), from a fixed
+        sample of each kind of job (_draws), its held time and redos taken as fixed (an approximation)."""
+        rng = np.random.default_rng(0)
+        times = np.concatenate([_draws(dist, rng) + rest for _, dist, rest in self.kinds[department]] or [np.zeros(1)])
+        weights = np.concatenate([np.full(JOB_SAMPLES, jobs) for jobs, _, _ in self.kinds[department]] or [np.zeros(1)])
+        order = np.argsort(times)
+        times, weights = times[order], weights[order]
+        above = np.append(np.cumsum(weights[::-1])[::-1], 0.0)  # weight of the jobs from index i on
+        work_above = np.append(np.cumsum((weights * times)[::-1])[::-1], 0.0)
+        total = work_above[0]
+
+        def share(t: np.ndarray) -> np.ndarray:
+            i = np.searchsorted(times, t, side="right")
+            return (work_above[i] - t * above[i]) / total if total > 0 else np.zeros_like(t)
+        return share
 
     def steps(self, steps: list, weight: float) -> None:
         for step, passes in zip(steps, self._passes(steps), strict=True):
@@ -184,6 +202,12 @@ class _Tally:
         return own + answer
 
 
+def _draws(dist: Distribution, rng: np.random.Generator) -> np.ndarray:
+    """JOB_SAMPLES draws scaled to the exact mean: the sample's own mean was the larger error."""
+    draws = dist.sample(rng, JOB_SAMPLES)
+    return draws * (dist.expected() / draws.mean()) if draws.mean() > 0 else draws
+
+
 def _visit_time(step: Serve | Request, repeats: float, held: float) -> float:
     """Staff time of a step or request, its redos included: the first go and (repeats - 1) redos
     with the rework time, each holding the staff member through its consults again."""
@@ -217,19 +241,31 @@ def _present_share(spec: Department) -> float:
     return max(0.0, 1.0 - out / spec.head_count)
 
 
-def overtime_staff(model: Model, spec: Department, busy_share: float, residual: float) -> float:
-    """Staff time worked after shifts, as average staff: staff going off duty finish the job in hand
-    (as the engine does), so at each fall in the schedule the busy ones among the leavers (a share
-    `busy_share`, all of them under overload) work on for the job's mean `residual` time. With jobs
-    of hours this is a sixth more capacity (insurance_claims' Underwriting): left out, the estimate
-    warned that queues grow until the horizon where they did not."""
-    if spec.schedule is None or residual == 0:
+def overtime_staff(model: Model, spec: Department, busy_share: float,
+                   still_in_hand: Callable[[np.ndarray], np.ndarray]) -> float:
+    """Staff time worked after shifts, as average staff. Staff going off duty finish the job in hand,
+    as the engine does: when the schedule falls from n to c, nobody new starts until fewer than c are
+    busy, so the time worked over c is that of the busy n's jobs left running beyond the first to
+    finish. Each of the n is taken as busy with the department's busy share (all of them under
+    overload) and her job as running on past t with probability `still_in_hand(t)`, independently:
+    then the number still at work at t is Binomial(n, share x still_in_hand(t)), and the time over c
+    is integrated until the staff change again (or the horizon). With jobs of hours this is a sixth
+    more capacity (insurance_claims' Underwriting): left out, the estimate warned that queues grow
+    until the horizon where they did not."""
+    if spec.schedule is None:
         return 0.0
     segments = day_segments([(w.start, w.end, w.staff) for w in spec.schedule], model.day_length, sum)
-    leavers = sum(max(0.0, staff - following) for (_, end, staff), (_, _, following)
-                  in zip(segments, segments[1:] + segments[:1], strict=True)
-                  if end < model.run.horizon)  # the day's end counts if another day follows
-    return leavers * _present_share(spec) * min(1.0, busy_share) * residual / _period(model)
+    busy = _present_share(spec) * min(1.0, busy_share)
+    worked = 0.0
+    for (_, end, staff), (start, until, following) in zip(segments, segments[1:] + segments[:1], strict=True):
+        if following >= staff or end >= model.run.horizon:  # no fall, or after the run (a day's end: next day)
+            continue
+        n, c = int(staff), int(following)
+        t = min(until - start, model.run.horizon - end) * np.linspace(0.0, 1.0, 129) ** 3  # fine near the fall
+        at_work = stats.binom.pmf(np.arange(c + 1, n + 1)[:, None], n, busy * still_in_hand(t)[None, :])
+        over = (np.arange(1, n - c + 1)[:, None] * at_work).sum(axis=0)  # E[(at work - c)+] at each t
+        worked += trapezoid(over, t)
+    return worked / _period(model)
 
 
 def on_duty_share(model: Model, spec: Department) -> float:
@@ -300,7 +336,7 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
             busy += interruptions * spec.interruptions.lasts.expected()
         staff = average_staff(model, name, spec)
         if staff > 0:
-            staff += overtime_staff(model, spec, busy / staff, tally.residual(name))
+            staff += overtime_staff(model, spec, busy / staff, tally.still_in_hand(name))
         utilisation = busy / staff if staff > 0 else (math.inf if busy > 0 else 0.0)
         per_job = tally.time[name] / rate if rate > 0 else 0.0
         if utilisation >= 1:
