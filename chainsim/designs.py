@@ -119,9 +119,6 @@ def parse_factor(name: str, spec: Any, where: str) -> Factor:
                                   f"x cost_per_unit); got {values!r}")])
     if not isinstance(spec.get("integer", False), bool):
         raise ModelError([Problem(f"{where}.integer", f"write true or false (got {spec['integer']!r})")])
-    if spec.get("integer") and values is not None and low is None and high is None:
-        raise ModelError([Problem(f"{where}.integer", "a factor with listed values ignores integer (it rounds the "
-                                  "draws from a range, low to high): remove `integer`; the values are used as written")])
     if values is None and (low is None or high is None):
         raise ModelError([Problem(where, "give `values: [...]` or a range `low:` and `high:`")])
     if low is not None and high is not None and not low < high:
@@ -166,8 +163,18 @@ def _show(value: Any) -> str:
     return short if float(short) == value else repr(value)
 
 
+def _refuse_integer_with_values(factors: list[Factor]) -> None:
+    """`integer` rounds the draws from a range; a grid or one_at_a_time over listed values would ignore it."""
+    for f in factors:
+        if f.integer and f.values is not None and f.low is None and f.high is None:
+            raise ModelError([Problem(f"design.factors.{f.name}.integer", "a factor with listed values ignores "
+                                      "integer (it rounds the draws from a range, low to high): remove `integer`; "
+                                      "the values are used as written")])
+
+
 def grid(factors: list[Factor]) -> list[Point]:
     """Every combination of the factors' values (the first factor varies slowest)."""
+    _refuse_integer_with_values(factors)
     for f in factors:
         ranged = _range_fields(f)
         if ranged:  # a factor without values has a range (parse_factor): refused here too
@@ -197,6 +204,7 @@ def latin_hypercube(factors: list[Factor], samples: int, seed: int = 0) -> list[
 
 def one_at_a_time(factors: list[Factor]) -> list[Point]:
     """Each factor alone at each of its extremes (low and high, or each listed value)."""
+    _refuse_integer_with_values(factors)
     for f in factors:
         ranged = _range_fields(f)
         if f.values is not None and ranged:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections import Counter
 from functools import cached_property
 from pathlib import Path
@@ -87,14 +88,13 @@ class RunSettings(Strict):
         """'9:00' or '09:00', kept as HH:MM. Unquoted, YAML reads 9:00 as the number 540 (base 60)."""
         if value is None:
             return None
-        hours, _, minutes = value.partition(":") if isinstance(value, str) else ("", "", "")
-        if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(hours) < 24
-                and int(minutes) < 60):
+        clock = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value, re.ASCII) if isinstance(value, str) else None
+        if clock is None:
             number = isinstance(value, int | float) and not isinstance(value, bool)
             unquoted = " (unquoted, YAML reads 9:00 as the number 540)" if number else ""
             raise ValueError(f"write a clock time from '00:00' to '23:59' in quotes, e.g. day_starts_at: "
                              f"'09:00'{unquoted}; got {value!r}")
-        return f"{int(hours):02d}:{minutes}"
+        return f"{int(clock[1]):02d}:{clock[2]}"
 
 
 # --- departments ------------------------------------------------------------------------------
@@ -443,15 +443,19 @@ class Model(Strict):
     def day_length(self) -> float:
         return self.run.day_length or DAY_LENGTH[self.time_unit]
 
-    def clock(self, time: float) -> str | None:
+    def clock(self, time: float, closing: bool = False) -> str | None:
         """The clock time `time` into the day ('12:30'), with 'day 2, ' before it in a cycle of several
-        days (a week); None without run.day_starts_at."""
+        days (a week); None without run.day_starts_at. `closing`: a window's end, where midnight is the
+        24:00 of the day it closes, not the 0:00 of the next."""
         if self.run.day_starts_at is None:
             return None
         hours, minutes = map(int, self.run.day_starts_at.split(":"))
         clock = round(60 * hours + minutes + time * MINUTES[self.time_unit])  # in whole minutes
-        text = f"{clock % 1440 // 60}:{clock % 60:02d}"
-        return f"day {clock // 1440 + 1}, {text}" if self.day_length * MINUTES[self.time_unit] > 1440 else text
+        day, minute = divmod(clock, 1440)
+        if closing and minute == 0 and time > 0:
+            day, minute = day - 1, 1440
+        text = f"{minute // 60}:{minute % 60:02d}"
+        return f"day {day + 1}, {text}" if self.day_length * MINUTES[self.time_unit] > 1440 else text
 
     def label(self, department: str) -> str:
         """The department's display name: its `label`, else its key in words. Departments labelled

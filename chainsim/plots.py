@@ -350,7 +350,8 @@ def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
     model = next(iter(runs.values())).model
     colours, names = department_colours(model), _names(model)
     edges = _queue_bins(model, bins)
-    clock = [model.clock(t) for t in edges] if model.run.day_starts_at is not None else None
+    one_day = model.run.horizon * HOURS_PER_UNIT[model.time_unit] <= 24  # a longer run is marked by days
+    clock = [model.clock(t) for t in edges] if model.run.day_starts_at is not None and one_day else None
     when = "%{customdata}" if clock else "%{x:.0f}"
     fig = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, subplot_titles=[_plain(label) for label in runs],
                         horizontal_spacing=0.04)

@@ -505,7 +505,7 @@ def window_text(start: float, end: float, model: Model) -> str:
     8:00–18:00' in a week), else '3:00–5:00' from the start of the day for minute models, 'day 2,
     8–18 h' in a model whose 'day' (run.day_length) is a week of hours, '8–18 h' otherwise."""
     if model.run.day_starts_at is not None:
-        first, last = model.clock(start), model.clock(end)
+        first, last = model.clock(start), model.clock(end, closing=True)
         day = first.rpartition(", ")[0]  # 'day 2' in a week, said once for the window
         return f"{first}–{last.removeprefix(day + ', ') if day else last}"
     if model.time_unit == "minute":

@@ -328,6 +328,7 @@ def test_a_day_that_starts_at_a_clock_time_reads_in_clock_times_and_runs_the_sam
         "9:00–12:00", "12:00–14:00", "14:00–17:00", "17:00–19:00"]
     assert studio.window_caption(bank) == "clock times: the day starts at 09:00"
     assert studio.window_text(0, 180, bank.with_changes({"run.day_starts_at": "22:30"})) == "22:30–1:30"
+    assert studio.window_text(900, 1440, bank.with_changes({"run.day_starts_at": "00:00"})) == "15:00–24:00"
     claims = chainsim.load_model(ROOT / "models" / "insurance_claims.yaml")
     assert studio.window_text(32, 42, claims.with_changes({"run.day_starts_at": "02:00"})) == "day 2, 10:00–20:00"
     plain = bank.with_changes({"run.day_starts_at": None})
@@ -339,6 +340,8 @@ def test_a_day_that_starts_at_a_clock_time_reads_in_clock_times_and_runs_the_sam
     assert figure.layout.xaxis.title.text == "time of day (h:mm)"
     assert list(figure.layout.xaxis.ticktext) == [f"{h}:00" for h in range(9, 18)]  # 8 hours, hour by hour
     assert figure.data[0].customdata[0] == "9:00" and "%{customdata}" in figure.data[0].hovertemplate
+    two_days = plots.queue_figure({"Baseline": chainsim.simulate(bank.with_changes({"run.horizon": 2880}), 2)})
+    assert list(two_days.layout.xaxis.ticktext) == ["day 1", "day 2"]  # not 25 clock times
 
 
 @pytest.mark.parametrize("value, message", [
@@ -348,6 +351,8 @@ def test_a_day_that_starts_at_a_clock_time_reads_in_clock_times_and_runs_the_sam
                 "'09:00'; got '24:00'"),
     ("'9h'", "run.day_starts_at: write a clock time from '00:00' to '23:59' in quotes, e.g. day_starts_at: "
              "'09:00'; got '9h'"),
+    ("'٠٩:٠٠'", "run.day_starts_at: write a clock time from '00:00' to '23:59' in quotes, e.g. day_starts_at: "
+                "'09:00'; got '٠٩:٠٠'"),  # other scripts' digits were kept as typed
 ])
 def test_a_clock_time_that_is_not_one_names_the_field_and_the_fix(tmp_path, value, message):
     text = BANK.read_text().replace("day_starts_at: '09:00'", f"day_starts_at: {value}")

@@ -219,8 +219,9 @@ def _die_on_3(i: int) -> int:
 
 def test_a_dead_local_worker_is_a_worker_lost_error_after_what_finished(tmp_path):
     """It used to end the run with a BrokenProcessPool traceback (exit 1), results of finished chunks dropped.
-    Forty tasks on two workers go as the probes 0 and 1, then chunks 2-20 and 21-39; task 3 dies once
-    the other chunk has come back."""
+    Forty tasks on two workers go as the probes 0 and 1, then chunks of at most 19 (2-20 and 21-39 when
+    a task's cost is measured right); task 3 dies once 21 results have come back, which the tasks
+    outside its chunk always make."""
     flag = tmp_path / "die"
     executor = ProcessExecutor(2)
     got = {}
@@ -232,7 +233,7 @@ def test_a_dead_local_worker_is_a_worker_lost_error_after_what_finished(tmp_path
                     flag.touch()
     finally:
         executor.close()
-    assert got == {i: i for i in [0, 1, *range(21, 40)]}  # the probes and the other chunk
+    assert 3 not in got and len(got) >= 21 and all(got[i] == i for i in got)  # the probes and the other chunk(s)
 
 
 def test_a_broken_pool_is_wound_up_before_the_caller_hears_of_the_dead_worker():
@@ -309,7 +310,9 @@ def test_a_worker_dying_while_the_caller_stores_a_result_is_a_worker_lost_error_
         with pytest.raises(WorkerLostError, match="a worker process stopped abruptly"):
             for i, result in executor.map(partial(_die_when_told, flag, 1), range(40)):
                 flag.touch()
-                time.sleep(1.0)  # a slow consumer: the worker is dead before the next submit
+                deadline = time.monotonic() + 30  # a slow consumer: the pool knows the worker is dead
+                while not executor._pool._broken and time.monotonic() < deadline:  # before the next submit
+                    time.sleep(0.01)
                 got[i] = result
         assert got == {0: 0}
         assert dict(executor.map(abs, [-1, -2, -3])) == {0: 1, 1: 2, 2: 3}
@@ -335,9 +338,10 @@ def doomed_cluster(cluster):
 def test_a_task_that_kills_every_dask_worker_it_meets_is_a_worker_lost_error(doomed_cluster, tmp_path):
     """Dask retries a chunk whose worker died on others; when they all die (KilledWorker) the run used to
     end with a traceback. Now: the chunks that finished are yielded first, then WorkerLostError.
-    Eight tasks on two workers go as the probes 0 and 1, then chunks [2, 3, 4] and [5, 6, 7]; task 3
-    dies once all the others have come back (left to the scheduler, a loaded machine killed both
-    workers before [5, 6, 7] ran, seen in a CI-like run)."""
+    Eight tasks on two workers go as the probes 0 and 1, then chunks of at most 3 ([2, 3, 4] and
+    [5, 6, 7]); task 3 dies once five results have come back, which the tasks outside its chunk always
+    make (left to the scheduler, a loaded machine killed both workers before [5, 6, 7] ran, seen in a
+    CI-like run)."""
     flag = tmp_path / "die"
     got = {}
     with pytest.raises(WorkerLostError, match="a worker process stopped abruptly"):
@@ -345,4 +349,4 @@ def test_a_task_that_kills_every_dask_worker_it_meets_is_a_worker_lost_error(doo
             got[i] = result
             if len(got) == 5:
                 flag.touch()
-    assert got == {i: i for i in (0, 1, 5, 6, 7)}
+    assert 3 not in got and len(got) >= 5 and all(got[i] == i for i in got)

@@ -221,6 +221,10 @@ def test_a_latin_hypercube_over_staff_without_integer_names_the_factor_and_the_f
                                                  "integer": True}}},
      "design.factors.a.integer: a factor with listed values ignores integer (it rounds the draws from a range, "
      "low to high): remove `integer`; the values are used as written"),
+    ({"type": "latin_hypercube", "factors": {"a": {"path": "departments.back_office.staff", "values": [1, 3],
+                                                   "integer": True}}},
+     "design.factors.a.values: a Latin hypercube needs a range `low:` and `high:` and ignores values: "
+     "give low and high instead of values"),  # not "remove integer", which it needs
 ])
 def test_a_design_field_the_design_would_ignore_is_refused(tmp_path, design, problem):
     assert design_refused(tmp_path, design) == [problem]
