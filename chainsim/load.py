@@ -22,7 +22,6 @@ from chainsim.distributions import Distribution
 from chainsim.model import Branch, CustomerClass, Department, Model, Parallel, Request, Serve, walk_steps
 from chainsim.plan import arrival_segments, day_segments, read_trace, rework_time, trace_classes
 
-
 JOB_SAMPLES = 2_000  # draws of each kind of job for the time left on jobs in hand at a shift's end
 
 
