@@ -120,23 +120,26 @@ class _Tally:
         self.model = model
         self.jobs = dict.fromkeys(model.departments, 0.0)
         self.time = dict.fromkeys(model.departments, 0.0)
-        # (jobs, service time, the rest of a job's mean staff time: held, redos) of each kind of job
+        # (jobs, time of one go, time held on suppliers during it) of each kind of job: first goes, redos
         self.kinds: dict[str, list[tuple[float, Distribution, float]]] = {d: [] for d in model.departments}
 
-    def _add(self, department: str, step: Serve | Request, jobs: float, time: float) -> None:
-        """Jobs of one step or request and their staff time."""
-        self.jobs[department] += jobs
-        self.time[department] += time
-        if jobs > 0:
-            self.kinds[department].append((jobs, step.time, time / jobs - step.time.expected()))
+    def _add(self, department: str, step: Serve | Request, weight: float, repeats: float, held: float) -> None:
+        """`weight` jobs of one step or request per time unit, each done `repeats` times on average
+        (the first go, then redos at the rework time), each go holding its staff member `held`."""
+        self.jobs[department] += weight * repeats
+        self.time[department] += weight * _visit_time(step, repeats, held)
+        self.kinds[department].append((weight, step.time, held))
+        if repeats > 1:
+            self.kinds[department].append((weight * (repeats - 1), rework_time(step), held))
 
     def still_in_hand(self, department: str) -> Callable[[np.ndarray], np.ndarray]:
         """t -> P(the job a busy staff member has in hand runs on for longer than t): E[(T - t)+] / E[T]
         over the department's jobs (a long job is more likely to be the one in hand), from a fixed
-        sample of each kind of job (_draws), its held time and redos taken as fixed (an approximation)."""
+        sample of each kind of job (_draws), its held time taken as fixed (an approximation)."""
+        kinds = [(jobs, dist, held) for jobs, dist, held in self.kinds[department] if jobs > 0]
         rng = np.random.default_rng(0)
-        times = np.concatenate([_draws(dist, rng) + rest for _, dist, rest in self.kinds[department]] or [np.zeros(1)])
-        weights = np.concatenate([np.full(JOB_SAMPLES, jobs) for jobs, _, _ in self.kinds[department]] or [np.zeros(1)])
+        times = np.concatenate([_draws(dist, rng) + held for _, dist, held in kinds] or [np.zeros(1)])
+        weights = np.concatenate([np.full(JOB_SAMPLES, jobs) for jobs, _, _ in kinds] or [np.zeros(1)])
         order = np.argsort(times)
         times, weights = times[order], weights[order]
         above = np.append(np.cumsum(weights[::-1])[::-1], 0.0)  # weight of the jobs from index i on
@@ -177,7 +180,7 @@ class _Tally:
     def serve(self, step: Serve, weight: float) -> None:
         repeats = _repeats(error_rate(self.model, step, step.serve))
         held = self.consult(step.consult, weight * repeats)
-        self._add(step.serve, step, weight * repeats, weight * _visit_time(step, repeats, held))
+        self._add(step.serve, step, weight, repeats, held)
 
     def consult(self, consult, weight: float) -> float:
         """Add the suppliers' load; return the expected time the holder is held (service only)."""
@@ -193,7 +196,7 @@ class _Tally:
         repeats = _repeats(error_rate(self.model, r, r.request))
         held = self.consult(r.consult, weight * repeats)
         own = _visit_time(r, repeats, held)
-        self._add(r.request, r, weight * repeats, weight * own)
+        self._add(r.request, r, weight, repeats, held)
         answer = 0.0
         if r.clarify is not None:  # each start of the request (a redo too) may be asked back, again and again
             rounds = r.clarify.p / (1.0 - r.clarify.p)
@@ -241,30 +244,49 @@ def _present_share(spec: Department) -> float:
 
 
 def overtime_staff(model: Model, spec: Department, busy_share: float,
-                   still_in_hand: Callable[[np.ndarray], np.ndarray]) -> float:
+                   still_in_hand: Callable[[], Callable[[np.ndarray], np.ndarray]]) -> float:
     """Staff time worked after shifts, as average staff. Staff going off duty finish the job in hand,
     as the engine does: when the schedule falls from n to c, nobody new starts until fewer than c are
     busy, so the time worked over c is that of the busy n's jobs left running beyond the first to
-    finish. Each of the n is taken as busy with the department's busy share (all of them under
-    overload) and her job as running on past t with probability `still_in_hand(t)`, independently:
-    then the number still at work at t is Binomial(n, share x still_in_hand(t)), and the time over c
-    is integrated until the staff change again (or the horizon). With jobs of hours this is a sixth
-    more capacity (insurance_claims' Underwriting): left out, the estimate warned that queues grow
-    until the horizon where they did not."""
-    if spec.schedule is None:
+    finish. Each of the n is taken as busy with the department's busy share (all of them when it is
+    overloaded, as a backlog keeps them busy) and her job as running on past t with probability
+    still_in_hand()(t), independently: the number still at work at t is Binomial(n, share x that),
+    and the time over c is integrated while the staff stay at c (see _falls). With jobs of hours this
+    is a sixth more capacity (insurance_claims' Underwriting): left out, the estimate warned that
+    queues grow until the horizon where they did not."""
+    falls = _falls(model, spec) if spec.schedule is not None else []
+    if not falls:
         return 0.0
-    segments = day_segments([(w.start, w.end, w.staff) for w in spec.schedule], model.day_length, sum)
+    share = still_in_hand()
     busy = _present_share(spec) * min(1.0, busy_share)
     worked = 0.0
-    for (_, end, staff), (start, until, following) in zip(segments, segments[1:] + segments[:1], strict=True):
-        if following >= staff or end >= model.run.horizon:  # no fall, or after the run (a day's end: next day)
-            continue
-        n, c = int(staff), int(following)
-        t = min(until - start, model.run.horizon - end) * np.linspace(0.0, 1.0, 129) ** 3  # fine near the fall
-        at_work = stats.binom.pmf(np.arange(c + 1, n + 1)[:, None], n, busy * still_in_hand(t)[None, :])
-        over = (np.arange(1, n - c + 1)[:, None] * at_work).sum(axis=0)  # E[(at work - c)+] at each t
+    for n, c, stretch in falls:
+        t = stretch * np.linspace(0.0, 1.0, 129) ** 3  # fine near the fall, where most jobs end
+        q = busy * share(t)
+        over = n * q * stats.binom.sf(c - 1, n - 1, q) - c * stats.binom.sf(c, n, q)  # E[(at work - c)+]
         worked += trapezoid(over, t)
     return worked / _period(model)
+
+
+def _falls(model: Model, spec: Department) -> list[tuple[int, int, float]]:
+    """The schedule's falls within the run, each as (n staff before it, c after it, how long they stay
+    at c): windows that adjoin at the same level are one stretch, up to a day or the horizon. The
+    stretch stops at the next change: after a rise the job in hand is no longer overtime; at a further
+    fall new jobs have started, which that fall counts (a run of falls minutes apart is undercounted)."""
+    segments = day_segments([(w.start, w.end, w.staff) for w in spec.schedule], model.day_length, sum)
+    k, out = len(segments), []
+    for i, (_, end, staff) in enumerate(segments):
+        after = segments[(i + 1) % k][2]
+        if after >= staff or end >= model.run.horizon:
+            continue  # no fall here, or after the run (the day's end counts when another day follows)
+        stretch = 0.0
+        for step in range(1, k + 1):
+            start, until, level = segments[(i + step) % k]
+            if level != after:
+                break
+            stretch += until - start
+        out.append((int(staff), int(after), min(stretch, model.run.horizon - end)))
+    return out
 
 
 def on_duty_share(model: Model, spec: Department) -> float:
@@ -335,7 +357,7 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
             busy += interruptions * spec.interruptions.lasts.expected()
         staff = average_staff(model, name, spec)
         if staff > 0:
-            staff += overtime_staff(model, spec, busy / staff, tally.still_in_hand(name))
+            staff += overtime_staff(model, spec, busy / staff, lambda name=name: tally.still_in_hand(name))
         utilisation = busy / staff if staff > 0 else (math.inf if busy > 0 else 0.0)
         per_job = tally.time[name] / rate if rate > 0 else 0.0
         if utilisation >= 1:
