@@ -247,8 +247,7 @@ def overtime_staff(model: Model, spec: Department, busy_share: float,
                    still_in_hand: Callable[[], Callable[[np.ndarray], np.ndarray]]) -> float:
     """Staff time worked after shifts, as average staff. Staff going off duty finish the job in hand,
     as the engine does: when the schedule falls from n to c, nobody new starts until fewer than c are
-    busy, so the time worked over c is that of the busy n's jobs left running beyond the first to
-    finish. Each of the n is taken as busy with the department's busy share (all of them when it is
+    busy, so staff work over c until all but c of the jobs in hand are done. Each of the n is taken as busy with the department's busy share (all of them when it is
     overloaded, as a backlog keeps them busy) and her job as running on past t with probability
     still_in_hand()(t), independently: the number still at work at t is Binomial(n, share x that),
     and the time over c is integrated while the staff stay at c (see _falls). With jobs of hours this
