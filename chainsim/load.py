@@ -247,12 +247,14 @@ def overtime_staff(model: Model, spec: Department, busy_share: float,
                    still_in_hand: Callable[[], Callable[[np.ndarray], np.ndarray]]) -> float:
     """Staff time worked after shifts, as average staff. Staff going off duty finish the job in hand,
     as the engine does: when the schedule falls from n to c, nobody new starts until fewer than c are
-    busy, so staff work over c until all but c of the jobs in hand are done. Each of the n is taken as busy with the department's busy share (all of them when it is
-    overloaded, as a backlog keeps them busy) and her job as running on past t with probability
-    still_in_hand()(t), independently: the number still at work at t is Binomial(n, share x that),
-    and the time over c is integrated while the staff stay at c (see _falls). With jobs of hours this
-    is a sixth more capacity (insurance_claims' Underwriting): left out, the estimate warned that
-    queues grow until the horizon where they did not."""
+    busy, so staff work over c until all but c of the jobs in hand are done. Each of the n is taken
+    as busy with the department's busy share (all of them when it is overloaded, as a backlog keeps
+    them busy) and her job as running on past t with probability still_in_hand()(t), independently:
+    the number still at work at t is Binomial(n, share x that), and the time over c is integrated
+    while the staff stay at c (see _falls). With jobs of hours this is a sixth more capacity
+    (insurance_claims' Underwriting): left out, the estimate warned that queues grow until the
+    horizon where they did not. still_in_hand is called only for a department with a fall: its
+    sample of jobs is the estimate's largest cost."""
     falls = _falls(model, spec) if spec.schedule is not None else []
     if not falls:
         return 0.0

@@ -40,8 +40,8 @@ MAX_STAFF = 100_000  # per department, shift or pool: beyond any organisation, a
 MAX_PRIORITY = 100_000
 # A customer's minutes are recorded by department x kind in a 16-bit key (chainsim.recorder).
 MAX_DEPARTMENTS = 1_000
-DAY_LENGTH = {"second": 86400.0, "minute": 1440.0, "hour": 24.0, "day": 1.0}
-MINUTES = {"second": 1 / 60, "minute": 1.0, "hour": 60.0, "day": 1440.0}
+MINUTES = {"second": 1 / 60, "minute": 1.0, "hour": 60.0, "day": 1440.0}  # in one time unit
+DAY_LENGTH = {unit: 1440 / minutes for unit, minutes in MINUTES.items()}  # 24 hours in each time unit
 
 
 class Strict(BaseModel):

@@ -21,7 +21,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from chainsim.api import Results
-from chainsim.model import Branch, Model, Serve, consult_requests, walk_steps
+from chainsim.model import MINUTES, Branch, Model, Serve, consult_requests, walk_steps
 from chainsim.recorder import KINDS
 from chainsim.studio import LeverRange, Sweep, department_labels, paired_change
 
@@ -387,7 +387,7 @@ def queue_figure(runs: Mapping[str, Results], bins: int = 96) -> go.Figure:
 
 
 NICE_HOURS = (0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 24, 48, 168)  # bin widths that divide a day or a week
-HOURS_PER_UNIT = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1, "day": 24}
+HOURS_PER_UNIT = {unit: minutes / 60 for unit, minutes in MINUTES.items()}
 
 
 def _queue_bins(model: Model, bins: int) -> np.ndarray:
