@@ -17,7 +17,6 @@ on the machine.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import pandas as pd
 
 from chainsim import Experiment
 from chainsim.dask_executor import DaskExecutor
-from chainsim.executors import ProcessExecutor, SerialExecutor
+from chainsim.executors import ProcessExecutor, SerialExecutor, available_cores
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,11 +43,11 @@ def main() -> None:
     parser.add_argument("--experiment", type=Path, nargs="+",
                         default=[ROOT / "experiments" / "one_more_hire.yaml", ROOT / "experiments" / "hospital_ed.yaml"])
     parser.add_argument("-r", "--replications", type=int, default=20, help="per scenario")
-    parser.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 1, help="local cores to use")
+    parser.add_argument("-w", "--workers", type=int, default=available_cores(), help="local cores to use")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per executor, interleaved; medians")
     args = parser.parse_args()
     print(f"$ python benchmarks/bench_executors.py -r {args.replications} -w {args.workers} --repeat {args.repeat}")
-    print(f"{os.cpu_count()} cores; medians of {args.repeat} interleaved runs")
+    print(f"{available_cores()} cores; medians of {args.repeat} interleaved runs")
     serial = SerialExecutor()
     started = time.perf_counter()
     processes = ProcessExecutor(args.workers)

@@ -13,12 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import signal
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from multiprocessing import resource_tracker
 from typing import Any
 
@@ -29,7 +26,7 @@ from distributed.comm import Comm, connect, get_address_host_port
 from distributed.security import Security
 
 from chainsim.errors import ClusterError, WorkerLostError
-from chainsim.executors import WORKER_LOST, Chunks, run_chunk
+from chainsim.executors import WORKER_LOST, Chunks, available_cores, ctrl_c_held, run_chunk
 
 WORKERS_TIMEOUT = 30.0  # seconds to wait for a scheduler's first worker
 FINAL_WITHIN = 1.0  # seconds in which a refused connection or an unknown host is told from a slow scheduler
@@ -62,7 +59,7 @@ class DaskExecutor:
         if not isinstance(address, str):
             raise ClusterError(f"{address!r} is not a scheduler address: {ADDRESS_HELP}")
         if address == "local":
-            self._cluster, self._client = start_local_cluster(workers or os.cpu_count() or 1)
+            self._cluster, self._client = start_local_cluster(workers or available_cores())
         else:
             if connect_timeout is None:
                 connect_timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
@@ -113,9 +110,12 @@ def start_local_cluster(workers: int) -> tuple[LocalCluster, Client]:
     and so every worker, keep it blocked, and only this process stops, closing the workers in order.
     A Ctrl-C meanwhile is held, not lost: it is raised here once the cluster is up, and stops it.
     """
+    # Started on the first worker's spawn, multiprocessing's resource tracker would unblock SIGINT
+    # in the spawning thread (it blocks, then unblocks, rather than restoring): start it now.
+    resource_tracker.ensure_running()
     cluster = client = None
     try:
-        with dask.config.set(LOCAL_CLUSTER_CONFIG), _ctrl_c_held():
+        with dask.config.set(LOCAL_CLUSTER_CONFIG), ctrl_c_held():
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                    # no dashboard; its HTTP routes on a free port, open to this machine
                                    # only (a second experiment warned "8787 in use")
@@ -125,22 +125,6 @@ def start_local_cluster(workers: int) -> tuple[LocalCluster, Client]:
         _close(client, cluster)
         raise
     return cluster, client
-
-
-@contextmanager
-def _ctrl_c_held() -> Iterator[None]:
-    """Block SIGINT in this thread (and the threads it starts); a Ctrl-C meanwhile is raised on leaving."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: Ctrl-C does not work through signals
-        yield
-        return
-    # Started on the first worker's spawn, multiprocessing's resource tracker would unblock SIGINT
-    # in the spawning thread (it blocks, then unblocks, rather than restoring): start it now.
-    resource_tracker.ensure_running()
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _silence_logging() -> None:

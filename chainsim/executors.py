@@ -9,15 +9,46 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any
 
 from chainsim.errors import WorkerLostError
 
 WORKER_LOST = "a worker process stopped abruptly (killed, or out of memory)"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container or `taskset` may allow fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Block SIGINT in this thread while it starts workers; a Ctrl-C meanwhile is raised on leaving.
+
+    Ctrl-C signals the terminal's whole process group, workers included. Threads and processes
+    started in here inherit the blocked signal, so only this process stops, and stops the workers.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: Ctrl-C does not work through signals
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _ignore_ctrl_c() -> None:
+    """In a pool worker: a worker interrupted while sending its result left half a message, and the run hung."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class SerialExecutor:
@@ -95,13 +126,20 @@ def _break_if_stuck(pool: ProcessPoolExecutor) -> None:
     A worker killed while sending its result back (by the out-of-memory killer, or kill -9) leaves
     part of a message in the result pipe. CPython's pool (3.11) then waits for the rest for ever: it
     never notices the death, and the run hung. If a worker is dead while the pool still runs, the
-    other workers are stopped and this process's copy of the pipe's writing end closed: the pool then
-    reads the end of the pipe and breaks, as it does for any dead worker (BrokenProcessPool). The
-    pool's internals (_processes, _result_queue) are the only handle there is on this.
+    pool is stopped (_stop_workers), and breaks as it does for any dead worker (BrokenProcessPool).
+    """
+    if any(worker.exitcode is not None for worker in (pool._processes or {}).values()):
+        _stop_workers(pool)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers amid their chunks; the pool then breaks, even if a message was cut short.
+
+    Killed, a worker may leave part of a message in the result pipe, which the pool would wait on
+    for ever; with this process's copy of the pipe's writing end closed, it reads the end of the
+    pipe instead. The pool's internals (_processes, _result_queue) are the only handle there is on this.
     """
     workers = list((pool._processes or {}).values())
-    if not any(worker.exitcode is not None for worker in workers):
-        return
     for worker in workers:
         worker.kill()
         worker.join()
@@ -116,26 +154,39 @@ def run_chunk(fn: Callable, chunk: list[tuple[int, Any]]) -> tuple[float, list[t
 
 
 class ProcessExecutor:
-    """Run tasks on local processes (default: all cores), in chunks, a bounded number in flight."""
+    """Run tasks on local processes (default: all cores), in chunks, a bounded number in flight.
+
+    Workers ignore Ctrl-C: it stops this process, whose close() then stops the workers, without
+    waiting for the chunks they are amid (a replication may take minutes).
+    """
 
     def __init__(self, workers: int | None = None):
-        self.workers = workers or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        self.workers = workers or available_cores()
+        self._pool = self._new_pool()
+        self._pending: set[Future] = set()  # chunks sent and not yet finished
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, initializer=_ignore_ctrl_c)
+
+    def _submit(self, fn: Callable, chunk: list[tuple[int, Any]]) -> Future:
+        with ctrl_c_held():  # a submit may start the workers: they must not see Ctrl-C before ignoring it
+            return self._pool.submit(run_chunk, fn, chunk)
 
     def map(self, fn: Callable, tasks: Iterable[Any]) -> Iterator[tuple[int, Any]]:
         """Yield (index, result) as chunks finish; WorkerLostError, after what finished, if a worker dies."""
-        pending: set = set()
+        pending = self._pending = set()
         chunks = Chunks(tasks, self.workers)
         try:
             while True:
                 try:
                     while chunks.room(len(pending)) and (chunk := chunks.next()) is not None:
-                        pending.add(self._pool.submit(run_chunk, fn, chunk))
+                        pending.add(self._submit(fn, chunk))
                 except BrokenProcessPool:  # a worker died while the caller held a result (storing it)
                     break
                 if not pending:
                     return
-                done, pending = wait(pending, timeout=WATCH_SECONDS, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=WATCH_SECONDS, return_when=FIRST_COMPLETED)
+                pending -= done
                 if not done:
                     _break_if_stuck(self._pool)  # then the next wait finds the chunks lost
                     continue
@@ -148,9 +199,10 @@ class ProcessExecutor:
             # manager thread still closes pipes after that; waiting for it keeps it from racing the
             # interpreter's exit (a traceback under the CLI's message). A fresh pool keeps this
             # executor usable (the caller may have passed it in, and run again).
-            finished, pending = wait(pending)
+            finished, _ = wait(pending)
+            pending.clear()
             self._pool.shutdown(wait=True)
-            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+            self._pool = self._new_pool()
             for future in finished:
                 if not _lost(future):
                     yield from chunks.finished(future.result())
@@ -160,6 +212,9 @@ class ProcessExecutor:
                 future.cancel()
 
     def close(self) -> None:
+        """Shut the pool down; workers still amid a chunk (Ctrl-C, a task that raised) are stopped, not waited for."""
+        if any(not future.done() for future in self._pending):
+            _stop_workers(self._pool)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
+import psutil
 from tiny_chain import tiny_chain
 
 # For the tests that stop a run part-way: replications of ~35 ms, so an experiment of 150-180 takes
@@ -39,3 +42,18 @@ def stored(path: Path) -> int:
         return 0
     finally:
         db.close()
+
+
+def busy_workers(run: subprocess.Popen) -> list[psutil.Process]:
+    """The worker processes of a CLI run that have simulated for 0.3 s of CPU time, once there is one
+    (a fixed sleep could end while a loaded machine was still importing), or [] if the run ended first."""
+    deadline = time.monotonic() + 120
+    while run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        try:
+            busy = [w for w in psutil.Process(run.pid).children() if w.cpu_times().user > 0.3]
+        except psutil.Error:  # a process ended as it was looked at
+            busy = []
+        if busy:
+            return busy
+    return []

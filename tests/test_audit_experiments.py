@@ -263,35 +263,6 @@ def test_results_name_a_bad_kpi_or_replication_instead_of_nan_or_an_index_error(
     assert results.kpi(TIME)[0] == pytest.approx(results.summary().loc[TIME, "mean"])
 
 
-def _busy_workers(run: subprocess.Popen) -> list:
-    """The worker processes of a CLI run that have simulated for 0.3 s of CPU time, once there is one
-    (a fixed sleep could end while a loaded machine was still importing), or [] if the run ended first."""
-    import psutil
-
-    deadline = time.monotonic() + 120
-    while run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-        try:
-            busy = [w for w in psutil.Process(run.pid).children() if w.cpu_times().user > 0.3]
-        except psutil.Error:  # a process ended as it was looked at
-            busy = []
-        if busy:
-            return busy
-    return []
-
-
-def test_ctrl_c_in_chainsim_run_exits_130_like_experiment():
-    """It printed click's 'Aborted!' and exited 1, unlike `chainsim experiment` (130)."""
-    cli = [sys.executable, "-m", "chainsim.cli", "run", str(ROOT / "models" / "retail_bank.yaml"), "-r", "5000",
-           "--workers", "2"]
-    run = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    assert _busy_workers(run), "the run ended before Ctrl-C"  # started and simulating
-    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the command and its workers
-    out, err = run.communicate(timeout=60)
-    assert run.returncode == 130, err
-    assert "stopped (Ctrl-C)" in err and "Traceback" not in err and out == ""
-
-
 def test_grid_values_that_round_alike_still_get_names_of_their_own(tiny):
     """Scenario names showed 6 significant digits, so 0.1234561 and 0.1234562 were both '0.123456':
     refused as a name used twice, which a design's user cannot rename."""
@@ -486,7 +457,7 @@ def test_chainsim_run_says_a_worker_died_and_claims_to_keep_nothing(tmp_path):
     A real `chainsim run` with two worker processes; once one of them has done some work, it gets
     kill -9 (as the out-of-memory killer does). 300 replications of ~30 ms would take 4-5 s on two
     workers, and the kill comes after 0.3 s of one worker's time, so it lands mid-run."""
-    from crash_util import SLOW_HORIZON
+    from crash_util import SLOW_HORIZON, busy_workers
 
     (tmp_path / "m.yaml").write_text(TINY)
     cli = [sys.executable, "-m", "chainsim.cli", "run", "m.yaml", "--workers", "2", "--replications", "300",
@@ -494,7 +465,7 @@ def test_chainsim_run_says_a_worker_died_and_claims_to_keep_nothing(tmp_path):
     run = subprocess.Popen(cli, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
     try:
-        busy = _busy_workers(run)
+        busy = busy_workers(run)
         assert busy, "the run ended before a worker could be killed"
         busy[0].kill()
         out, err = run.communicate(timeout=120)

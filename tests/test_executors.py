@@ -166,28 +166,37 @@ def test_each_round_is_sized_from_the_last_chunk_that_finished() -> None:
 
 
 def test_the_executors_send_their_tasks_in_the_chunks_that_chunks_cuts(cluster, monkeypatch) -> None:
-    """A probe of one task a worker, then one round for 40 tasks of 1 ms: what each executor submits.
+    """What each executor submits is what Chunks cut, chunk for chunk: a probe of one task a worker first.
 
-    0.5 s of 1 ms tasks is 500 a chunk, far more than the 38 left, so the round is 19 + 19 unless a
-    probe is slowed past 26 ms (it was 10 ms tasks: a loaded machine could make that 16 + 16 + 3 + 3)."""
-    sizes: list[int] = []
-    cut = Chunks.next
+    (The sizes after the probes depend on how long the probes took here, which a loaded machine
+    changes: the tests above pin them for given times.)"""
+    cut: list[list] = []
+    next_chunk = Chunks.next
 
     def spy(self):
-        chunk = cut(self)
+        chunk = next_chunk(self)
         if chunk is not None:
-            sizes.append(len(chunk))
+            cut.append(chunk)
         return chunk
 
     monkeypatch.setattr(Chunks, "next", spy)
-    for executor in (ProcessExecutor(2), cluster):
-        sizes.clear()
+    for executor, owner in ((ProcessExecutor(2), "_pool"), (cluster, "_client")):
+        cut.clear()
+        sent: list[list] = []
+        submit = getattr(executor, owner).submit
+
+        def recording(fn, *args, submit=submit, sent=sent, **kwargs):
+            sent.append(args[-1])  # submit(run_chunk, fn, chunk)
+            return submit(fn, *args, **kwargs)
+
+        monkeypatch.setattr(getattr(executor, owner), "submit", recording)
         try:
             assert sorted(executor.map(_sleep_1_ms, range(40))) == [(i, i) for i in range(40)]
         finally:
             if executor is not cluster:
                 executor.close()
-        assert sizes == [1, 1, 19, 19]
+        assert sent == cut and [len(chunk) for chunk in cut[:2]] == [1, 1]
+        assert [i for chunk in cut for i, _ in chunk] == list(range(40))
 
 
 def _sleep_1_ms(i: int) -> int:
