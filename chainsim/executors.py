@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -46,9 +47,24 @@ def ctrl_c_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
-def _ignore_ctrl_c() -> None:
-    """In a pool worker: a worker interrupted while sending its result left half a message, and the run hung."""
+PARENT_CHECK_SECONDS = 1.0  # how often a pool worker looks whether the process that started it is gone
+
+
+def _worker_started(parent: int) -> None:
+    """In a new pool worker: ignore Ctrl-C, and end once the process that started it is gone.
+
+    A worker interrupted by Ctrl-C while sending its result left half a message, and the run hung.
+    A worker whose parent was killed (kill -9, the out-of-memory killer) waited for work for ever:
+    it holds a copy of the task pipe's writing end itself, so the pipe never closes.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _end_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
 
 
 class SerialExecutor:
@@ -166,7 +182,8 @@ class ProcessExecutor:
         self._pending: set[Future] = set()  # chunks sent and not yet finished
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, initializer=_ignore_ctrl_c)
+        return ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_started,
+                                   initargs=(os.getpid(),))
 
     def _submit(self, fn: Callable, chunk: list[tuple[int, Any]]) -> Future:
         with ctrl_c_held():  # a submit may start the workers: they must not see Ctrl-C before ignoring it

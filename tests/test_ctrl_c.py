@@ -118,3 +118,31 @@ def test_a_task_that_raises_while_others_run_for_long_ends_the_map_at_once():
 
 def test_all_cores_means_the_cores_this_process_may_use():
     assert ProcessExecutor().workers == available_cores() == len(os.sched_getaffinity(0))
+
+
+ORPHAN_SCRIPT = """
+import time
+from chainsim.executors import ProcessExecutor
+executor = ProcessExecutor(2)
+executor._pool.submit(time.sleep, 600)  # starts both workers: one sleeps, the other waits for work
+print(*(worker.pid for worker in executor._pool._processes.values()), flush=True)
+time.sleep(600)
+"""
+
+
+def test_workers_end_when_the_command_that_started_them_is_killed():
+    """kill -9 of the command (not of its group) left its idle workers waiting for work for ever."""
+    run = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        workers = [psutil.Process(int(pid)) for pid in run.stdout.readline().split()]
+        assert len(workers) == 2 and all(worker.is_running() for worker in workers)
+        run.kill()
+        run.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, "workers outlived the command"
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the command and all its workers have ended
+            pass
