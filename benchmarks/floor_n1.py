@@ -35,6 +35,7 @@ from chainsim import recorder  # noqa: E402
 
 CUSTOMER_ROW = recorder.row_struct(recorder.CUSTOMER_ROW)  # the very rows chainsim packs
 JOB_ROW = recorder.row_struct(recorder.JOB_ROW)
+CHARGE = recorder.CHARGE
 QUEUE, SERVICE = 0, 1
 
 
@@ -70,7 +71,7 @@ class MM1:
         self.alive: dict[int, list] = {}
         self.on_arrival, self.on_done = [self.arrive], [self.done]
         self.customers, self.jobs = bytearray(), bytearray()
-        self.a_key, self.a_time = array("h"), array("d")
+        self.attribution = bytearray()
         self.queue_times, self.queue_lengths = array("d"), array("i")
 
     def run(self) -> int:
@@ -86,7 +87,7 @@ class MM1:
 
     def arrive(self, arrival: Due) -> None:
         now = self.env._now
-        customer = [self.arrived, now, {}]
+        customer = [self.arrived, now, bytearray()]
         self.alive[self.arrived] = customer
         self.arrived += 1
         job = Job(customer, now)
@@ -106,14 +107,14 @@ class MM1:
         now = self.env._now
         job.start = now
         if now > job.created:
-            job.customer[2][QUEUE] = now - job.created
+            job.customer[2] += CHARGE.pack(QUEUE, now - job.created)
         job.callbacks = self.on_done
         self.env.schedule(job, NORMAL, self.service())
 
     def done(self, job: Job) -> None:
         now = self.env._now
         customer_id, arrived, charges = job.customer
-        charges[SERVICE] = charges.get(SERVICE, 0.0) + now - job.start
+        charges += CHARGE.pack(SERVICE, now - job.start)
         if self.queue:
             following = self.queue.popleft()
             self.queue_times.append(now)
@@ -123,9 +124,8 @@ class MM1:
             self.busy = False
         self.jobs += JOB_ROW.pack(customer_id, 0, 0, job.created, job.start, now, 0.0)
         del self.alive[customer_id]
-        self.customers += CUSTOMER_ROW.pack(customer_id, 0, 0, 0, 0, 0, len(charges), arrived, now)
-        self.a_key.fromlist(list(charges))
-        self.a_time.fromlist(list(charges.values()))
+        self.customers += CUSTOMER_ROW.pack(customer_id, 0, 0, 0, 0, 0, len(charges) // CHARGE.size, arrived, now)
+        self.attribution += charges
 
 
 def main() -> None:

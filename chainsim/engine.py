@@ -43,6 +43,7 @@ from chainsim.recorder import (
     ANSWER,
     BALKED,
     CALLED_OFF,
+    CHARGE,
     CLARIFY,
     COMPLETED,
     IN_SYSTEM,
@@ -61,6 +62,7 @@ from chainsim.recorder import (
 from chainsim.streams import Streams
 
 NK = len(KINDS)
+pack_charge = CHARGE.pack
 WAITING, IN_SERVICE, DONE, GONE = range(4)  # job states
 INF = math.inf
 # Ranks in a priority queue: far apart from the classes' priorities (at most model.MAX_PRIORITY).
@@ -115,7 +117,7 @@ class Job(Due):
         self.kind = kind
         self.priority = priority
         self.seq = seq
-        self.charges = charges  # {dept * NK + kind: minutes} to book into, or None
+        self.charges = charges  # the bytearray of charge rows to book into (see charge), or None
         self.cause = cause  # department whose error this work redoes, or -1
         self.started = started  # called when a staff member is assigned
         self.created = now  # submit() sets queued_at, and state when it queues
@@ -131,12 +133,20 @@ def urgent(env: simpy.Environment, delay: float) -> Event:
 
 
 def charge(job: Job, dept: int, kind: int, minutes: float) -> None:
-    """Book minutes of the customer's time; rework is booked to the department that caused it."""
+    """Book minutes of the customer's time; rework is booked to the department that caused it.
+
+    A row per booking, packed (recorder.CHARGE_ROW): cheaper than summing into a dict by key, and
+    as small, since a customer seldom books one key twice.
+    """
     charges = job.charges
     if charges is not None and minutes:
         cause = job.cause
-        key = cause * NK + REWORK if cause >= 0 else dept * NK + kind
-        charges[key] = charges.get(key, 0.0) + minutes  # sparse: a customer touches few of the keys
+        charges += pack_charge(cause * NK + REWORK if cause >= 0 else dept * NK + kind, minutes)
+
+
+def charged(charges: bytearray) -> float:
+    """The minutes booked in these charges."""
+    return sum(minutes for _, minutes in CHARGE.iter_unpack(charges))
 
 
 # --- 2. departments --------------------------------------------------------------------------
@@ -240,7 +250,10 @@ class Department:
             event.callbacks.append(self._preemptible_worked)
         else:
             job.callbacks = self.on_worked
-            self.env.schedule(job, NORMAL, duration)
+            # SimPy's env.schedule(job, NORMAL, duration) written out (its queue entry, as in the run
+            # loop): a call fewer for the commonest event; see docs/engine.md, "What keeps it fast".
+            env = self.env
+            heapq.heappush(env._queue, (env._now + duration, NORMAL, next(env._eid), job))
 
     def _preemptible_worked(self, event: Timeout) -> None:
         job = event._value
@@ -522,7 +535,7 @@ class Customer:
         self.id = id
         self.cls = cls
         self.arrived = now
-        self.charges: dict[int, float] = {}  # minutes by dept * NK + kind, only the keys touched
+        self.charges = bytearray()  # minutes booked to dept * NK + kind, packed rows (see charge)
         self.cause = -1  # department whose error is being reworked, or -1
         self.rework_step = None  # the step whose error started the rework
         self.redo: set[ServePlan] | None = None  # steps to take with their rework time when next reached
@@ -567,9 +580,11 @@ class Simulation:
     # -- arrivals --
 
     def _schedule_arrival(self, arrival: NextArrival, at: float) -> None:
+        """The class's next arrival is due at `at`, unless that is past the horizon."""
         if at < self.horizon:
             arrival.callbacks = self.on_arrival
-            self.env.schedule(arrival, NORMAL, at - self.env._now)
+            env = self.env  # env.schedule written out, at `at` itself (see Department.work)
+            heapq.heappush(env._queue, (at, NORMAL, next(env._eid), arrival))
 
     def _arrive(self, arrival: NextArrival) -> None:
         """A class's customers arrive (one, or a batch) and start their journeys; the next arrival is due."""
@@ -709,8 +724,8 @@ class Simulation:
             self._request(holder, item, holder.charges, self._request_back)
         else:
             holder.pending = len(item)
-            for request in item:  # each branch books into its own list; the last back is the critical path
-                charges = {} if holder.charges is not None else None
+            for request in item:  # each branch books into its own rows; the last back is the critical path
+                charges = bytearray() if holder.charges is not None else None
                 self._request(holder, request, charges, self._parallel_back)
 
     def _request(self, holder: Job, plan: RequestPlan, charges, back) -> None:
@@ -762,8 +777,7 @@ class Simulation:
         holder.pending -= 1
         if holder.pending == 0:
             if job.charges is not None:
-                for key, minutes in job.charges.items():
-                    holder.charges[key] = holder.charges.get(key, 0.0) + minutes
+                holder.charges += job.charges
             self._next_consult(holder)
 
     # -- clarification: the supplier asks back, the requester's staff member answers --
@@ -815,7 +829,7 @@ class Simulation:
             dept.release(job)
             current = job.items[job.item_index - 1]
             supplier = (current if current.__class__ is RequestPlan else current[0]).dept
-            charge(job, supplier, QUEUE, (now - c.arrived) - sum(c.charges.values()))
+            charge(job, supplier, QUEUE, (now - c.arrived) - charged(c.charges))
         else:
             return
         job.abandoned = True
@@ -980,7 +994,7 @@ class Simulation:
         self._run_until_stop(run.max_events)
         for c in list(self.alive.values()):
             self.rec.customer(c.id, c.cls.index, c.arrived, env.now, IN_SYSTEM, c.reworks, c.clarifies,
-                              False, {})
+                              False, b"")
         return Replication.from_recorder(
             self.rec, replication=self.replication, seed=self.seed, warmup=run.warmup, horizon=run.horizon,
             end=env.now, classes=[c.name for c in self.plan.classes], departments=[d.name for d in self.departments],

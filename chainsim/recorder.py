@@ -8,7 +8,6 @@ queue-length / staff time series). :class:`Replication` hands them to :mod:`chai
 from __future__ import annotations
 
 import struct
-from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +31,9 @@ CUSTOMER_ROW = (("id", "i"), ("class", "i"), ("outcome", "i"), ("reworks", "i"),
 CUSTOMER_COLUMNS = ("id", "class", "arrival", "end", "outcome", "reworks", "clarifications", "churned")
 JOB_ROW = (("customer", "i"), ("department", "i"), ("kind", "i"),
            ("queued", "d"), ("start", "d"), ("end", "d"), ("held", "d"))
+# Minutes of a customer's time booked to dept * len(KINDS) + kind; the key is 16-bit, which
+# model.MAX_DEPARTMENTS keeps it within. A customer may book one key several times: readers sum.
+CHARGE_ROW = (("key", "h"), ("time", "d"))
 
 
 def row_struct(row: tuple[tuple[str, str], ...]) -> struct.Struct:
@@ -40,7 +42,11 @@ def row_struct(row: tuple[tuple[str, str], ...]) -> struct.Struct:
 
 
 def row_dtype(row: tuple[tuple[str, str], ...]) -> np.dtype:
-    return np.dtype([(name, "=" + {"i": "i4", "d": "f8"}[code]) for name, code in row])
+    return np.dtype([(name, "=" + {"h": "i2", "i": "i4", "d": "f8"}[code]) for name, code in row])
+
+
+CHARGE = row_struct(CHARGE_ROW)
+CHARGE_SIZE = CHARGE.size
 
 
 class Recorder:
@@ -53,26 +59,23 @@ class Recorder:
     def __init__(self) -> None:
         self.customers = bytearray()  # CUSTOMER_ROW, one per external customer
         self.jobs = bytearray()  # JOB_ROW, one per job
+        self.attribution = bytearray()  # CHARGE_ROW, each customer's rows together
         self._customer_row = row_struct(CUSTOMER_ROW).pack
         self._job_row = row_struct(JOB_ROW).pack
-        # attribution: sparse (dept*kinds+kind, time units), each customer's rows together; the key is
-        # 16-bit, which model.MAX_DEPARTMENTS keeps it within
-        self.a_key = array("h")
-        self.a_time = array("d")
 
     def customer(self, id: int, cls: int, arrival: float, end: float, outcome: int, reworks: int,
-                 clarifies: int, churned: bool, charges: dict[int, float]) -> None:
-        self.customers += self._customer_row(id, cls, outcome, reworks, clarifies, churned, len(charges), arrival, end)
-        self.a_key.fromlist(list(charges))
-        self.a_time.fromlist(list(charges.values()))
+                 clarifies: int, churned: bool, charges: bytes) -> None:
+        """`charges`: the customer's CHARGE_ROW rows, packed as they were booked (see engine.charge)."""
+        self.customers += self._customer_row(id, cls, outcome, reworks, clarifies, churned,
+                                             len(charges) // CHARGE_SIZE, arrival, end)
+        self.attribution += charges
 
     def job(self, customer: int, dept: int, kind: int, queued: float, start: float, end: float,
             held: float) -> None:
         self.jobs += self._job_row(customer, dept, kind, queued, start, end, held)
 
     def nbytes(self) -> int:
-        return (len(self.customers) + len(self.jobs) + self.a_key.itemsize * len(self.a_key)
-                + self.a_time.itemsize * len(self.a_time))
+        return len(self.customers) + len(self.jobs) + len(self.attribution)
 
 
 @dataclass
@@ -115,9 +118,6 @@ class Replication:
 
     @classmethod
     def from_recorder(cls, rec: Recorder, **info) -> Replication:
-        def np_(a: array) -> np.ndarray:
-            return np.frombuffer(a, dtype=a.typecode) if len(a) else np.zeros(0, dtype=a.typecode)
-
         def columns(rows: bytearray, row: tuple[tuple[str, str], ...]) -> dict[str, np.ndarray]:
             """Packed rows as one array per column (views: nothing is copied)."""
             table = np.frombuffer(rows, dtype=row_dtype(row))
@@ -129,7 +129,7 @@ class Replication:
         return cls(
             customers=customers,
             jobs=columns(rec.jobs, JOB_ROW),
-            attribution={"count": charged, "key": np_(rec.a_key), "time": np_(rec.a_time)},
+            attribution={"count": charged, **columns(rec.attribution, CHARGE_ROW)},
             recorded_bytes=rec.nbytes(),
             **info,
         )
