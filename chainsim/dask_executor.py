@@ -145,10 +145,17 @@ def _close(client: Client | None, cluster: LocalCluster | None) -> None:
         client.close()
     if cluster is None:
         return
+    # A worker amid a long replication (Ctrl-C) does not stop when asked; its nanny, in this process,
+    # kills it after 4 s with a warning: a chunk cut short is no news here either.
+    nanny = logging.getLogger("distributed.nanny")
+    level = nanny.level
+    nanny.setLevel(logging.ERROR)
     try:
         cluster.close()
     except (AssertionError, RuntimeError, OSError) as exc:
         logging.getLogger(__name__).info("local Dask cluster not closed cleanly: %r", exc)
+    finally:
+        nanny.setLevel(level)
 
 
 def join_scheduler(address: str, connect_timeout: float, workers_timeout: float) -> Client:

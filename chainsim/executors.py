@@ -50,15 +50,16 @@ def ctrl_c_held() -> Iterator[None]:
 PARENT_CHECK_SECONDS = 1.0  # how often a pool worker looks whether the process that started it is gone
 
 
-def _worker_started(parent: int) -> None:
+def _worker_started() -> None:
     """In a new pool worker: ignore Ctrl-C, and end once the process that started it is gone.
 
     A worker interrupted by Ctrl-C while sending its result left half a message, and the run hung.
-    A worker whose parent was killed (kill -9, the out-of-memory killer) waited for work for ever:
-    it holds a copy of the task pipe's writing end itself, so the pipe never closes.
+    A worker whose command was killed (kill -9, the out-of-memory killer) waited for work for ever:
+    it holds a copy of the task pipe's writing end itself, so the pipe never closes. Its parent is
+    the command (or a start method's server process, which ends with the command).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_end_when_orphaned, args=(parent,), daemon=True).start()
+    threading.Thread(target=_end_when_orphaned, args=(os.getppid(),), daemon=True).start()
 
 
 def _end_when_orphaned(parent: int) -> None:
@@ -182,8 +183,7 @@ class ProcessExecutor:
         self._pending: set[Future] = set()  # chunks sent and not yet finished
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_started,
-                                   initargs=(os.getpid(),))
+        return ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_started)
 
     def _submit(self, fn: Callable, chunk: list[tuple[int, Any]]) -> Future:
         with ctrl_c_held():  # a submit may start the workers: they must not see Ctrl-C before ignoring it

@@ -19,6 +19,7 @@ import psutil
 import pytest
 from crash_util import SLOW_HORIZON, stored, write_experiment
 from distributed import Client, LocalCluster
+from tiny_chain import tiny_chain
 
 import chainsim
 from chainsim.dask_executor import DaskExecutor
@@ -67,6 +68,32 @@ def test_ctrl_c_mid_run_on_a_local_cluster_is_as_clean_as_with_local_processes(t
     assert "stopped: finished replications are in x.sqlite; continue with --resume: " \
            "chainsim experiment x.yaml --out x.sqlite --resume" in err
     assert 3 <= stored(tmp_path / "x.sqlite") < 600
+
+
+def test_ctrl_c_amid_a_long_replication_on_a_local_cluster_stops_without_a_word_from_dask(tmp_path):
+    """A worker amid a replication of minutes does not stop when asked: its nanny killed it after 4 s with
+    "WARNING - Worker process still alive after 4.0 seconds, killing", twice, above the resume line."""
+    (tmp_path / "long.yaml").write_text(tiny_chain(horizon=10_000_000, seed=5))
+    (tmp_path / "x.yaml").write_text("name: long\nmodel: long.yaml\nreplications: 2\nscenarios:\n"
+                                     "  - {name: hire, levers: [{lever: add_staff, department: checks}]}\n")
+    run = subprocess.Popen(CLI, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not _simulating(run.pid) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    err = _ctrl_c(run)
+    assert run.returncode == 130, err
+    assert not [noise for noise in DASK_NOISE if noise in err], err
+    assert "continue with --resume: chainsim experiment x.yaml --out x.sqlite --resume" in err
+
+
+def _simulating(pid: int) -> bool:
+    """Both of the run's Dask workers have simulated for a second (so both are amid a replication)."""
+    try:
+        workers = [p for p in psutil.Process(pid).children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+        return len(workers) == 2 and all(worker.cpu_times().user > 1.0 for worker in workers)
+    except psutil.Error:  # a process ended as it was looked at
+        return False
 
 
 def _spawning_workers(pid: int) -> bool:
