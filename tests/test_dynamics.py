@@ -783,7 +783,7 @@ def test_attribution_sums_to_time_in_system_with_every_mechanism(tmp_path: Path)
     outcomes: set[str] = set()
     for r, rep in enumerate(results.records):
         table = results.customer_attribution(r)
-        minutes = table.drop(columns="time_in_system").to_numpy()
+        minutes = table.drop(columns=[("time_in_system", "")]).to_numpy()
         assert np.allclose(minutes.sum(axis=1), table["time_in_system"], rtol=1e-9, atol=0), r
         # Abandoned and balked customers' minutes add up too.
         c = rep.customers
