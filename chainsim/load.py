@@ -228,10 +228,37 @@ def average_staff(model: Model, name: str, spec: Department) -> float:
         share_down = down / (up + down)
         lost = staff if spec.outages.staff is None else min(staff, spec.outages.staff)
         staff -= lost * share_down
-    for pool in model.pools.values():
-        if name in pool.serves:
-            staff += pool.staff / len(pool.serves)
     return staff
+
+
+def pool_shares(model: Model, staff: dict[str, float], busy: dict[str, float]) -> dict[str, float]:
+    """Pool staff each department counts on, from its own average staff and its load (staff busy).
+
+    A pool member works where the department's own staff are all busy, so a pool covers its
+    departments' loads beyond their own staff, wherever that falls. Each department gets what it
+    needs beyond its own staff; if the pool has more, the rest is spread evenly (idle); if less,
+    it goes by the pool's rule: in `serves` order (ordered), or in proportion to what each needs
+    (longest_queue, which evens the queues out). Spread evenly regardless, a pool serving one busy
+    and one quiet department warned the busy one as overloaded where the run kept up.
+    A department served by several pools takes them in the model's order.
+    """
+    shares = dict.fromkeys(staff, 0.0)
+    for pool in model.pools.values():
+        need = {name: max(0.0, busy[name] - staff[name] - shares[name]) for name in pool.serves}
+        total = sum(need.values())
+        left = float(pool.staff)
+        if total <= left:
+            for name in pool.serves:
+                shares[name] += need[name] + (left - total) / len(pool.serves)
+        elif pool.rule == "ordered":
+            for name in pool.serves:
+                taken = min(need[name], left)
+                shares[name] += taken
+                left -= taken
+        else:
+            for name in pool.serves:
+                shares[name] += left * need[name] / total
+    return shares
 
 
 def _present_share(spec: Department) -> float:
@@ -350,13 +377,18 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
     tally = _Tally(model)
     for name, cls in model.customers.items():
         tally.steps(cls.journey, arrival_rate(model, name))
-    loads = []
+    own, load = {}, {}
     for name, spec in model.departments.items():
-        rate, busy = tally.jobs[name], tally.time[name]
+        load[name] = tally.time[name]
         if spec.interruptions is not None:  # they only come while staff are on duty
             interruptions = on_duty_share(model, spec) / spec.interruptions.every.expected()
-            busy += interruptions * spec.interruptions.lasts.expected()
-        staff = average_staff(model, name, spec)
+            load[name] += interruptions * spec.interruptions.lasts.expected()
+        own[name] = average_staff(model, name, spec)
+    pooled = pool_shares(model, own, load)
+    loads = []
+    for name, spec in model.departments.items():
+        rate, busy = tally.jobs[name], load[name]
+        staff = own[name] + pooled[name]
         if staff > 0:
             staff += overtime_staff(model, spec, busy / staff, lambda name=name: tally.still_in_hand(name))
         utilisation = busy / staff if staff > 0 else (math.inf if busy > 0 else 0.0)

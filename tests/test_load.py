@@ -337,3 +337,52 @@ def test_windows_that_adjoin_at_the_same_level_are_one_stretch_after_a_fall() ->
     assert not desk.overloaded and not any("queues will grow" in w for w in load_warnings(model))
     low, high = _staff_in_run(model)
     assert low <= desk.staff <= high
+
+
+POOLED = """name: a pool between a busy and a quiet desk
+run: {{horizon: 20000, warmup: 2000, replications: 5, seed: 11}}
+departments:
+  busy: {{staff: 2}}
+  quiet: {{staff: 2}}
+pools:
+  floaters: {{staff: 1, serves: [quiet, busy], rule: {rule}}}
+customers:
+  a:
+    arrivals: {{rate: 0.52}}
+    journey: [{{serve: busy, time: {{dist: exponential, mean: 5}}}}]
+  b:
+    arrivals: {{rate: 0.2}}
+    journey: [{{serve: quiet, time: {{dist: exponential, mean: 5}}}}]
+"""
+
+
+@pytest.mark.parametrize("rule", ["longest_queue", "ordered"])
+def test_a_pool_covers_the_department_that_needs_it_as_in_the_run(rule) -> None:
+    """The busy desk's load (2.6 staff) is over its own 2; the pool of 1 covers that. Spread evenly (0.5
+    a desk) it was warned as overloaded (104%), though the run keeps up, the pool working there."""
+    model = model_from_text(POOLED.format(rule=rule))
+    busy = load_of(model, "busy")
+    assert busy.offered_load == pytest.approx(2.6)
+    assert not busy.overloaded and not [w for w in load_warnings(model) if "queues will grow" in w]
+    assert busy.staff == pytest.approx(2 + 0.6 + 0.2)  # own, the pool's time it needs, half the pool's idle rest
+    results = simulate(model)
+    counted = model.run.horizon - model.run.warmup
+    worked = np.array([(rep.department_records[0].busy + rep.department_records[0].pool_busy) / counted
+                       for rep in results.records])  # own and pool staff busy at the busy desk
+    _, low, high = t_interval(worked)
+    assert low <= 2.6 <= high  # the run does all the work that comes (2.6 staff), so it keeps up,
+    assert low > 2.5  # which the 2.5 staff of an even split could not
+
+
+def test_a_short_pool_goes_by_its_rule() -> None:
+    """More need than pool: `ordered` serves its first department's need first; `longest_queue` shares
+    in proportion to the need (it evens the queues out)."""
+    from chainsim.load import pool_shares
+
+    text = POOLED.replace("rate: 0.52", "rate: 0.7").replace("rate: 0.2", "rate: 0.48")  # need 1.5 and 0.4
+    ordered = model_from_text(text.format(rule="ordered"))
+    own, load = {"busy": 2.0, "quiet": 2.0}, {"busy": 3.5, "quiet": 2.4}
+    assert pool_shares(ordered, own, load) == pytest.approx({"quiet": 0.4, "busy": 0.6})
+    longest = model_from_text(text.format(rule="longest_queue"))
+    assert pool_shares(longest, own, load) == pytest.approx({"quiet": 0.4 / 1.9, "busy": 1.5 / 1.9})
+    assert all(d.overloaded for d in offered_load(longest))
