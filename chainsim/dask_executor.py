@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -112,7 +113,8 @@ def start_local_cluster(workers: int) -> tuple[LocalCluster, Client]:
     """
     # Started on the first worker's spawn, multiprocessing's resource tracker would unblock SIGINT
     # in the spawning thread (it blocks, then unblocks, rather than restoring): start it now.
-    resource_tracker.ensure_running()
+    if os.name == "posix":  # there is none elsewhere
+        resource_tracker.ensure_running()
     cluster = client = None
     try:
         with dask.config.set(LOCAL_CLUSTER_CONFIG), ctrl_c_held():

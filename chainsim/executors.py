@@ -47,25 +47,38 @@ def ctrl_c_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
-PARENT_CHECK_SECONDS = 1.0  # how often a pool worker looks whether the process that started it is gone
+COMMAND_CHECK_SECONDS = 1.0  # how often a pool worker looks whether the command that started it is gone
 
 
-def _worker_started() -> None:
-    """In a new pool worker: ignore Ctrl-C, and end once the process that started it is gone.
+def _worker_started(command: int) -> None:
+    """In a new pool worker: ignore Ctrl-C, and end once the command (process `command`) is gone.
 
     A worker interrupted by Ctrl-C while sending its result left half a message, and the run hung.
     A worker whose command was killed (kill -9, the out-of-memory killer) waited for work for ever:
-    it holds a copy of the task pipe's writing end itself, so the pipe never closes. Its parent is
-    the command (or a start method's server process, which ends with the command).
+    it holds a copy of the task pipe's writing end itself, so the pipe never closes.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_end_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    if os.name == "posix":  # elsewhere os.kill(pid, 0) is not a question
+        threading.Thread(target=_end_with, args=(command, os.getppid()), daemon=True).start()
 
 
-def _end_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_SECONDS)
+def _end_with(command: int, parent: int) -> None:
+    """Exit once the command is gone: this worker's parent changed (it is the command under fork and
+    spawn; a command killed but not yet reaped still has its process id), or the command's process
+    id is (under forkserver the parent is a server that outlives the command while workers live)."""
+    while os.getppid() == parent and _exists(command):
+        time.sleep(COMMAND_CHECK_SECONDS)
     os._exit(1)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: the id was taken again
+        return False
+    return True
 
 
 class SerialExecutor:
@@ -180,24 +193,28 @@ class ProcessExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = workers or available_cores()
         self._pool = self._new_pool()
-        self._pending: set[Future] = set()  # chunks sent and not yet finished
+        self._sent: set[Future] = set()  # chunks of every map so far not yet finished (for close)
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_started)
+        return ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_started, initargs=(os.getpid(),))
 
-    def _submit(self, fn: Callable, chunk: list[tuple[int, Any]]) -> Future:
+    def _submit(self, fn: Callable, chunk: list[tuple[int, Any]], pending: set[Future]) -> None:
+        """Send a chunk; it is in `pending` before a Ctrl-C meanwhile is raised (close() must see it)."""
         with ctrl_c_held():  # a submit may start the workers: they must not see Ctrl-C before ignoring it
-            return self._pool.submit(run_chunk, fn, chunk)
+            future = self._pool.submit(run_chunk, fn, chunk)
+            pending.add(future)
+            self._sent.add(future)
+            future.add_done_callback(self._sent.discard)
 
     def map(self, fn: Callable, tasks: Iterable[Any]) -> Iterator[tuple[int, Any]]:
         """Yield (index, result) as chunks finish; WorkerLostError, after what finished, if a worker dies."""
-        pending = self._pending = set()
+        pending: set[Future] = set()
         chunks = Chunks(tasks, self.workers)
         try:
             while True:
                 try:
                     while chunks.room(len(pending)) and (chunk := chunks.next()) is not None:
-                        pending.add(self._submit(fn, chunk))
+                        self._submit(fn, chunk, pending)
                 except BrokenProcessPool:  # a worker died while the caller held a result (storing it)
                     break
                 if not pending:
@@ -230,8 +247,9 @@ class ProcessExecutor:
 
     def close(self) -> None:
         """Shut the pool down; workers still amid a chunk (Ctrl-C, a task that raised) are stopped, not waited for."""
-        if any(not future.done() for future in self._pending):
-            _stop_workers(self._pool)
+        if any(not future.done() for future in list(self._sent)):
+            with ctrl_c_held():  # a second Ctrl-C must not leave the pool half stopped, to hang at exit
+                _stop_workers(self._pool)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -81,6 +81,7 @@ def test_ctrl_c_amid_a_long_replication_on_a_local_cluster_stops_without_a_word_
     deadline = time.monotonic() + 120
     while not _simulating(run.pid) and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert _simulating(run.pid), "the workers never got going"
     err = _ctrl_c(run)
     assert run.returncode == 130, err
     assert not [noise for noise in DASK_NOISE if noise in err], err
@@ -88,10 +89,10 @@ def test_ctrl_c_amid_a_long_replication_on_a_local_cluster_stops_without_a_word_
 
 
 def _simulating(pid: int) -> bool:
-    """Both of the run's Dask workers have simulated for a second (so both are amid a replication)."""
+    """One of the run's Dask workers has simulated for a second (so it is amid a replication of minutes)."""
     try:
         workers = [p for p in psutil.Process(pid).children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
-        return len(workers) == 2 and all(worker.cpu_times().user > 1.0 for worker in workers)
+        return any(worker.cpu_times().user > 1.0 for worker in workers)
     except psutil.Error:  # a process ended as it was looked at
         return False
 
