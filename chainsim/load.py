@@ -216,7 +216,8 @@ def _visit_time(step: Serve | Request, repeats: float, held: float) -> float:
     return step.time.expected() + held + (repeats - 1.0) * (rework_time(step).expected() + held)
 
 
-def average_staff(model: Model, name: str, spec: Department) -> float:
+def average_staff(model: Model, spec: Department) -> float:
+    """A department's own staff on duty, on average over the day (schedule, absence, outages)."""
     period = _period(model)
     if spec.schedule is not None:
         staff = sum(s.staff * _overlap(s.start, s.end, period) for s in spec.schedule) / period
@@ -383,7 +384,7 @@ def offered_load(model: Model) -> list[DepartmentLoad]:
         if spec.interruptions is not None:  # they only come while staff are on duty
             interruptions = on_duty_share(model, spec) / spec.interruptions.every.expected()
             load[name] += interruptions * spec.interruptions.lasts.expected()
-        own[name] = average_staff(model, name, spec)
+        own[name] = average_staff(model, spec)
     pooled = pool_shares(model, own, load)
     loads = []
     for name, spec in model.departments.items():
