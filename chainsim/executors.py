@@ -74,9 +74,7 @@ def _end_with(command: int, parent: int) -> None:
 def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: the id was taken again
+    except (ProcessLookupError, PermissionError):  # gone, or its id taken again by another user's process
         return False
     return True
 

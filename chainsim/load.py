@@ -123,14 +123,17 @@ class _Tally:
         # (jobs, time of one go, time held on suppliers during it) of each kind of job: first goes, redos
         self.kinds: dict[str, list[tuple[float, Distribution, float]]] = {d: [] for d in model.departments}
 
-    def _add(self, department: str, step: Serve | Request, weight: float, repeats: float, held: float) -> None:
+    def _add(self, department: str, step: Serve | Request, weight: float, repeats: float, held: float) -> float:
         """`weight` jobs of one step or request per time unit, each done `repeats` times on average
-        (the first go, then redos at the rework time), each go holding its staff member `held`."""
+        (the first go, then redos at the rework time), each go holding its staff member `held`.
+        Returns the staff time of one such job, its redos included."""
+        visit = _visit_time(step, repeats, held)
         self.jobs[department] += weight * repeats
-        self.time[department] += weight * _visit_time(step, repeats, held)
+        self.time[department] += weight * visit
         self.kinds[department].append((weight, step.time, held))
         if repeats > 1:
             self.kinds[department].append((weight * (repeats - 1), rework_time(step), held))
+        return visit
 
     def still_in_hand(self, department: str) -> Callable[[np.ndarray], np.ndarray]:
         """t -> P(the job a busy staff member has in hand runs on for longer than t): E[(T - t)+] / E[T]
@@ -195,8 +198,7 @@ class _Tally:
     def request(self, r: Request, weight: float) -> float:
         repeats = _repeats(error_rate(self.model, r, r.request))
         held = self.consult(r.consult, weight * repeats)
-        own = _visit_time(r, repeats, held)
-        self._add(r.request, r, weight, repeats, held)
+        own = self._add(r.request, r, weight, repeats, held)
         answer = 0.0
         if r.clarify is not None:  # each start of the request (a redo too) may be asked back, again and again
             rounds = r.clarify.p / (1.0 - r.clarify.p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import time
@@ -57,3 +58,16 @@ def busy_workers(run: subprocess.Popen) -> list[psutil.Process]:
         if busy:
             return busy
     return []
+
+
+def group_ends(group: int, within: float = 10.0) -> bool:
+    """Every process of the process group (a run started in a session of its own, and its workers) has
+    ended, within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False

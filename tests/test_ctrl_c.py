@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from crash_util import SLOW_HORIZON, busy_workers, stored, write_experiment
+from crash_util import SLOW_HORIZON, busy_workers, group_ends, stored, write_experiment
 from tiny_chain import tiny_chain
 
 from chainsim.executors import ProcessExecutor, available_cores
@@ -37,25 +37,13 @@ def _ctrl_c(run: subprocess.Popen, paused: float) -> tuple[str, str]:
         os.killpg(run.pid, signal.SIGINT)
         os.kill(run.pid, signal.SIGCONT)
         out, err = run.communicate(timeout=60)
-        assert _group_ends(run.pid), "a worker outlived the command"
+        assert group_ends(run.pid), "a worker outlived the command"
         return out, err
     finally:
         try:
             os.killpg(run.pid, signal.SIGKILL)
         except ProcessLookupError:  # the command and all its workers have ended
             pass
-
-
-def _group_ends(group: int, within: float = 10.0) -> bool:
-    """Every process of the group has ended, within `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.parametrize("paused", [0.0, 0.3, 0.6, 1.0])  # paused, it hung about one time in two

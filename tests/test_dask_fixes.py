@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from crash_util import SLOW_HORIZON, stored, write_experiment
+from crash_util import SLOW_HORIZON, group_ends, stored, write_experiment
 from distributed import Client, LocalCluster
 from tiny_chain import tiny_chain
 
@@ -40,19 +40,8 @@ def _ctrl_c(run: subprocess.Popen) -> str:
     """Send SIGINT to the run's whole process group; its stderr once it has ended, with nothing left behind."""
     os.killpg(run.pid, signal.SIGINT)
     _, err = run.communicate(timeout=60)
-    deadline = time.monotonic() + 10
-    while _group_alive(run.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _group_alive(run.pid), "a worker process outlived the run"
+    assert group_ends(run.pid), "a worker process outlived the run"
     return err
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_ctrl_c_mid_run_on_a_local_cluster_is_as_clean_as_with_local_processes(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chainsim import analytic, model_from_text, simulate, studio
-from chainsim.load import arrival_rate, load_warnings, offered_load
+from chainsim.load import arrival_rate, load_warnings, offered_load, pool_shares
 from chainsim.metrics import t_interval
 
 REWORK = """name: rework at its own time
@@ -377,8 +377,6 @@ def test_a_pool_covers_the_department_that_needs_it_as_in_the_run(rule) -> None:
 def test_a_short_pool_goes_by_its_rule() -> None:
     """More need than pool: `ordered` serves its first department's need first; `longest_queue` shares
     in proportion to the need (it evens the queues out)."""
-    from chainsim.load import pool_shares
-
     text = POOLED.replace("rate: 0.52", "rate: 0.7").replace("rate: 0.2", "rate: 0.48")  # need 1.5 and 0.4
     ordered = model_from_text(text.format(rule="ordered"))
     own, load = {"busy": 2.0, "quiet": 2.0}, {"busy": 3.5, "quiet": 2.4}
