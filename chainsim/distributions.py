@@ -106,26 +106,41 @@ def _numeric(annotation: Any) -> bool:
     return any(_numeric(arg) for arg in get_args(annotation) if arg is not Ellipsis)
 
 
-def refuse_booleans_as_numbers(schema: type[BaseModel], data: Any) -> Any:
+def boolean_as_number(annotation: Any, value: Any) -> str | None:
     """YAML reads yes/no/on/off/true/false as booleans, and pydantic would take them as 1 and 0:
-    `staff: yes` would silently be one person. Number fields refuse them by name instead."""
-    if not isinstance(data, dict):
-        return data
-    for name, field in schema.model_fields.items():
-        value = data.get(field.alias or name, data.get(name))
-        items = value if isinstance(value, list | tuple) else [value]
-        boolean = next((v for v in items if isinstance(v, bool)), None)
-        if boolean is not None and _numeric(field.annotation):
-            raise ValueError(f"{field.alias or name} must be a number, not {str(boolean).lower()} (YAML reads "
-                             "yes, no, on, off, true and false as true or false): write a number")
-    return data
+    `staff: yes` would silently be one person. The problem with such a value for a number field."""
+    items = value if isinstance(value, list | tuple) else [value]
+    boolean = next((v for v in items if isinstance(v, bool)), None)
+    if boolean is None or not _numeric(annotation):
+        return None
+    return (f"must be a number, not {str(boolean).lower()} (YAML reads yes, no, on, off, true and false as true "
+            "or false): write a number")
+
+
+def refuse_booleans_in_fields(schema: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """A validator for every field ("*"), so the error's path ends at the field itself."""
+    problem = boolean_as_number(schema.model_fields[info.field_name].annotation, value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 class _Dist(BaseModel):
     """Common behaviour: scv, str and scaling; subclasses give sample/expected/variance."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    _no_booleans = model_validator(mode="before")(classmethod(refuse_booleans_as_numbers))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_booleans(cls, data: Any) -> Any:
+        """As refuse_booleans_in_fields, but for the whole model: pydantic allows no field validator on
+        the discriminator `dist`, so the message names the field."""
+        for name, field in cls.model_fields.items() if isinstance(data, dict) else ():
+            problem = boolean_as_number(field.annotation, data.get(field.alias or name, data.get(name)))
+            if problem:
+                raise ValueError(f"{field.alias or name} {problem}")
+        return data
+
     dist: str  # narrowed to a Literal by each subclass; the discriminator of `Distribution`
     # Fields carrying time units; scaled() multiplies exactly these.
     _time_fields: ClassVar[tuple[str, ...]]

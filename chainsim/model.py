@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from chainsim.distributions import DIST_NAMES, MAX_TIME, Distribution, refuse_booleans_as_numbers
+from chainsim.distributions import DIST_NAMES, MAX_TIME, Distribution, refuse_booleans_in_fields
 from chainsim.errors import MAX_REPLICATIONS, ModelError, Problem
 from chainsim.yamlio import read_yaml
 
@@ -48,7 +48,7 @@ class Strict(BaseModel):
     """Base of every schema class: unknown keys are refused and parsed models cannot change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    _no_booleans = model_validator(mode="before")(classmethod(refuse_booleans_as_numbers))
+    _no_booleans = field_validator("*", mode="before")(classmethod(refuse_booleans_in_fields))
 
 
 # --- run settings ---------------------------------------------------------------------------
