@@ -100,14 +100,21 @@ def _print_results(results) -> None:
     row("expected churned customers", "churn.expected")
     row(f"revenue at risk ({model.currency})", "churn.revenue_at_risk")
 
+    departments = results.departments()
+    width = _label_width(departments["label"])
     click.echo("\nDepartments")
-    click.echo(f"  {'department':<16}{'util.':>7}{'held':>7}{'queue':>8}{'turnaround':>12}{'jobs':>9}{'delay share':>13}")
-    for _, d in results.departments().iterrows():
-        click.echo(f"  {d['label'][:15]:<16}{_pct(d['utilisation']):>7}{_pct(d['held_share']):>7}"
+    click.echo(f"  {'department':<{width}}{'util.':>7}{'held':>7}{'queue':>8}{'turnaround':>12}{'jobs':>9}{'delay share':>13}")
+    for _, d in departments.iterrows():
+        click.echo(f"  {d['label']:<{width}}{_pct(d['utilisation']):>7}{_pct(d['held_share']):>7}"
                    f"{_fmt(d['queue_length.mean']):>8}{_fmt(d['turnaround.mean']):>12}{_fmt(d['jobs']):>9}"
                    f"{_pct(d['delay_share']):>13}")
     click.echo("\n  util. = busy staff-time / available; held = part of it waiting on suppliers;\n"
                "  delay share = share of external customers' time in system caused there.")
+
+
+def _label_width(labels) -> int:
+    """A column wide enough for every department's label: cut, 'Doctors (patients)' would read 'Doctors (patien'."""
+    return max(16, max((len(label) for label in labels), default=0) + 2)
 
 
 def _check_not_an_input(path: str | None, option: str, inputs: list[str | Path]) -> None:
@@ -192,16 +199,16 @@ def run(model, replications, seed, horizon, workers, json_path, csv_dir) -> None
             raise click.BadParameter(f"{horizon:g} does not fit the model: {exc} (set by --horizon)",
                                      param_hint="--horizon") from None
     results = _simulate_or_say_how_far(simulate, m, replications, seed, workers)
-    if json_path == "-":
+    if json_path == "-":  # standard output holds the JSON alone: what else is said goes to standard error
         click.echo(json.dumps(results.to_json(), indent=2))
-        return
-    _print_results(results)
-    if json_path:
+    else:
+        _print_results(results)
+    if json_path and json_path != "-":
         Path(json_path).write_text(json.dumps(results.to_json(), indent=2))
         click.echo(f"\nwrote {json_path}")
     if csv_dir:
         results.to_csv(csv_dir)
-        click.echo(f"wrote CSV tables to {csv_dir}/")
+        click.echo(f"wrote CSV tables to {csv_dir}/", err=json_path == "-")
 
 
 def _simulate_or_say_how_far(simulate, model, replications: int | None, seed: int | None, workers: int):
@@ -230,15 +237,17 @@ def validate(model) -> None:
     loads = offered_load(m)  # reads arrival traces: a bad one is an error before any "ok"
     warnings = load_warnings(m)
     click.secho(f"ok: {m.name}", fg="green")
-    click.echo(f"  {'department':<16}{'jobs/' + m.time_unit:>14}{'staff':>8}{'expected util.':>16}")
+    width = _label_width([m.label(d.department) for d in loads])
+    click.echo(f"  {'department':<{width}}{'jobs/' + m.time_unit:>14}{'staff':>8}{'expected util.':>16}")
     for d in loads:
         flag = "  OVERLOADED" if d.overloaded else ""
-        click.echo(f"  {m.label(d.department)[:15]:<16}{d.arrival_rate:>14.3g}{d.staff:>8.3g}{d.utilisation:>16.0%}{flag}")
+        click.echo(f"  {m.label(d.department):<{width}}{d.arrival_rate:>14.3g}{d.staff:>8.3g}{d.utilisation:>16.0%}{flag}")
     for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow")
 
 
-def _print_experiment(results, store: str, warnings: dict[str, list[str]] | None = None) -> int:
+def _print_experiment(results, store: str, warnings: dict[str, list[str]] | None = None,
+                      file: str | None = None) -> int:
     """The answer of an experiment: the primary KPI per scenario, vs baseline, per cost; tornado if any.
 
     Says so when the store holds only part of the experiment (a stopped run); prints the scenarios'
@@ -250,15 +259,16 @@ def _print_experiment(results, store: str, warnings: dict[str, list[str]] | None
 
     d = results.definition
     reps = results.replication_counts()
-    click.secho(f"{results.name}: {len(results.scenarios)} scenarios, {reps.min() if len(reps) else 0}-"
-                f"{reps.max() if len(reps) else 0} replications each, seed {d['seed']}, warm-up {d['warmup']:g}"
+    fewest, most = (reps.min(), reps.max()) if len(reps) else (0, 0)
+    click.secho(f"{results.name}: {len(results.scenarios)} scenarios, {fewest if fewest == most else f'{fewest}-{most}'} "
+                f"replications each, seed {d['seed']}, warm-up {d['warmup']:g}"
                 + (" (common random numbers)" if d.get("common_random_numbers") else ""), bold=True)
     if d.get("question"):
         click.echo(f"  {d['question']}")
     done, asked = results.completion()
     if done < asked:
         click.secho(f"incomplete: {done} of {asked} replications; continue with "
-                    f"`chainsim experiment FILE --out {store} --resume`", fg="yellow")
+                    f"`{_resume_command(file or '<the experiment file>', store)}`", fg="yellow")
     for scenario, rows in results.failures.groupby("scenario", sort=False):
         click.secho(f"warning: scenario {scenario!r}: {len(rows)} replication(s) failed: "
                     f"{rows['message'].iloc[0]}", fg="yellow")
@@ -280,18 +290,21 @@ def _print_experiment(results, store: str, warnings: dict[str, list[str]] | None
     click.echo(f"  {'scenario':<{width}}{'mean':>9}{'95% CI':>18}{'difference':>12}{'95% CI':>20}{'cost':>10}"
                f"{'per 10k':>9}{'rank':>6}")
     for name, row in s.iterrows():
-        line = f"  {_name_cell(name, width)}{_fmt(row['mean']):>9}{f'[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]':>18}"
+        line = f"  {_name_cell(name, width)}{_fmt(row['mean']):>9}{_interval(row):>18}"
         if name in c.index:
             r = c.loc[name]
             mark = "*" if r["significant"] else " "
             rank = "-" if pd.isna(r["rank"]) else str(r["rank"])  # a row with failures is not ranked
-            line += (f"{_fmt(r['difference']):>11}{mark}{f'[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]':>20}"
-                     f"{_fmt(r['cost']):>10}{_fmt(r['improvement_per_cost'] * 10_000):>9}{rank:>6}")
+            line += (f"{_fmt(r['difference']):>11}{mark}{_interval(r):>20}"
+                     f"{_fmt(r['cost']):>10}{_fmt(r['improvement_per_cost'] * 10_000):>9}{rank:>6}{_partial(r)}")
         click.echo(line)
     click.echo("  * the interval excludes 0; per 10k = improvement per 10,000 of cost")
     if c["failed"].any():
         click.echo("  - not ranked: replications failed in the scenario or the baseline; its row uses only the "
                    "replications both finished")
+    elif c["missing"].any():
+        click.echo("  - not ranked: the run stopped before this scenario had all the baseline's replications; "
+                   "its row uses only the replications both finished")
     _print_design_points(results)
     _print_other_kpis(results, width)
     tornado = results.sensitivity(kpi)
@@ -380,10 +393,21 @@ def _print_other_kpis(results, width: int) -> None:
         click.echo(f"\n{kpi} (baseline {_fmt(baseline.get(kpi, math.nan))})")
         for _, r in rows.iterrows():
             mark = "*" if r["significant"] else " "
-            partial = f"  on {r['n']} replications shared, baseline {_fmt(r['baseline_mean'])} on them" \
-                if r["failed"] else ""
             click.echo(f"  {_name_cell(r['scenario'], width)}{_fmt(r['mean']):>9}{_fmt(r['difference']):>12}{mark}"
-                       f"{f'[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]':>20}{partial}")
+                       f"{_interval(r):>20}{_partial(r)}")
+
+
+def _interval(row) -> str:
+    """A difference's 95% CI, with a space before it however wide it is (so it never runs into the difference)."""
+    return f" [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]"
+
+
+def _partial(row) -> str:
+    """For a row on fewer replications than the baseline's (failed, or a stopped run): on how many, and the
+    baseline's mean on those, since the baseline's own row is over all of its replications."""
+    if not (row["failed"] or row["missing"]):
+        return ""
+    return f"  on {row['n']} replications shared, baseline {_fmt(row['baseline_mean'])} on them"
 
 
 @main.command()
@@ -442,7 +466,7 @@ def experiment(ctx, file, workers, dask_address, resume, out, replications) -> N
     finally:
         if bar:
             bar[0].close()
-    code = _print_experiment(x.results, out, x.warnings)
+    code = _print_experiment(x.results, out, x.warnings, file)
     click.echo(f"\nresults in {out}; tables: chainsim summarise {out} --csv FILE")
     sys.exit(code)
 

@@ -826,9 +826,11 @@ class ExperimentResults:
 
         Every column of a row (mean, baseline_mean, difference, n) comes from the replications the
         scenario shares with the baseline, so mean - baseline_mean is the difference. failed counts
-        the replications left out because they failed in the scenario or the baseline. Such a row is
-        not ranked (rank is empty): the failed replications are mostly the busiest (a run cap), so the
-        survivors flatter it, as `chainsim run` refuses to report a capped run for that reason.
+        the replications left out because they failed in the scenario or the baseline; missing counts
+        the baseline's replications the scenario has no results for (failed, or not run: a stopped run).
+        Such a row is not ranked (rank is empty): the failed replications are mostly the busiest (a run
+        cap), so the survivors flatter it, as `chainsim run` refuses to report a capped run for that
+        reason; and a row on fewer replications than the others is not measured as they are.
         """
         baseline = baseline or self.baseline
         shared = self.shared_replications(baseline)
@@ -852,13 +854,14 @@ class ExperimentResults:
                     "mean": float(ours.mean()), "difference": mean, "ci_low": low, "ci_high": high,
                     "relative": mean / theirs.mean() if theirs.mean() else math.nan, "n": len(paired),
                     "failed": len(failed.get(scenario, set()) | failed.get(baseline, set())),
+                    "missing": len(shared[baseline]) - len(shared[scenario]),
                     "significant": bool(low > 0 or high < 0), "cost": cost, "improvement": improvement,
                     "improvement_per_cost": improvement / cost if cost > 0 else math.nan,
                 })
         table = pd.DataFrame(rows, columns=["scenario", "kpi", "baseline_mean", "mean", "difference", "ci_low",
-                                            "ci_high", "relative", "n", "failed", "significant", "cost",
+                                            "ci_high", "relative", "n", "failed", "missing", "significant", "cost",
                                             "improvement", "improvement_per_cost"])
-        complete = table[table["failed"] == 0]
+        complete = table[(table["failed"] == 0) & (table["missing"] == 0)]
         table["rank"] = complete.groupby("kpi")["improvement"].rank(ascending=False, method="min").astype("Int64")
         return table
 

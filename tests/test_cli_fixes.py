@@ -221,12 +221,35 @@ def test_summarise_of_a_stopped_run_says_it_is_incomplete_and_how_to_continue(tm
     done = chainsim("summarise", "x.sqlite", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("x: 2 scenarios, 0-3 replications each")
-    assert "incomplete: 3 of 6 replications; continue with `chainsim experiment FILE --out x.sqlite --resume`" \
-        in done.stdout
+    assert ("incomplete: 3 of 6 replications; continue with "
+            "`chainsim experiment '<the experiment file>' --out x.sqlite --resume`") in done.stdout
 
     resumed = chainsim("experiment", "x.yaml", "--workers", "1", "-r", "3", "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert "2 scenarios, 3-3 replications each" in resumed.stdout and "incomplete" not in resumed.stdout
+    assert "2 scenarios, 3 replications each" in resumed.stdout and "incomplete" not in resumed.stdout
+
+
+def test_a_scenario_a_stopped_run_left_short_is_not_ranked_and_says_on_what_it_stands(tmp_path):
+    """Its mean is over the replications it shares with the baseline, the baseline's row over all of
+    them: the row says so, as one with failed replications does, and is not ranked among complete ones."""
+    _experiment_file(tmp_path, HIRE + "  - {name: hire_two, levers: [{lever: add_staff, department: back_office, "
+                     "count: 2, cost: 20}]}\n", extra="kpis: [external.time_in_system.mean, external.completed]\n")
+    x = Experiment.from_file(tmp_path / "x.yaml")
+    x.replications = 3
+    with pytest.raises(KeyboardInterrupt):  # baseline 3, hire 3, hire_two 1
+        x.run(executor=SerialExecutor(), store=tmp_path / "x.sqlite", progress=_stop_after(7))
+    with ResultStore(tmp_path / "x.sqlite", readonly=True) as db:
+        compared = ExperimentResults.from_store(db, "x").compare().set_index(["kpi", "scenario"])
+    assert compared["missing"].to_dict() == {(k, s): 2 if s == "hire_two" else 0 for k, s in compared.index}
+    assert compared["rank"].isna().to_dict() == {(k, s): s == "hire_two" for k, s in compared.index}
+
+    done = chainsim("summarise", "x.sqlite", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith("  hire")}
+    assert "on 1 replications shared" in rows["hire_two"] and "on " not in rows["hire"].split("]")[-1]
+    assert "not ranked: the run stopped before this scenario had all the baseline's replications" in done.stdout
+    for line in done.stdout.splitlines():  # an interval never runs into the number before it
+        assert " [" in line or "[" not in line, line
 
 
 def _hire(folder: Path, replications: int) -> Experiment:
@@ -247,7 +270,7 @@ def test_resuming_with_fewer_replications_keeps_the_stored_count_in_report_and_s
     with ResultStore(store) as db:
         assert db.definition("x")["replications"] == 4
     done = chainsim("summarise", "x.sqlite", cwd=tmp_path)
-    assert "2 scenarios, 4-4 replications each" in done.stdout and "incomplete" not in done.stdout
+    assert "2 scenarios, 4 replications each" in done.stdout and "incomplete" not in done.stdout
 
 
 def test_a_resume_with_fewer_replications_still_finishes_what_the_store_asked_for(tmp_path):
@@ -319,8 +342,10 @@ def test_failed_replications_exit_3_naming_the_scenarios_and_their_rows_are_not_
         assert done.returncode == 3, done.stderr
         assert_no_traceback(done)
         assert "error: replications failed: 'busier' 1 of 6." in done.stderr
-        rows = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith("  ")}
+        rows = {line.split()[0]: line.split("  on ")[0].split() for line in done.stdout.splitlines()
+                if line.startswith("  ")}
         assert rows["busier"][-1] == "-" and rows["hire"][-1] == "1"  # busier is not ranked
+        assert "busier" in done.stdout.split("not ranked")[0] and "on 5 replications shared" in done.stdout
         assert "not ranked: replications failed in the scenario or the baseline" in done.stdout
 
 

@@ -79,7 +79,7 @@ def test_three_sigkills_at_random_points_then_resume_equals_an_uninterrupted_run
     resumed = subprocess.run(_cli("x.yaml", "x.sqlite", "--resume"), cwd=tmp_path, capture_output=True, text=True,
                              timeout=120)
     assert resumed.returncode == 0, resumed.stderr
-    assert "50-50 replications" in resumed.stdout
+    assert "50 replications each" in resumed.stdout
     assert _check_readable(store) == total
     now = _finished(store)
     assert {k: now[k] for k in kept} == kept, "resume ran a stored replication again"

@@ -37,7 +37,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
 
     resumed = subprocess.run([*CLI, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert "60-60 replications" in resumed.stdout
+    assert "60 replications each" in resumed.stdout
 
     with ResultStore(store) as db:
         assert db.replication_count("killed") == total

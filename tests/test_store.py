@@ -155,7 +155,7 @@ def test_summarise_prints_the_comparison_and_exports(tmp_path):
     result = CliRunner().invoke(main, ["summarise", str(path), "--csv", str(tmp_path / "r.csv"),
                                        "--parquet", str(tmp_path / "r.parquet")])
     assert result.exit_code == 0, result.output
-    assert "tiny: 2 scenarios, 3-3 replications" in result.output and "hire" in result.output
+    assert "tiny: 2 scenarios, 3 replications each" in result.output and "hire" in result.output
     assert len(pd.read_parquet(tmp_path / "r.parquet")) == len(pd.read_csv(tmp_path / "r.csv")) == len(x.results.table)
     missing = CliRunner().invoke(main, ["summarise", str(path), "--experiment", "nope"])
     assert missing.exit_code == 2 and "holds no experiment 'nope'" in missing.output
