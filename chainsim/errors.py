@@ -55,11 +55,11 @@ def is_number(value: Any) -> bool:
         return False
 
 
-def whole_number(name: str, value: Any, low: int, high: int) -> int:
+def whole_number(name: str, value: Any, low: int, high: int, otherwise: str = "") -> int:
     """An argument that must be a whole number in [low, high], or a ModelError naming it (not a
-    TypeError deep inside, nor 2.7 silently read as 2)."""
+    TypeError deep inside, nor 2.7 silently read as 2); `otherwise` names what else it may be."""
     if not (is_number(value) and int(value) == value and low <= value <= high):
-        raise ModelError([Problem(name, f"must be a whole number from {low:,} to {high:,} (got {value!r})")])
+        raise ModelError([Problem(name, f"must be a whole number from {low:,} to {high:,}{otherwise} (got {value!r})")])
     return int(value)
 
 
@@ -67,7 +67,7 @@ def run_arguments(workers: int | None, progress: Any) -> int | None:
     """The arguments every run takes: workers (None: all cores) from 1 to MAX_WORKERS, and progress a
     function progress(done, total) or None; ModelError naming a wrong one. Returns workers as an int."""
     if workers is not None:
-        workers = whole_number("workers", workers, 1, MAX_WORKERS)
+        workers = whole_number("workers", workers, 1, MAX_WORKERS, otherwise=", or None for all cores")
     if progress is not None and not callable(progress):
         raise ModelError([Problem("progress", f"give a function progress(done, total), or None (got {progress!r})")])
     return workers

@@ -164,7 +164,7 @@ class Department(Strict):
     schedule: list[Shift] | None = Field(None, min_length=1, description="Staff by time-of-day window, "
                                          "repeating daily; outside every window, no staff. Staff going "
                                          "off shift finish the job in hand.")
-    label: str | None = Field(None, description="Display name; default: the key with underscores as spaces. Departments named alike are shown with their key added, `Compliance (it)`.")
+    label: str | None = Field(None, description="Display name; default: the key with underscores as spaces and its first letter upper case (`back_office`: Back office, `IT_desk`: IT desk). Departments named alike are shown with their key added, `Compliance (it)`.")
     discipline: Literal["fifo", "priority", "preemptive"] = Field("fifo", description="Queue order: "
                                                                   "first come first served; by priority "
                                                                   "(higher first, not interrupting work in "
@@ -389,6 +389,12 @@ class Pool(Strict):
 # --- the model ------------------------------------------------------------------------------
 
 
+def key_in_words(key: str) -> str:
+    """A department's key as a default label: `back_office` reads Back office, and `IT_desk` keeps its IT."""
+    words = key.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
 class Model(Strict):
     name: str = Field(min_length=1, description="Name of the organisation or process.")
     time_unit: Literal["second", "minute", "hour", "day"] = Field("minute", description="Unit of every time in the file.")
@@ -460,11 +466,11 @@ class Model(Strict):
     def label(self, department: str) -> str:
         """The department's display name: its `label`, else its key in words. Departments labelled
         alike get their key added ('Compliance (it)'), so no table row or chart bar stands for two."""
-        return self._labels.get(department) or department.replace("_", " ").capitalize()
+        return self._labels.get(department) or key_in_words(department)
 
     @cached_property
     def _labels(self) -> dict[str, str]:
-        own = {d: spec.label or d.replace("_", " ").capitalize() for d, spec in self.departments.items()}
+        own = {d: spec.label or key_in_words(d) for d, spec in self.departments.items()}
         alike = Counter(own.values())
         return {d: f"{label} ({d})" if alike[label] > 1 else label for d, label in own.items()}
 

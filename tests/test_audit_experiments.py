@@ -162,7 +162,7 @@ def test_an_experiment_takes_a_model_path_and_run_checks_its_arguments(tiny):
     x = Experiment(str(ROOT / "models" / "hello_chain.yaml"), replications=2)
     assert x.model.name == "Hello chain"
     for kwargs, says in [({"workers": 2.5}, "workers: must be a whole number"),
-                         ({"workers": -1}, "workers: must be a whole number"),
+                         ({"workers": -1}, "workers: must be a whole number from 1 to 10,000, or None for all cores"),
                          ({"progress": 5}, "progress: give a function"),
                          ({"store": 5}, "store: give a file path or a ResultStore"),
                          ({"resume": True}, "resume: resume continues the experiment in a store")]:

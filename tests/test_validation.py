@@ -640,3 +640,17 @@ def test_a_rework_factor_that_makes_the_redo_time_out_of_range_is_refused_not_a_
     assert path.startswith(f"{JOURNEY}[0]")  # the step (a check of two of its fields together)
     assert message == ("rework_factor 1e+308 makes the redo's time larger than any time a model accepts (1e+12): "
                        "give a smaller factor, or a rework_time")
+
+
+def test_a_departments_default_label_is_its_key_in_words_keeping_its_case():
+    """`.capitalize()` lowered the rest of the key: `IT_desk` was shown as "It desk"."""
+    model = chainsim.model_from_text("""
+name: labels
+run: {horizon: 60}
+departments: {IT_desk: {staff: 1}, back_office: {staff: 1}, desk: {staff: 1, label: Front counter}}
+customers:
+  c:
+    arrivals: {rate: 0.1}
+    journey: [{serve: IT_desk, time: {dist: fixed, value: 1}}]
+""")
+    assert [model.label(d) for d in model.departments] == ["IT desk", "Back office", "Front counter"]
