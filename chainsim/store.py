@@ -87,6 +87,7 @@ class ResultStore:
     def __init__(self, path: str | Path, readonly: bool = False):
         """Open (or create) the store at path; readonly: only read an existing one, never create or change it."""
         self.path = Path(path)
+        self.readonly = readonly
         self._check_file(readonly)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions below
@@ -115,8 +116,13 @@ class ResultStore:
     def _unusable(self, exc: sqlite3.Error) -> StoreError:
         """The one-line error for a store SQLite cannot read or write: damaged, locked, disk full."""
         if any(words in str(exc) for words in DAMAGED):
-            return StoreError(f"{self.path} is damaged ({exc}): its results cannot be read; restore it from a copy, "
-                              "or run the experiment again into a new file (--out NEW.sqlite)")
+            return self._damaged(str(exc))
+        if "full" in str(exc):
+            return StoreError(f"cannot write to {self.path} ({exc}): the replications stored so far are kept; free "
+                              "some space and continue with --resume")
+        if self.readonly:
+            return StoreError(f"cannot read {self.path} ({exc}): SQLite reads it beside its -wal and -shm files, "
+                              "in a folder it may write to: copy the store to such a folder and read the copy")
         return StoreError(f"cannot use {self.path} as a results store ({exc}): choose another file (--out)")
 
     def _check_file(self, readonly: bool) -> None:
@@ -200,7 +206,7 @@ class ResultStore:
                     for key in SAME_ON_RESUME if key in stored and stored[key] != definition.get(key)]
         rows = self._db.execute("SELECT scenario, definition, model_hash FROM scenarios WHERE experiment = ?",
                                 (experiment,)).fetchall()
-        before = {name: (_plain(json.loads(d)), digest) for name, d, digest in rows}
+        before = {name: (_plain(self._decoded(d, f"scenario {name!r}: definition")), digest) for name, d, digest in rows}
         now = {name: (_plain(json.loads(json.dumps(d))), model_hash(m)) for name, d, m in scenarios}
         if before.keys() != now.keys():
             added = ", ".join(map(repr, sorted(now.keys() - before.keys()))) or "none"
@@ -262,14 +268,33 @@ class ResultStore:
         if row is None:
             known = ", ".join(self.experiments()) or "none"
             raise StoreError(f"{self.path} holds no experiment {experiment!r} (it holds: {known})")
-        return json.loads(row[0])
+        definition = self._decoded(row[0], f"experiment {experiment!r}: definition")
+        replications = definition.get("replications")
+        if not (isinstance(definition.get("seed"), int) and (
+                isinstance(replications, int) or isinstance(replications, dict) and isinstance(replications.get("min"), int))):
+            raise self._damaged(f"experiment {experiment!r}: definition has no whole seed and replications")
+        return definition
 
     @_store_errors
     def scenarios(self, experiment: str) -> list[dict]:
         """Scenario definitions in experiment order, each with its name."""
         rows = self._db.execute("SELECT scenario, definition FROM scenarios WHERE experiment = ? ORDER BY position",
                                 (experiment,))
-        return [{**json.loads(d), "name": name} for name, d in rows]
+        return [{**self._decoded(d, f"scenario {name!r}: definition"), "name": name} for name, d in rows]
+
+    def _decoded(self, text: str, what: str) -> dict:
+        """A stored JSON object; a StoreError naming what is damaged if it is not one (edited by hand, say)."""
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            value = None
+        if not isinstance(value, dict):
+            raise self._damaged(f"{what} is not readable")
+        return value
+
+    def _damaged(self, what: str) -> StoreError:
+        return StoreError(f"{self.path} is damaged ({what}): its results cannot be read; restore it from a copy, "
+                          "or run the experiment again into a new file (--out NEW.sqlite)")
 
     @_store_errors
     def scenario_model(self, experiment: str, scenario: str) -> str | None:
@@ -285,7 +310,10 @@ class ResultStore:
                  + ("WHERE k.experiment = ? " if experiment else "")
                  + "ORDER BY k.experiment, s.position, k.replication, k.kpi")
         table = pd.read_sql_query(query, self._db, params=(experiment,) if experiment else ())
-        table["value"] = table["value"].astype(float)
+        try:
+            table["value"] = table["value"].astype(float)
+        except (TypeError, ValueError):
+            raise self._damaged("a KPI value is not a number") from None
         return table
 
     @_store_errors
@@ -332,7 +360,8 @@ class ResultStore:
             "WHERE experiment = ? " if experiment else "") + "ORDER BY experiment, position"
         rows = self._db.execute(query, (experiment,) if experiment else ()).fetchall()
         return pd.DataFrame([{"experiment": e, "scenario": name,
-                              **{f"factor.{k}": v for k, v in (json.loads(d).get("factors") or {}).items()}}
+                              **{f"factor.{k}": v for k, v in
+                                 (self._decoded(d, f"scenario {name!r}: definition").get("factors") or {}).items()}}
                              for e, name, d in rows], columns=None if rows else ["experiment", "scenario"])
 
 

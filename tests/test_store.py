@@ -223,6 +223,29 @@ def _damaged_store(tmp_path):
     return path
 
 
+@pytest.mark.parametrize("damage, says", [
+    ("UPDATE experiments SET definition = '{{{'", "experiment 'tiny': definition is not readable"),
+    ("UPDATE experiments SET definition = '[1, 2]'", "experiment 'tiny': definition is not readable"),
+    ("UPDATE experiments SET definition = json_set(definition, '$.replications', 'x')",
+     "experiment 'tiny': definition has no whole seed and replications"),
+    ("UPDATE scenarios SET definition = 'nope' WHERE scenario = 'hire'", "scenario 'hire': definition is not readable"),
+    ("UPDATE kpis SET value = 'abc' WHERE rowid = 1", "a KPI value is not a number"),
+])
+def test_a_store_whose_contents_were_damaged_says_so_on_reading_and_resuming(tmp_path, damage, says):
+    """Readable SQLite with a field that is not what chainsim wrote (edited by hand): a JSONDecodeError,
+    TypeError or ValueError traceback, from summarise and from a resume."""
+    path = tmp_path / "d.sqlite"
+    _experiment().run(store=path)
+    db = sqlite3.connect(path)
+    db.execute(damage)
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match=rf"{re.escape(str(path))} is damaged \({re.escape(says)}\)"):
+        ExperimentResults.from_store(path)
+    with pytest.raises(StoreError, match=re.escape(says)):
+        _experiment().run(store=path, resume=True)
+
+
 def test_a_damaged_store_is_reported_as_damaged_not_as_sqlites_error(tmp_path):
     path = _damaged_store(tmp_path)
     with pytest.raises(StoreError, match=rf"{path} is damaged .*malformed.*new file \(--out NEW.sqlite\)"):
