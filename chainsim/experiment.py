@@ -44,7 +44,7 @@ from chainsim.errors import (
 from chainsim.executors import make_executor
 from chainsim.levers import apply_levers, lever_cost, lever_problems
 from chainsim.load import load_warnings
-from chainsim.metrics import kpi_range, replication_kpis, t_interval
+from chainsim.metrics import kpi_range, pool_kpis, replication_kpis, t_interval
 from chainsim.model import MAX_SEED, Model, Strict, load_model, parse_model, plain_message
 from chainsim.store import ResultStore
 from chainsim.streams import stream_key
@@ -336,11 +336,6 @@ def _override_paths(overrides: Any) -> set[str]:
                              for sub in value}
 
 
-def _pool_kpi(kpi: str) -> bool:
-    """Pool KPIs exist only in scenarios that add a pool (cross_train), so the base model cannot vouch for them."""
-    return kpi.startswith("pool.") or kpi.endswith(".pool_busy.mean")
-
-
 @dataclass
 class Experiment:
     """Scenarios x replications of a base model. Configure, run(), then summary() / compare()."""
@@ -506,15 +501,17 @@ class Experiment:
                 built[s.name] = exc
         return built
 
-    def _check_kpis(self, base: Model) -> None:
-        """Unknown KPI names fail now, not after hours of running: one very short run gives the names."""
+    def _check_kpis(self, base: Model, built: dict[str, Model | ModelError]) -> None:
+        """Unknown KPI names fail now, not after hours of running: one very short run gives the names,
+        and the scenarios' models the pool KPIs of the pools a scenario adds."""
         short = min(base.run.horizon, 1.0)
         probe = base.with_changes({"run.horizon": short, "run.warmup": 0.0, "run.drain_limit": short})
         known = set(replication_kpis(probe, simulate_replication(probe, 0, self.root_seed)))
+        known |= set().union(*(pool_kpis(m) for m in built.values() if isinstance(m, Model)))
         asked = [("kpis", k) for k in self.kpis] + [("primary", self.primary_kpi)]
         if isinstance(self.replications, Sequential):
             asked.append(("replications.kpi", self.replications.kpi))
-        problems = [unknown_kpi(k, known, where) for where, k in asked if k not in known and not _pool_kpi(k)]
+        problems = [unknown_kpi(k, known, where) for where, k in asked if k not in known]
         if problems:
             raise ModelError(problems)
 
@@ -547,8 +544,8 @@ class Experiment:
         if resume and store is None:  # else it would silently run everything again, storing nothing
             raise ModelError([Problem("resume", "resume continues the experiment in a store: give store=PATH")])
         base = self.base_model()
-        self._check_kpis(base)
         built = self.scenario_models()
+        self._check_kpis(base, built)
         problems = [p for m in built.values() if isinstance(m, ModelError) for p in m.problems]
         if problems:  # known now: refuse before hours of running the others
             raise ModelError(problems)

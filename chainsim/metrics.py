@@ -218,6 +218,14 @@ def _departments(model: Model, rep: Replication, out: dict[str, float]) -> None:
         out[f"pool.{name}.utilisation"] = pool["busy"] / (pool["staff"] * length) if length > 0 else math.nan
 
 
+def pool_kpis(model: Model) -> set[str]:
+    """The KPIs a model reports only as it has pools (see above): an experiment checks them against its
+    scenarios' models, since a scenario may add the pool (cross_train) that the base model lacks."""
+    if not model.pools:
+        return set()
+    return {f"department.{d}.pool_busy.mean" for d in model.departments} | {f"pool.{p}.utilisation" for p in model.pools}
+
+
 def _attribution(rep: Replication, totals: np.ndarray, tis: np.ndarray, out: dict[str, float]) -> None:
     """Mean minutes per completed customer by (department, kind), and each department's share."""
     total = tis.sum()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -378,9 +379,24 @@ def test_a_misspelt_kpi_in_the_results_says_which_one_was_meant_instead_of_an_em
         simulate(tiny, replications=2).kpi(typo)
     assert str(err.value) == f"kpi: unknown KPI {typo!r}: did you mean {TIME!r}?"
     assert len(x.summary([TIME])) == 2 and len(x.results.sensitivity(TIME)) == 1  # a right name still works
-    pool = "pool.cross_trained_desk_checks.utilisation"  # the experiment's own KPI, without results (no pool here)
-    x = Experiment(tiny, kpis=[TIME, pool], replications=2).run(workers=1)
-    assert len(x.summary([pool])) == 0 and len(x.compare(kpis=[pool])) == 0
+
+
+def test_a_pool_kpi_no_scenario_reports_is_refused_before_running_with_the_name_meant(tiny):
+    """Pool KPIs skipped the name check (the base model has no pool): a misspelt one ran every
+    replication to an empty table, with no rank, and a sequential rule on it ran to its max."""
+    pool = "pool.cross_trained_desk_checks.utilisation"
+    hire = Scenario("pool", levers=[{"lever": "cross_train", "departments": ["desk", "checks"]}])
+    typo = pool.replace("trained", "trainde")
+    for x, where in [(Experiment(tiny, [hire], kpis=[TIME, typo], replications=2), "kpis"),
+                     (Experiment(tiny, [hire], primary=typo, kpis=[TIME], replications=2), "primary"),
+                     (Experiment(tiny, [hire], replications=Sequential(kpi=typo, relative_half_width=0.1, min=2, max=40),
+                                 kpis=[TIME]), "replications.kpi")]:
+        with pytest.raises(ModelError) as err:
+            x.run(workers=1)
+        assert f"{where}: unknown KPI {typo!r}: did you mean {pool!r}?" in str(err.value)
+    with pytest.raises(ModelError, match=re.escape(f"kpis: unknown KPI {pool!r}")):  # no scenario adds the pool
+        Experiment(tiny, kpis=[TIME, pool], replications=2).run(workers=1)
+    assert len(Experiment(tiny, [hire], kpis=[TIME, pool], replications=2).run(workers=1).summary([pool])) == 1  # the scenario's
 
 
 def test_a_kpi_that_is_zero_in_every_replication_is_precise_and_stops_at_the_minimum(tiny):
