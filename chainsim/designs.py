@@ -254,6 +254,20 @@ def _fits(model: Model, factor: Factor, value: Any) -> bool:
     return True
 
 
+def _check_paths_apart(factors: list[Factor], where: str) -> None:
+    """Two factors setting one model path: the later silently won, and the first looked as if it had no effect."""
+    setters: dict[str, str] = {}
+    problems = []
+    for f in factors:
+        if f.path is not None and f.path in setters:
+            problems.append(Problem(f"{where}.factors.{f.name}", f"sets {f.path}, as factor {setters[f.path]!r} does: "
+                                    "only the later would act; keep one"))
+        elif f.path is not None:
+            setters[f.path] = f.name
+    if problems:
+        raise ModelError(problems)
+
+
 def expand(design: dict, where: str = "design", model: Model | None = None) -> list[Point]:
     """The scenarios (as points) of a design mapping {type, factors, samples?, seed?}; with the model, a
     Latin hypercube's fractions in a whole-number field are refused at the factor."""
@@ -269,6 +283,7 @@ def expand(design: dict, where: str = "design", model: Model | None = None) -> l
     if not isinstance(specs, dict) or not specs:
         raise ModelError([Problem(f"{where}.factors", "give the factors: a mapping of name -> values or range")])
     factors = [parse_factor(name, spec, f"{where}.factors.{name}") for name, spec in specs.items()]
+    _check_paths_apart(factors, where)
     if model is not None:
         factors = [replace(f, base=_number_at(model, f.path)) if f.path and f.cost_per_unit else f for f in factors]
     if kind == "grid":

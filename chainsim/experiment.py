@@ -310,6 +310,9 @@ EXPERIMENT_WIDE = {
                     "change run.horizon in the model file (for every scenario)"),
     "run.drain": ("the model's drain, so every scenario counts its customers as the baseline does (those still "
                   "inside at the horizon served, or not)", "change run.drain in the model file (for every scenario)"),
+    "run.drain_limit": ("the model's drain limit, so every scenario counts its customers as the baseline does (a "
+                        "shorter drain leaves out the slowest of them)",
+                        "change run.drain_limit in the model file (for every scenario)"),
 }
 
 

@@ -164,6 +164,9 @@ def hello():
     # A shorter day, or customers left unserved at closing, in one scenario only: not the same measure.
     ({"run.horizon": 60}, "run.horizon", "change run.horizon in the model file (for every scenario) instead"),
     ({"run": {"drain": False}}, "run.drain", "change run.drain in the model file (for every scenario) instead"),
+    # A drain cut short left the slowest customers uncounted: ranked first for it.
+    ({"run.drain_limit": 0.001}, "run.drain_limit",
+     "change run.drain_limit in the model file (for every scenario) instead"),
 ])
 def test_a_scenario_cannot_change_a_run_setting_every_scenario_shares(hello, overrides, path, fix):
     with pytest.raises(ModelError) as refused:
@@ -171,6 +174,19 @@ def test_a_scenario_cannot_change_a_run_setting_every_scenario_shares(hello, ove
     [problem] = refused.value.problems
     assert problem.path == f"scenario 'a' overrides: {path}"
     assert problem.message.endswith(fix)
+
+
+def test_two_design_factors_on_one_model_path_are_refused_naming_both(tmp_path):
+    """The later silently won: a=2, b=4 and a=3, b=4 had the same numbers, and `a` looked like no effect."""
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    staff = "departments.front_desk.staff"
+    data = {"name": "x", "model": "hello.yaml",
+            "design": {"type": "grid", "factors": {"a": {"path": staff, "values": [2, 3]},
+                                                   "b": {"path": staff, "values": [4, 5]}}}}
+    with pytest.raises(ModelError) as refused:
+        Experiment.from_dict(data, tmp_path)
+    assert [str(p) for p in refused.value.problems] == [
+        f"design.factors.b: sets {staff}, as factor 'a' does: only the later would act; keep one"]
 
 
 def test_a_design_setting_the_seed_is_one_problem_however_many_scenarios(tmp_path):
