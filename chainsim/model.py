@@ -38,6 +38,8 @@ MAX_STAFF = 100_000  # per department, shift or pool: beyond any organisation, a
 # Classes' priorities stay far below the engine's rank boosts (internal_priority +-10^6, interruptions
 # 10^9), so a request asked to go first, or an interruption, is never outranked by a customer.
 MAX_PRIORITY = 100_000
+# Revenue at stake per customer: far above any, and sums over millions of customers stay finite.
+MAX_VALUE = 1e12
 # A customer's minutes are recorded by department x kind in a 16-bit key (chainsim.recorder).
 MAX_DEPARTMENTS = 1_000
 MINUTES = {"second": 1 / 60, "minute": 1.0, "hour": 60.0, "day": 1440.0}  # in one time unit
@@ -55,9 +57,9 @@ class Strict(BaseModel):
 
 
 class RunSettings(Strict):
-    horizon: float = Field(gt=0, allow_inf_nan=False, description="Arrivals stop at this time (time units). "
+    horizon: float = Field(gt=0, le=MAX_TIME, allow_inf_nan=False, description="Arrivals stop at this time (time units). "
                            "Work in progress then finishes (see `drain`).")
-    warmup: float = Field(0.0, ge=0, allow_inf_nan=False, description="Statistics count only customers "
+    warmup: float = Field(0.0, ge=0, le=MAX_TIME, allow_inf_nan=False, description="Statistics count only customers "
                           "arriving at or after this time (time units). 0 for a day that starts empty.")
     replications: int = Field(10, ge=1, le=MAX_REPLICATIONS, description="Independent runs; KPIs are reported "
                               "as the mean over replications with a 95% t-interval.")
@@ -65,10 +67,10 @@ class RunSettings(Strict):
     drain: bool = Field(True, description="After the horizon, no new customers arrive but those inside "
                         "are served to the end (true), or the run stops at the horizon and they are "
                         "reported as still in the system (false).")
-    drain_limit: float | None = Field(None, gt=0, allow_inf_nan=False, description="With drain: stop "
+    drain_limit: float | None = Field(None, gt=0, le=MAX_TIME, allow_inf_nan=False, description="With drain: stop "
                                       "at most this long after the horizon (time units); customers "
                                       "still inside are reported as in system. Default: one horizon.")
-    day_length: float | None = Field(None, gt=0, allow_inf_nan=False, description="Length of the day "
+    day_length: float | None = Field(None, gt=0, le=MAX_TIME, allow_inf_nan=False, description="Length of the day "
                                      "over which schedules and rate profiles repeat (time units). "
                                      "Default: 24 hours in the model's time unit.")
     day_starts_at: str | None = Field(None, description="Clock time at the start of each day (time 0), "
@@ -176,7 +178,7 @@ class Department(Strict):
                                                               "Needs discipline priority or preemptive.")
     error_rate: float = Field(0.0, ge=0, lt=1, description="Probability that a piece of work done here is "
                               "defective and comes back as rework (can be overridden per step).")
-    sla: float | None = Field(None, gt=0, allow_inf_nan=False, description="Internal turnaround target for "
+    sla: float | None = Field(None, gt=0, le=MAX_TIME, allow_inf_nan=False, description="Internal turnaround target for "
                               "requests to this department (time units); reported as share within SLA. A "
                               "department no step or request consults has nothing to measure: `validate` warns.")
     interruptions: Interruptions | None = Field(None, description="Interrupting tasks arriving at this department.")
@@ -289,7 +291,7 @@ class Branch(Strict):
     def _sums_to_one(self) -> Branch:
         total = sum(o.p for o in self.branch)
         if abs(total - 1.0) > 1e-9:
-            raise ValueError(f"branch probabilities sum to {total:g}, not 1: adjust the p values")
+            raise ValueError(f"branch probabilities sum to {total:.12g}, not 1: adjust the p values")
         return self
 
 
@@ -356,9 +358,9 @@ class CustomerClass(Strict):
                                    "consults; a customer who leaves then calls its requests off.")
     balk_at: int | None = Field(None, ge=0, description="A customer who finds this many or more customers "
                                 "waiting at the first department does not join.")
-    sla: float | None = Field(None, gt=0, allow_inf_nan=False, description="Time-in-system target (time units).")
-    value: float = Field(0.0, ge=0, allow_inf_nan=False, description="Revenue at stake per customer (currency).")
-    expectation: float | None = Field(None, gt=0, allow_inf_nan=False, description="Time in system beyond "
+    sla: float | None = Field(None, gt=0, le=MAX_TIME, allow_inf_nan=False, description="Time-in-system target (time units).")
+    value: float = Field(0.0, ge=0, le=MAX_VALUE, allow_inf_nan=False, description="Revenue at stake per customer (currency).")
+    expectation: float | None = Field(None, gt=0, le=MAX_TIME, allow_inf_nan=False, description="Time in system beyond "
                                       "which a customer may churn; default: sla.")
     churn_if_late: float = Field(0.10, ge=0, le=1, description="Probability that a customer served later "
                                  "than its expectation leaves the company. Default 0.10: an assumption, a third of "

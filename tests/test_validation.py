@@ -223,6 +223,25 @@ def test_branch_probabilities_must_sum_to_one():
         f"{JOURNEY}[1]", "branch probabilities sum to 1.1, not 1: adjust the p values")
 
 
+def test_a_branch_sum_just_off_one_shows_the_digits_that_make_it_so():
+    """`sum to 1, not 1`: three thirds rounded up were printed with six digits."""
+    thirds = [{"p": 0.3333334, "then": []}, {"p": 0.3333334, "then": []}, {"p": 0.3333333, "then": []}]
+    assert only_problem(lambda d: journey(d)[1].update(branch=thirds)) == (
+        f"{JOURNEY}[1]", "branch probabilities sum to 1.0000001, not 1: adjust the p values")
+
+
+@pytest.mark.parametrize("change, path", [
+    # At a horizon of 1e16 a service of 5 came out as 4.95; at 1e20 as 0. Revenue of 1e308 summed to inf.
+    (lambda d: d["run"].update(horizon=1e20), "run.horizon"),
+    (lambda d: d["run"].update(drain_limit=1e13), "run.drain_limit"),
+    (lambda d: d["customers"]["walk_in"].update(value=1e308), "customers.walk_in.value"),
+    (lambda d: d["customers"]["walk_in"].update(sla=1e13), "customers.walk_in.sla"),
+])
+def test_times_and_values_beyond_what_floating_point_holds_are_refused(change, path):
+    where, message = only_problem(change)
+    assert where == path and message.startswith("input should be less than or equal to 1000000000000 (got ")
+
+
 def test_nested_branch_sum_points_at_the_inner_branch():
     path, message = only_problem(
         lambda d: journey(d)[1]["branch"][0]["then"].append({"branch": [{"p": 0.3, "then": []}]}))
