@@ -18,11 +18,11 @@ import pandas as pd
 
 from chainsim import __version__
 from chainsim.engine import simulate_replication
-from chainsim.errors import MAX_REPLICATIONS, ModelError, run_arguments, unknown_kpi, whole_number
+from chainsim.errors import MAX_REPLICATIONS, ModelError, Problem, run_arguments, unknown_kpi, whole_number
 from chainsim.executors import make_executor
 from chainsim.load import load_warnings
 from chainsim.metrics import attribution_matrix, kpi_range, replication_kpis, t_interval
-from chainsim.model import MAX_SEED, Model, load_model, parse_model
+from chainsim.model import MAX_SEED, Model, as_model, parse_model
 from chainsim.recorder import JOB_KINDS, KINDS, OUTCOMES, Replication
 from chainsim.yamlio import parse_yaml
 
@@ -31,19 +31,15 @@ CSV_FILES = ("summary.csv", "kpis.csv", "departments.csv", "attribution.csv", "c
 
 def model_from_text(text: str | bytes, source: str = "model") -> Model:
     """Parse and validate YAML text (an upload, an edited file) into a Model."""
+    if not isinstance(text, str | bytes):
+        raise ModelError([Problem(source, f"give the model's YAML text (got {type(text).__name__}); "
+                                  "chainsim.load_model reads a file")])
     return parse_model(parse_yaml(text, source=source), source=source)
 
 
 def _replicate(model: Model, seed: int, replication: int) -> tuple[Replication, dict[str, float]]:
     rep = simulate_replication(model, replication, seed)
     return rep, replication_kpis(model, rep)
-
-
-def as_model(model: Model | str | Path | dict) -> Model:
-    """A Model as given, or one read from a file path or parsed from a mapping; ModelError for anything else."""
-    if isinstance(model, Model):
-        return model
-    return parse_model(model) if isinstance(model, dict) else load_model(model)
 
 
 def simulate(model: Model | str | Path | dict, replications: int | None = None, seed: int | None = None,
@@ -55,6 +51,8 @@ def simulate(model: Model | str | Path | dict, replications: int | None = None, 
     `model`: a Model, the path of a model file, or the model as a mapping (as read from YAML).
     """
     model = as_model(model)
+    if not isinstance(keep_records, bool):
+        raise ModelError([Problem("keep_records", f"give True or False (got {keep_records!r})")])
     n = model.run.replications if replications is None else whole_number("replications", replications, 1,
                                                                           MAX_REPLICATIONS)
     seed = model.run.seed if seed is None else whole_number("seed", seed, 0, MAX_SEED)

@@ -29,7 +29,6 @@ import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
 from chainsim import code_identity
-from chainsim.api import as_model
 from chainsim.designs import expand
 from chainsim.engine import simulate_replication
 from chainsim.errors import (
@@ -45,7 +44,7 @@ from chainsim.executors import make_executor
 from chainsim.levers import apply_levers, lever_cost, lever_problems
 from chainsim.load import load_warnings
 from chainsim.metrics import kpi_range, pool_kpis, replication_kpis, t_interval
-from chainsim.model import MAX_SEED, Model, Strict, load_model, parse_model, plain_message
+from chainsim.model import MAX_SEED, Model, Strict, as_model, load_model, parse_model, plain_message
 from chainsim.store import ResultStore
 from chainsim.streams import stream_key
 from chainsim.warmup import WARMUP_METHODS, WarmupChoice, choose_warmup

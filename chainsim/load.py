@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -19,7 +20,17 @@ from scipy.integrate import trapezoid
 
 from chainsim import analytic
 from chainsim.distributions import Distribution
-from chainsim.model import Branch, CustomerClass, Department, Model, Parallel, Request, Serve, walk_steps
+from chainsim.model import (
+    Branch,
+    CustomerClass,
+    Department,
+    Model,
+    Parallel,
+    Request,
+    Serve,
+    as_model,
+    walk_steps,
+)
 from chainsim.plan import arrival_segments, day_segments, read_trace, rework_time, trace_classes
 
 JOB_SAMPLES = 2_000  # draws of each kind of job for the time left on jobs in hand at a shift's end
@@ -375,8 +386,10 @@ def _erlang_wait(rate: float, busy: float, servers: int) -> float:
     return analytic.mmc_wait(rate, rate / busy, servers)
 
 
-def offered_load(model: Model) -> list[DepartmentLoad]:
-    """Per department: arrival rate of jobs, staff time per job, utilisation, Erlang-C wait."""
+def offered_load(model: Model | str | Path | dict) -> list[DepartmentLoad]:
+    """Per department: arrival rate of jobs, staff time per job, utilisation, Erlang-C wait. `model`: a
+    Model, the path of a model file, or the model as a mapping, as for simulate."""
+    model = as_model(model)
     tally = _Tally(model)
     for name, cls in model.customers.items():
         tally.steps(cls.journey, arrival_rate(model, name))

@@ -499,6 +499,9 @@ class Model(Strict):
 
     def with_changes(self, changes: dict[str, Any]) -> Model:
         """A copy with values replaced by dotted path (``departments.it.staff``), re-validated."""
+        if not isinstance(changes, dict) or not all(isinstance(path, str) for path in changes):
+            raise ModelError([Problem("changes", "give a mapping of dotted paths to values, "
+                                      f"{{'departments.it.staff': 3}} (got {changes!r})")])
         data = self.model_dump(by_alias=True, exclude_none=True)
         for path, value in changes.items():
             _set_path(data, path, value)
@@ -882,6 +885,13 @@ def load_model(path: str | Path) -> Model:
     data = read_yaml(path)
     model = parse_model(data, source=str(path))
     return _resolve_traces(model, path.parent)
+
+
+def as_model(model: Model | str | Path | dict) -> Model:
+    """A Model as given, or one read from a file path or parsed from a mapping; ModelError for anything else."""
+    if isinstance(model, Model):
+        return model
+    return parse_model(model) if isinstance(model, dict) else load_model(model)
 
 
 def _file_digest(path: str) -> str:

@@ -15,6 +15,8 @@ import chainsim
 from chainsim import ModelError
 from chainsim.load import load_warnings
 
+ROOT = Path(__file__).resolve().parents[1]
+
 GOOD: dict[str, Any] = {
     "name": "validation",
     "run": {"horizon": 480},
@@ -673,3 +675,22 @@ customers:
     journey: [{serve: IT_desk, time: {dist: fixed, value: 1}}]
 """)
     assert [model.label(d) for d in model.departments] == ["IT desk", "Back office", "Front counter"]
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda m: m.with_changes(None), "changes: give a mapping of dotted paths to values"),
+    (lambda m: m.with_changes([("run.seed", 1)]), "changes: give a mapping of dotted paths to values"),
+    (lambda m: m.with_changes({5: 3}), "changes: give a mapping of dotted paths to values"),
+    (lambda m: chainsim.model_from_text(None), "model: give the model's YAML text (got NoneType)"),
+    (lambda m: chainsim.offered_load(None), "model: give the path of a model file (got NoneType)"),
+    (lambda m: chainsim.simulate(m, replications=1, keep_records="no"), "keep_records: give True or False (got 'no')"),
+])
+def test_the_python_api_names_an_argument_of_the_wrong_type(call, says):
+    """AttributeError or TypeError from deep inside, or keep_records='no' silently taken as True."""
+    with pytest.raises(ModelError, match=re.escape(says)):
+        call(chainsim.load_model(ROOT / "models" / "hello_chain.yaml"))
+
+
+def test_offered_load_takes_a_path_as_simulate_does():
+    path = ROOT / "models" / "hello_chain.yaml"
+    assert chainsim.offered_load(str(path)) == chainsim.offered_load(chainsim.load_model(path))
