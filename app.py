@@ -2,8 +2,9 @@
 
 A thin router: widgets and layout only. Models, levers, the work cap and tables come from
 chainsim.studio, figures from chainsim.plots, the report from chainsim.report, runs from
-chainsim.simulate. The last run lives in st.session_state; runs are cached on the model's
-canonical JSON, replications and seed, so returning to a seen setting is instant.
+chainsim.simulate. The last run, and the last model that could run (the page stays on it while
+an edit or upload cannot), live in st.session_state; runs are cached on the model's canonical
+JSON, replications and seed, so returning to a seen setting is instant.
 """
 
 from __future__ import annotations
@@ -220,12 +221,14 @@ def headline(runs: dict[str, chainsim.Results]) -> None:
     shown = cards[labels[-1]]
     for start in range(0, len(shown), 4):
         for col, i in zip(st.columns(4), range(start, min(start + 4, len(shown))), strict=False):
-            card = shown[i]
+            card, change = shown[i], shown[i].change_text(model)
             colour = "off" if card.improved is None else ("inverse" if card.headline.lower_is_better else "normal")
+            # Streamlit draws an up arrow for any change not starting with "-": a change of 0.0 had one.
+            arrow = "auto" if change is None or change.startswith(("+", "-")) else "off"
             with col.container(border=True):
-                st.metric(card.headline.label_for(model), card.text(model), card.change_text(model), delta_color=colour,
-                          help=" · ".join(filter(None, [card.headline.meaning, card.ci_text(model),
-                                                        card.change_ci_text(model)])))
+                st.metric(card.headline.label_for(model), card.text(model), change, delta_color=colour,
+                          delta_arrow=arrow, help=" · ".join(filter(None, [card.headline.meaning, card.ci_text(model),
+                                                                          card.change_ci_text(model)])))
                 base = cards[labels[0]][i]
                 note = card.ci_text(model)
                 if len(labels) > 1:
@@ -269,8 +272,9 @@ def overview(model: chainsim.Model, runs: dict | None, models: dict[str, chainsi
         st.plotly_chart(plots.time_in_system_figure(runs), width="stretch")
 
 
-def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: int) -> None:
-    """Sweep one lever (a line with its CI band) or two (a heatmap), from the scenario in the sidebar."""
+def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: int, can_run: bool) -> None:
+    """Sweep one lever (a line with its CI band) or two (a heatmap), from the scenario in the sidebar;
+    ``can_run`` is False while the model file on screen cannot run (the page shows the last that could)."""
     st.subheader("Sweep one or two levers")
     ranges = {r.key: r for r in studio.lever_ranges(model)}
     c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
@@ -296,7 +300,7 @@ def explore(model: chainsim.Model, scenario: studio.Scenario, reps: int, seed: i
         st.warning(limit, icon="✋")
     st.caption(f"{len(models)} runs x {reps} replications, each the scenario in the sidebar with the swept "
                "lever(s) moved.")
-    if st.button("Run sweep", disabled=limit is not None, key="run_sweep"):
+    if st.button("Run sweep", disabled=limit is not None or not can_run, key="run_sweep"):
         bar = st.progress(0.0, text="Sweeping…")
         points_run = sweep.points()
         try:
@@ -367,15 +371,20 @@ def take_away(model: chainsim.Model, scenario_model: chainsim.Model | None, runs
     """
     st.subheader("Take it away")
     c1, c2, c3 = st.columns(3)
-    names = studio.download_names(model, reps, seed)
-    c1.download_button("Scenario as a model file (YAML)",
-                       studio.scenario_file(model, scenario_model, text, reps, seed) if scenario_model else "",
-                       file_name=names["scenario"], mime="text/yaml", disabled=scenario_model is None,
-                       on_click="ignore", help="The levers in the sidebar applied, with its replications and seed.")
-    c2.download_button("Results (CSV)", studio.results_csv(runs) if runs else "", file_name=names["results"],
+    names = studio.download_names(model, reps, seed)  # the scenario's: the sidebar's settings
+    done = runs["Baseline"] if runs else None  # the results': those they ran with (the sidebar may have moved)
+    shown = studio.download_names(done.model, done.replications, done.seed) if done else names
+    scenario = studio.scenario_file(model, scenario_model, text, reps, seed) if scenario_model else ""
+    c1.download_button("Scenario as a model file (YAML)", scenario, file_name=names["scenario"], mime="text/yaml",
+                       disabled=scenario_model is None, on_click="ignore",
+                       help="The levers in the sidebar applied, with its replications and seed.")
+    if (size := len(scenario.encode("utf-8"))) > studio.UPLOAD_LIMIT_BYTES:  # fields at defaults are left out already
+        c1.warning(f"This file is {size:,} bytes, over the {studio.UPLOAD_LIMIT_BYTES:,} the app accepts: run it "
+                   "with the command line below.", icon="📦")
+    c2.download_button("Results (CSV)", studio.results_csv(runs) if runs else "", file_name=shown["results"],
                        mime="text/csv", disabled=not runs, on_click="ignore")
     c3.download_button("Report for the client (HTML)", partial(build_report, runs, run_text) if runs else "",
-                       file_name=names["report"], mime="text/html", disabled=not runs, on_click="ignore")
+                       file_name=shown["report"], mime="text/html", disabled=not runs, on_click="ignore")
     st.markdown("Bigger experiments from the command line, with the downloaded YAML:\n\n"
                 f"```\nchainsim run {names['scenario']} --replications 200 --workers 0 --csv results/\n"
                 f"chainsim report {names['scenario']} --out report.html --replications 100\n```")
@@ -385,8 +394,17 @@ def main() -> None:
     st.html(CSS)
     st.title("What-if studio")
     name, source, model = choose_model()
-    if model is None:
-        st.stop()
+    broken = model is None  # the file cannot run: the page stays on the last model that could, Run waits
+    if broken:
+        if "last_good" not in st.session_state:  # none yet: nothing to keep
+            st.stop()
+        kept_name, kept_source, model = st.session_state["last_good"]
+        which = ("the model as it was before this edit" if kept_source == source
+                 else f"the last model that could run, **{studio.md(model.name)}** (file {studio.md(kept_name)})")
+        st.warning(f"The page below stays on {which}, with its levers, estimate and any results. **Run** waits "
+                   "until the problems above are fixed.", icon="✏️")
+        name, source = kept_name, kept_source
+    st.session_state["last_good"] = (name, source, model)
     settings_for(model, source)
     reps, seed = run_settings()
     scenario = choose_levers(model)
@@ -408,8 +426,8 @@ def main() -> None:
     c1, c2 = st.columns([1, 5])
     limit = studio.work_cap_message(studio.work(list(models.values()), reps),
                                     studio.download_names(model, reps, seed)["scenario"])
-    clicked = c1.button("Run", type="primary", disabled=limit is not None or scenario_model is None,
-                        width="stretch", key="run")
+    runnable = scenario_model is not None and not broken
+    clicked = c1.button("Run", type="primary", disabled=limit is not None or not runnable, width="stretch", key="run")
     c2.markdown(f"**Scenario:** {studio.md(text)}")
     if limit:
         st.warning(limit, icon="✋")
@@ -417,7 +435,7 @@ def main() -> None:
     # A seen setting shows at once; the one on screen needs no call at all: once a sweep pushed it out
     # of the shared cache, every later widget touch simulated it again (seconds, without a click).
     shown = st.session_state.get("last", (None,))[0]
-    if scenario_model is not None and (clicked or (key in seen and key != shown)):
+    if runnable and (clicked or (key in seen and key != shown)):
         try:
             st.session_state["last"] = (key, run_models(models, reps, seed), text)
             seen.add(key)
@@ -442,7 +460,7 @@ def main() -> None:
     tabs = st.tabs(["Overview", "Where the time goes", "Through the day", "Explore", "Take away"])
     with tabs[0]:
         overview(model, runs, models if runs is None else {k: r.model for k, r in runs.items()},
-                 can_run=limit is None and scenario_model is not None)
+                 can_run=limit is None and runnable)
     with tabs[1]:
         if runs:
             st.plotly_chart(plots.attribution_figure(runs), width="stretch")
@@ -455,10 +473,10 @@ def main() -> None:
         else:
             st.info("Press **Run** to see queues over the day.")
     with tabs[3]:
-        explore(model, scenario, reps, seed)
+        explore(model, scenario, reps, seed, can_run=not broken)
         saved_scenarios(runs, run_text)
     with tabs[4]:
-        take_away(model, scenario_model, runs, text, run_text, reps, seed)
+        take_away(model, None if broken else scenario_model, runs, text, run_text, reps, seed)
 
 
 main()

@@ -114,9 +114,10 @@ HEADLINES = (
 
 def measured_span(model: Model) -> str:
     """The time the KPIs count, from the warm-up to the horizon, in the model's days or weeks: 'day'
-    for a run of one day or less (the bank's 8 hours), else '3 days', '4 weeks'."""
+    for a run of one day or less measured whole (the bank's 8 hours), '60 minutes' for part of a day
+    (the last hour of the bank's day after a warm-up of 7 hours is not a day), else '3 days', '4 weeks'."""
     span = model.run.horizon - model.run.warmup
-    if model.run.horizon <= model.day_length and _cycle_name(model) == "days":
+    if model.run.warmup == 0 and model.run.horizon <= model.day_length and _cycle_name(model) == "days":
         return "day"  # a business day, the bank's 8 hours
     if span <= model.day_length:
         return f"{span:g} {_unit(model)}"  # 12 hours after a day's warm-up are not a day
@@ -546,29 +547,39 @@ def _handoffs(steps: list, before: set[str], edges: dict) -> set[str]:
 
 
 def _layers(model: Model, edges: list[Edge]) -> dict[str, int]:
-    """Column of each node: longest path from the customers, ignoring edges that close a loop."""
+    """Column of each node: longest path from the customers, ignoring edges that close a loop.
+
+    The depth-first walk keeps its own stack: a recursive one ran out of Python's stack on a chain
+    of about 1,000 departments, which a model may hold.
+    """
     nodes = [f"class:{c}" for c in model.customers] + list(model.departments)
-    out = {n: [e.target for e in edges if e.source == n] for n in nodes}
-    state: dict[str, int] = {}
-    forward: list[tuple[str, str]] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        for nxt in out[node]:
-            if state.get(nxt) == 1:
-                continue  # a loop back (rework, return visits): not a layer constraint
-            forward.append((node, nxt))
-            if nxt not in state:
-                visit(nxt)
-        state[node] = 2
-
-    for n in nodes:
-        if n not in state:
-            visit(n)
+    out: dict[str, list[str]] = {n: [] for n in nodes}
+    for e in edges:
+        out[e.source].append(e.target)
+    state: dict[str, int] = {}  # 1 while on the walk's path, 2 once done
+    forward: dict[str, list[str]] = {n: [] for n in nodes}
+    finished: list[str] = []  # every node after all it leads to (forward edges only)
+    for root in nodes:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(out[root]))]
+        while stack:
+            node, targets = stack[-1]
+            nxt = next(targets, None)
+            if nxt is None:
+                state[node] = 2
+                finished.append(node)
+                stack.pop()
+            elif state.get(nxt) != 1:  # else a loop back (rework, return visits): not a layer constraint
+                forward[node].append(nxt)
+                if nxt not in state:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(out[nxt])))
     layer = {n: 0 for n in nodes}
-    for _ in nodes:
-        for a, b in forward:
-            layer[b] = max(layer[b], layer[a] + 1)
+    for node in reversed(finished):  # each node before those it leads to
+        for nxt in forward[node]:
+            layer[nxt] = max(layer[nxt], layer[node] + 1)
     for d in model.departments:
         layer[d] = max(layer[d], 1)
     return layer
@@ -628,7 +639,7 @@ def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
         for i, node in enumerate(nodes):
             pos[node] = (float(col), (len(nodes) - 1) / 2 - i)
     fig = go.Figure()
-    bows = []
+    bows, arrows = [], []  # arrows go in at once: plotly checks them all again at each add_annotation
     for e in edges:
         colour = {"enters": "#1F4E79", "handoff": "#444444", "consult": "#B2182B"}[e.kind]
         arrow = {"xref": "x", "yref": "y", "axref": "x", "ayref": "y", "showarrow": True, "arrowhead": 3,
@@ -637,7 +648,7 @@ def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
         path = edge_path(pos[e.source], pos[e.target], [p for n, p in pos.items() if n not in (e.source, e.target)])
         if len(path) == 2:  # straight
             (x0, y0), (x1, y1) = path
-            fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, startstandoff=22, **arrow)
+            arrows.append({"x": x1, "y": y1, "ax": x0, "ay": y0, "startstandoff": 22, **arrow})
             continue
         # A bow: a line from beside its start (as a straight arrow's startstandoff), its last stretch an arrow.
         bows.append(path)
@@ -647,7 +658,8 @@ def chain_figure(model: Model, colour_by: Mapping[str, float] | None = None,
         fig.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", hoverinfo="skip",
                                  showlegend=False, line={"color": colour, "width": arrow["arrowwidth"]},
                                  opacity=0.85, meta="edge"))
-        fig.add_annotation(x=path[-1, 0], y=path[-1, 1], ax=path[head, 0], ay=path[head, 1], **arrow)
+        arrows.append({"x": path[-1, 0], "y": path[-1, 1], "ax": path[head, 0], "ay": path[head, 1], **arrow})
+    fig.update_layout(annotations=arrows)
     for kind, colour in (("customers enter", "#1F4E79"), ("handoff (next step)", "#444444"),
                          ("consult (held while waiting)", "#B2182B")):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=kind, line={"color": colour, "width": 3}))

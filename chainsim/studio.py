@@ -22,10 +22,11 @@ import yaml
 
 from chainsim.api import Results, model_from_text
 from chainsim.errors import ModelError, Problem
-from chainsim.levers import apply_levers, work_error_rates
+from chainsim.levers import apply_levers
 from chainsim.load import arrival_rate, error_rate, offered_load
 from chainsim.metrics import t_interval
 from chainsim.model import (
+    MAX_STAFF,
     Model,
     Parallel,
     Request,
@@ -107,10 +108,24 @@ def parse_text(text: str, source: str) -> Model:
 
 
 def model_to_yaml(model: Model, header: str = "") -> str:
-    """A model file a user can download, edit and load again (every field written out)."""
-    data = model.model_dump(by_alias=True, exclude_none=True, mode="json")
+    """A model file a user can download, edit and load again, the same model: fields at their
+    defaults are left out (with every field written out, a model of 1,000 departments made a file
+    twice the app's own upload cap)."""
+    full = model.model_dump(by_alias=True, exclude_none=True, mode="json")
+    data = _with_dists(model.model_dump(by_alias=True, exclude_defaults=True, mode="json"), full)
     comment = "".join(f"# {line}\n" for line in header.splitlines())
     return comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _with_dists(lean: Any, full: Any) -> Any:
+    """``lean``, a dump without defaults, with each ``dist`` of ``full`` put back: a distribution's
+    `dist` is its own default, but the loader needs it to tell which distribution it reads."""
+    if isinstance(full, dict):
+        return {key: full[key] if key == "dist" else _with_dists(lean[key], full[key])
+                for key in full if key in lean or key == "dist"}
+    if isinstance(full, list):
+        return [_with_dists(a, b) for a, b in zip(lean, full, strict=True)]
+    return lean
 
 
 def download_names(model: Model, replications: int, seed: int) -> dict[str, str]:
@@ -256,12 +271,12 @@ class Scenario:
     @classmethod
     def baseline(cls, model: Model) -> Scenario:
         """The lever positions that reproduce the model as written."""
+        several = several_error_rates(model)
         return cls(staff={d: spec.head_count for d, spec in model.departments.items()},
                    shifts={d: tuple(s.staff for s in spec.schedule) for d, spec in model.departments.items()
                            if spec.schedule is not None},
-                   error_rate={d: spec.error_rate for d, spec in model.departments.items()
-                               if not several_error_rates(model, d)},
-                   error_factor={d: 1.0 for d in model.departments if several_error_rates(model, d)})
+                   error_rate={d: spec.error_rate for d, spec in model.departments.items() if d not in several},
+                   error_factor={d: 1.0 for d in model.departments if d in several})
 
     def with_lever(self, lever: str, value: float) -> Scenario:
         """A copy with one lever moved; ``lever`` is a LeverRange key such as 'staff.it' or 'shift.it.0'."""
@@ -344,8 +359,8 @@ class Scenario:
 
     def closed_departments(self, model: Model) -> list[str]:
         """Labels of departments whose shift sliders are all at 0 (they are open as written)."""
-        names = department_labels(model)
-        return [names[d] for d, staff in self.shifts.items() if not any(staff) and any(Scenario.baseline(model).shifts[d])]
+        names, base = department_labels(model), Scenario.baseline(model)
+        return [names[d] for d, staff in self.shifts.items() if not any(staff) and any(base.shifts[d])]
 
     def describe(self, model: Model) -> str:
         """One line in plain words, e.g. 'IT +1 staff; unclear requests x0.5'."""
@@ -381,7 +396,7 @@ def slider_name(path: str, levers: list[dict[str, Any]], model: Model) -> str:
     lever = levers[int(found.group(1))]
     names = department_labels(model)
     department = names.get(lever.get("department", ""), "")
-    errors = "errors" if lever["lever"] == "train" and several_error_rates(model, lever["department"]) else "error rate"
+    errors = "errors" if lever["lever"] == "train" and lever["department"] in several_error_rates(model) else "error rate"
     return {"shift_pattern": f"{department} shift sliders (Shifts)", "add_staff": f"{department} staff",
             "train": f"{department} {errors}", "demand_growth": "Demand growth",
             "clearer_requests": "Unclear requests", "patience": "Customer patience"}[lever["lever"]]
@@ -402,29 +417,34 @@ class LeverRange:
 
 
 def lever_ranges(model: Model) -> list[LeverRange]:
-    """Sensible slider ranges for each lever of this model, with units and help."""
+    """Sensible slider ranges for each lever of this model, with units and help.
+
+    The journeys are walked once for all departments: a model dump per department took seconds a
+    rerun with a few hundred of them.
+    """
     base, names = Scenario.baseline(model), department_labels(model)
+    work, rates = work_by_department(model), error_rates(model)
     out = []
     for dept, count in base.staff.items():
         schedule = model.departments[dept].schedule
         shifts = " (the change applies at every hour it is open)" if schedule is not None else ""
         # Cutting staff stops where the thinnest open hour would go below zero (or the department to none).
         low = min(1, count) if schedule is None else max(min(1, count), count - min(open_staff(model, dept), default=0))
-        out.append(LeverRange(f"staff.{dept}", f"{names[dept]} staff", low, max(count * 2, count + 4), 1,
+        out.append(LeverRange(f"staff.{dept}", f"{names[dept]} staff", low, staff_high(count), 1,
                               count, "people", f"Staff on duty at peak{shifts}. Baseline: {count}."))
     for dept, staff in base.shifts.items():
         label = names[dept]
         for i, (window, n) in enumerate(zip(model.departments[dept].schedule, staff, strict=True)):
             when = window_text(window.start, window.end, model)
-            out.append(LeverRange(f"shift.{dept}.{i}", f"{label} staff {when}", 0, max(n * 2, n + 4), 1, n, "people",
+            out.append(LeverRange(f"shift.{dept}.{i}", f"{label} staff {when}", 0, staff_high(n), 1, n, "people",
                                   f"Staff on duty in {label}'s shift {when} ({window_caption(model)}; "
                                   f"overlapping shifts add up). Changing it sets a new shift pattern "
                                   f"(lever shift_pattern). Baseline: {n}."))
     for dept in model.departments:
         if dept in base.error_rate:
-            rate, work = base.error_rate[dept], department_work(model, dept)
-            pinned = sum(w.error_rate is not None for w in work)  # work that sets the rate (here, this one) itself
-            if rate == 0 and work and pinned == len(work):
+            rate = base.error_rate[dept]
+            pinned = sum(w.error_rate is not None for w in work[dept])  # work that sets the rate (here, this one) itself
+            if rate == 0 and work[dept] and pinned == len(work[dept]):
                 continue  # a rate set on the department would reach none of its work: a slider doing nothing
             note = " Work that sets its own error_rate keeps it." if rate == 0 and pinned else ""
             out.append(LeverRange(f"error_rate.{dept}", f"{names[dept]} error rate", 0.0,
@@ -432,11 +452,11 @@ def lever_ranges(model: Model) -> list[LeverRange]:
                                   f"Probability that work done here comes back as rework. Baseline: "
                                   f"{percent(rate)}.{note}"))
         else:
-            rates = ", ".join(percent(r) for r in sorted(error_rates(model, dept)))
+            listed = ", ".join(percent(r) for r in sorted(rates[dept]))
             out.append(LeverRange(f"error_factor.{dept}", f"{names[dept]} errors", 0.0,
-                                  error_factor_high(model, dept), 0.05, 1.0, "x baseline",
+                                  error_factor_high(rates[dept]), 0.05, 1.0, "x baseline",
                                   f"Multiplies every error rate of the work done here (lever train, "
-                                  f"error_factor): its steps and requests set their own ({rates}), so one "
+                                  f"error_factor): its steps and requests set their own ({listed}), so one "
                                   "rate would not describe them. 0 = no errors."))
     if has_clarify(model):
         out.append(LeverRange("clarify_factor", "Unclear requests", 0.0, clarify_factor_high(model), 0.05, 1.0,
@@ -451,6 +471,13 @@ def lever_ranges(model: Model) -> list[LeverRange]:
         out.append(LeverRange("patience_factor", "Customer patience", 0.25, 3.0, 0.05, 1.0, "x baseline",
                               "Multiplies how long customers wait in queues before giving up."))
     return out
+
+
+def staff_high(count: int) -> int:
+    """Top of a staff slider: twice the baseline (at least 4 more), at most the MAX_STAFF a model
+    accepts (a slider up to 120,000 refused every value past 100,000); a baseline above that stays
+    reachable (overlapping shifts add up)."""
+    return max(count, min(MAX_STAFF, max(count * 2, count + 4)))
 
 
 def open_staff(model: Model, department: str) -> list[int]:
@@ -471,32 +498,36 @@ def error_rate_high(rate: float) -> float:
     return max(rate, min(ERROR_RATE_MAX, max(0.3, round(rate * 2, 2))))
 
 
-def error_rates(model: Model, department: str) -> set[float]:
-    """The error rates the department's work runs with, as lever train sees them."""
-    return set(work_error_rates(model.model_dump(by_alias=True, exclude_none=True), department))
+def error_rates(model: Model) -> dict[str, set[float]]:
+    """The error rates each department's work runs with, as lever train sees them
+    (chainsim.levers.work_error_rates): each step's and request's own, else the department's (which
+    counts alone for a department with no work)."""
+    return {d: {w.error_rate if w.error_rate is not None else spec.error_rate for w in work} or {spec.error_rate}
+            for (d, spec), work in zip(model.departments.items(), work_by_department(model).values(), strict=True)}
 
 
-def several_error_rates(model: Model, department: str) -> bool:
-    """Whether one error-rate slider would misdescribe the department: some of its work sets a rate
-    of its own (insurance_claims' Adjusters: 0 as a department, 10% on their reports), so the
-    department's rate alone said 0% and moving it left those rates as they were."""
-    return len(error_rates(model, department) | {model.departments[department].error_rate}) > 1
+def several_error_rates(model: Model) -> set[str]:
+    """The departments one error-rate slider would misdescribe: some of their work sets a rate of its
+    own (insurance_claims' Adjusters: 0 as a department, 10% on their reports), so the department's
+    rate alone said 0% and moving it left those rates as they were."""
+    return {d for d, rates in error_rates(model).items() if len(rates | {model.departments[d].error_rate}) > 1}
 
 
-def error_factor_high(model: Model, department: str) -> float:
-    """Top of an errors-factor slider: x3, or less where the highest rate would pass ERROR_RATE_MAX
-    (but not below x1: the model as written stays reachable)."""
-    return max(1.0, min(3.0, math.floor(20 * ERROR_RATE_MAX / max(error_rates(model, department))) / 20))  # its steps
+def error_factor_high(rates: set[float]) -> float:
+    """Top of an errors-factor slider for work of these error rates: x3, or less where the highest
+    would pass ERROR_RATE_MAX (but not below x1: the model as written stays reachable)."""
+    return max(1.0, min(3.0, math.floor(20 * ERROR_RATE_MAX / max(rates)) / 20))
 
 
-def department_work(model: Model, department: str) -> list[Serve | Request]:
-    """The journey steps a department serves and the requests it answers, in every class."""
-    out: list[Serve | Request] = []
+def work_by_department(model: Model) -> dict[str, list[Serve | Request]]:
+    """The journey steps each department serves and the requests it answers, in every class, in
+    the model's order of departments."""
+    out: dict[str, list[Serve | Request]] = {d: [] for d in model.departments}
     for name, cls in model.customers.items():
         for path, step in walk_steps(cls.journey, name):
-            if step.serve == department:
-                out.append(step)
-            out.extend(request for _, request in consult_requests(step.consult, path) if request.request == department)
+            out[step.serve].append(step)
+            for _, request in consult_requests(step.consult, path):
+                out[request.request].append(request)
     return out
 
 

@@ -1,6 +1,8 @@
 """The what-if studio's answers to an audit: uploads keyed on content, the work cap over rework_to
 loops, stale sweeps, error-rate sliders below 1, bounded caches and saved scenarios, and the size
-cap on edited YAML. App behaviour runs through Streamlit's AppTest, as in test_app.py.
+cap on edited YAML; then, from a second audit, results kept through a bad edit, models of many
+departments, totals after a warm-up, download names, staff slider tops, changes of zero and the
+scenario file's size. App behaviour runs through Streamlit's AppTest, as in test_app.py.
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ import math
 import pandas as pd
 import pytest
 import yaml
+from streamlit.proto.Metric_pb2 import Metric
 from streamlit.runtime.caching.cache_data_api import _data_caches
-from test_app import BANK, _app, _errors, _run_sweep
+from streamlit.runtime.media_file_manager import MediaFileManager
+from test_app import BANK, _app, _errors, _metric, _run_sweep
 
 import chainsim
 from chainsim import plots, studio
+from chainsim.model import MAX_DEPARTMENTS, MAX_STAFF
+from chainsim.report import build_report
 
 HELLO = BANK.parent / "hello_chain.yaml"
 
@@ -151,7 +157,7 @@ def test_a_department_whose_steps_set_their_own_error_rates_gets_an_errors_facto
     assert ranges["error_rate.intake"].baseline == 0.15  # one rate for all its work: a rate slider as before
 
     def report_rates(model):
-        return [work.error_rate for work in studio.department_work(model, "adjusters") if work.error_rate is not None]
+        return [work.error_rate for work in studio.work_by_department(model)["adjusters"] if work.error_rate is not None]
 
     scenario = studio.Scenario.baseline(claims)
     assert scenario.apply(claims).canonical_json() == claims.canonical_json()
@@ -238,7 +244,7 @@ def test_edited_yaml_over_the_upload_cap_is_refused_in_plain_words():
     at.text_area(key="yaml_text").input(wide).run()
     assert not at.exception, at.exception
     assert f"text is {len(wide.encode()):,} bytes; the app accepts model files up to 200,000 bytes" in _errors(at)
-    assert [b.key for b in at.button] == ["revert_yaml"]  # nothing to run; the edits can be undone
+    assert at.button(key="run").disabled and at.sidebar.button(key="revert_yaml")  # nothing to run; undo is there
 
 
 def test_the_staff_slider_cuts_as_far_as_the_thinnest_open_hour_allows():
@@ -311,3 +317,176 @@ def test_no_error_rate_slider_where_every_piece_of_work_pins_its_rate_at_zero():
     keys = [r.key for r in studio.lever_ranges(pinned)]
     assert "error_rate.back_office" not in keys and "error_factor.back_office" not in keys
     assert "error_rate.it" in keys  # its work takes the department's rate
+
+
+# --- second audit, 1. a bad edit or upload keeps the page and its results --------------------------------
+
+
+def _ran_bank():
+    at = _app()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.button(key="run").click().run()
+    return at, {m.label: m.value for m in at.metric}
+
+
+def _warnings(at) -> str:
+    return "\n".join(w.value for w in at.warning)
+
+
+def test_a_bad_edit_keeps_the_results_on_screen_and_run_waits_until_it_is_fixed():
+    at, shown = _ran_bank()
+    at.text_area(key="yaml_text").input(BANK.read_text().replace("request: compliance", "request: complience")).run()
+    assert not at.exception, at.exception
+    assert "`customers.walk_in.journey[0].consult.request`: unknown department 'complience'" in _errors(at)
+    assert {m.label: m.value for m in at.metric} == shown  # they were wiped, tabs and charts too
+    assert len(at.tabs) == 5
+    assert "The page below stays on the model as it was before this edit" in _warnings(at)
+    assert at.button(key="run").disabled and at.button(key="run_sweep").disabled
+
+    at.sidebar.button(key="revert_yaml").click().run()
+    assert not at.error and not at.button(key="run").disabled
+    assert {m.label: m.value for m in at.metric} == shown
+    assert "stays on" not in _warnings(at)
+
+
+def test_a_bad_upload_keeps_the_page_on_the_last_model_that_could_run():
+    at, shown = _ran_bank()
+    at.sidebar.file_uploader[0].upload("mine.yaml", b"name: [", "text/yaml").run()
+    assert not at.exception, at.exception
+    assert "mine.yaml cannot run" in _errors(at)
+    assert {m.label: m.value for m in at.metric} == shown
+    assert "the last model that could run, **Retail bank - account opening**" in _warnings(at)
+    assert at.button(key="run").disabled
+
+
+# --- second audit, 2. models of many departments ---------------------------------------------------------
+
+
+def _many_departments(departments: int, steps: int) -> str:
+    """Departments of two staff each, and one class of customers walking through them in turn."""
+    lines = ["name: Many", "run: {horizon: 480, replications: 2, seed: 1}", "departments:",
+             *(f"  d{i}: {{staff: 2}}" for i in range(departments)),
+             "customers:", "  c:", "    arrivals: {rate: 0.01}", "    journey:",
+             *(f"      - {{serve: d{i % departments}, time: {{dist: fixed, value: 1}}}}" for i in range(steps))]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_chain_of_as_many_departments_as_a_model_may_hold_is_laid_out():
+    chain = studio.parse_text(_many_departments(MAX_DEPARTMENTS, MAX_DEPARTMENTS), "many.yaml")
+    assert plots.chain_columns(chain) == MAX_DEPARTMENTS + 1  # a RecursionError, after 94 s in the app
+
+
+def test_sliders_for_hundreds_of_departments_read_the_model_once_and_the_chain_lays_them_all_out(monkeypatch):
+    """Each rerun took 15 s at 300 departments: a model_dump per department for the sliders (counted
+    here, not timed: benchmarks hold timings), and plotly checking every arrow again at each one added."""
+    many = studio.parse_text(_many_departments(MAX_DEPARTMENTS, MAX_DEPARTMENTS), "many.yaml")
+    dumps = []
+    real_dump = type(many).model_dump
+    monkeypatch.setattr(type(many), "model_dump", lambda self, *a, **k: dumps.append(1) or real_dump(self, *a, **k))
+    studio.lever_ranges(many)
+    assert len(dumps) <= 2  # was one per department: 1,000
+    monkeypatch.undo()
+    three_hundred = studio.parse_text(_many_departments(300, 300), "many.yaml")
+    figure = plots.chain_figure(three_hundred, {d: 0.5 for d in three_hundred.departments})
+    assert len(figure.layout.annotations) == 300  # the customers' arrow and 299 handoffs
+
+
+# --- second audit, 3. totals say the span measured after the warm-up --------------------------------------
+
+
+def test_totals_after_a_warm_up_say_the_span_measured_in_the_app_and_the_report():
+    """With warmup 420 of an 8-hour day the cards said 'per day' and counted the last 60 minutes."""
+    text = BANK.read_text().replace("warmup: 0,", "warmup: 420,")
+    assert text != BANK.read_text()
+    at = _app()
+    at.text_area(key="yaml_text").input(text).run()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    assert _metric(at, "Expected churn, per 60 minutes").value
+    late = studio.parse_text(text, "bank.yaml")
+    report = build_report({"Baseline": chainsim.simulate(late, replications=2)})
+    assert "Revenue at risk, per 60 minutes" in report and "per day" not in report
+
+
+# --- second audit, 4. downloads are named for the run on screen ------------------------------------------
+
+
+def test_downloads_of_results_are_named_for_the_run_on_screen_not_the_sidebar(monkeypatch):
+    names: list[str | None] = []
+    add, add_deferred = MediaFileManager.add, MediaFileManager.add_deferred
+
+    def recorded(method):
+        def record(self, data, mimetype, coordinates, file_name=None, **kwargs):
+            names.append(file_name)
+            return method(self, data, mimetype, coordinates, file_name, **kwargs)
+        return record
+
+    monkeypatch.setattr(MediaFileManager, "add", recorded(add))
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recorded(add_deferred))
+    at, _ = _ran_bank()
+    at.sidebar.slider(key="replications").set_value(5).run()
+    names.clear()
+    at.sidebar.number_input(key="seed").set_value(99).run()  # not run: the results on screen are 2 reps, seed 7
+    assert not at.exception, at.exception
+    stem = "retail_bank_account_opening"
+    assert {f"{stem}_2reps_seed7.csv", f"{stem}_2reps_seed7_report.html", f"{stem}_scenario.yaml"} <= set(names)
+    assert not any("seed99" in name for name in names if name)  # it said 5reps_seed99 of 2-rep seed-7 results
+
+
+# --- second audit, 5. staff sliders stop at the schema's maximum ----------------------------------------
+
+
+def test_staff_sliders_stop_at_the_most_staff_a_model_accepts():
+    hello = HELLO.read_text()
+    line = "front_desk: {label: Front desk, staff: 2}"
+    assert line in hello
+    for department, lever in (("staff: 60000", "staff.front_desk"),
+                              ("schedule: [{from: 0, to: 480, staff: 99999}]", "staff.front_desk"),
+                              ("schedule: [{from: 0, to: 480, staff: 99999}]", "shift.front_desk.0")):
+        model = studio.parse_text(hello.replace(line, f"front_desk: {{label: Front desk, {department}}}"), "x.yaml")
+        top = next(r for r in studio.lever_ranges(model) if r.key == lever)
+        assert top.high == MAX_STAFF  # 120,000, then 'input should be less than or equal to 100000'
+        studio.Scenario.baseline(model).with_lever(lever, top.high).apply(model)
+
+
+# --- second audit, 6. a change of zero has no arrow --------------------------------------------------------
+
+
+def test_a_change_that_rounds_to_zero_has_no_arrow_on_its_card():
+    """Streamlit reads a change not starting with '-' as a rise: '0.0 min' had an up arrow."""
+    spare = HELLO.read_text().replace("departments:\n", "departments:\n  spare: {staff: 1}\n")
+    at = _app()
+    at.text_area(key="yaml_text").input(spare).run()
+    at.sidebar.slider(key="replications").set_value(2).run()
+    at.sidebar.slider(key="lever:staff.spare").set_value(2).run()  # nobody goes there: nothing changes
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    changes = {m.label: (m.delta, m.proto.direction) for m in at.metric if m.delta}
+    assert changes["Time in system"] == ("0.0 min", Metric.MetricDirection.NONE)
+    assert all(direction == Metric.MetricDirection.NONE for _, direction in changes.values())
+
+
+# --- second audit, 7. the scenario file fits the upload cap where it can ---------------------------------
+
+
+def test_the_scenario_file_leaves_out_defaults_and_loads_back_as_the_same_model():
+    for path in studio.model_files():
+        model = studio.parse_text(path.read_text(encoding="utf-8"), path.name)
+        assert studio.parse_text(studio.model_to_yaml(model), path.name).canonical_json() == model.canonical_json()
+    assert "churn_if_late" not in studio.model_to_yaml(chainsim.load_model(HELLO))  # at its default
+    many = studio.parse_text(_many_departments(MAX_DEPARTMENTS, 2500), "many.yaml")  # 151 KB
+    text = studio.scenario_file(many, many, "same as baseline", 2, 1)
+    assert len(text.encode()) < studio.UPLOAD_LIMIT_BYTES  # 317 KB with every field written out
+    assert studio.parse_text(text, "scenario.yaml").canonical_json() == many.canonical_json()
+
+
+def test_a_scenario_file_still_over_the_upload_cap_says_so_beside_its_download():
+    text = _many_departments(10, 3700)
+    model = studio.parse_text(text, "long.yaml")
+    size = len(studio.scenario_file(model, model, "same as baseline", 2, 1).encode())
+    assert len(text.encode()) < studio.UPLOAD_LIMIT_BYTES < size  # written out in full, each step takes more room
+    at = _app()
+    at.sidebar.file_uploader[0].upload("long.yaml", text.encode(), "text/yaml").run()
+    assert not at.exception, at.exception
+    assert f"This file is {size:,} bytes, over the 200,000 the app accepts" in _warnings(at)
